@@ -1,0 +1,87 @@
+//! Tokenization equals Hugging Face `tokenizers` (tiny trained tokenizer) and tiktoken's
+//! r50k_base (the real GPT-2 vocabulary), case by case.
+
+mod common;
+use common::*;
+use llm_xray::tokenizer::Tokenizer;
+
+fn tokenizer(path: &str) -> Tokenizer {
+    Tokenizer::from_json(&std::fs::read(fixture(path)).unwrap()).unwrap()
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+#[test]
+fn tiny_tokenizer_matches_hf_tokenizers_ids_and_offsets() {
+    let tok = tokenizer("tiny/tokenizer.json");
+    let cases = read_json("tiny/tokenizer_cases.json");
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 30);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let pieces = tok.encode(text);
+        let ids: Vec<u32> = pieces.iter().map(|p| p.id).collect();
+        assert_eq!(ids, ids_of(&c["ids"]), "ids for {text:?}");
+        // HF widens a piece that holds part of a character to the whole character; ours is
+        // the exact bytes, so it must lie inside HF's span, and equal it for whole characters.
+        for (p, hf) in pieces.iter().zip(c["byte_offsets"].as_array().unwrap()) {
+            let (s, e) = (hf[0].as_u64().unwrap() as usize, hf[1].as_u64().unwrap() as usize);
+            assert!(p.span.0 >= s && p.span.1 <= e, "span {:?} outside HF's {s}..{e} in {text:?}", p.span);
+            if std::str::from_utf8(&p.bytes).is_ok() {
+                assert_eq!(p.span, (s, e), "span of {:?} in {text:?}", p.bytes);
+            }
+            assert_eq!(&text.as_bytes()[p.span.0..p.span.1], &p.bytes[..], "span bytes in {text:?}");
+        }
+        assert_eq!(tok.decode(&ids), text, "decode(encode(x)) == x for {text:?}");
+    }
+}
+
+#[test]
+fn gpt2_tokenizer_matches_tiktoken_r50k_base() {
+    let tok = tokenizer("gpt2/tokenizer.json");
+    assert_eq!(tok.vocab_len(), 50257);
+    let cases = read_json("gpt2/cases.json");
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 50);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(tok.encode_ids(text), ids_of(&c["ids"]), "ids for {text:?}");
+        assert_eq!(tok.decode(&ids_of(&c["ids"])), text);
+    }
+}
+
+#[test]
+fn special_token_in_text_is_one_token() {
+    let tok = tokenizer("gpt2/tokenizer.json");
+    let ids = tok.encode_ids("Hello<|endoftext|>world");
+    assert_eq!(ids, vec![15496, 50256, 6894]);
+}
+
+#[test]
+fn piece_of_a_character_keeps_its_bytes() {
+    let tok = tokenizer("tiny/tokenizer.json");
+    let pieces = tok.encode("🙂");
+    let all: Vec<u8> = pieces.iter().flat_map(|p| p.bytes.clone()).collect();
+    assert_eq!(all, "🙂".as_bytes());
+    assert!(pieces.len() > 1, "the tiny vocabulary has no token for 🙂, so it must split into bytes");
+    assert!(pieces.iter().all(|p| std::str::from_utf8(&p.bytes).is_err()));
+}
+
+#[test]
+fn unsupported_tokenizer_features_are_refused_by_name() {
+    let base: serde_json::Value = read_json("tiny/tokenizer.json");
+    let mut wordpiece = base.clone();
+    wordpiece["model"]["type"] = "WordPiece".into();
+    let mut norm = base.clone();
+    norm["normalizer"] = serde_json::json!({"type": "NFC"});
+    let mut pre = base.clone();
+    pre["pre_tokenizer"] = serde_json::json!({"type": "Whitespace"});
+    let mut bad_merge = base.clone();
+    bad_merge["model"]["merges"] = serde_json::json!(["Ġ nosuchtoken"]);
+    for (v, expect) in [(wordpiece, "WordPiece"), (norm, "normalizer"), (pre, "Whitespace"), (bad_merge, "nosuchtoken")] {
+        let err = Tokenizer::from_json(&serde_json::to_vec(&v).unwrap()).err().expect("must be refused").to_string();
+        assert!(err.starts_with("tokenizer.json:") && err.contains(expect), "{err}");
+    }
+}

@@ -23,3 +23,6 @@ pub use error::{Error, Result};
 pub use model::Model;
 pub use sampling::Sampling;
 pub use trace::{Part, Parts, Tensor, Trace};
+pub mod gpu;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,0 +1,1 @@
+//! The wasm API for the page (being written).

@@ -1,10 +1,16 @@
 //! The CPU backend: the reference forward pass, written to be read next to the GPT-2 paper.
 //! Every other backend is held to agree with this one, and this one with HF `transformers`.
 //!
-//! Matmuls go through ndarray's `dot`, which is `matrixmultiply`'s blocked SGEMM: with
-//! runtime AVX2/FMA detection natively it measured within the noise of a dedicated GEMM
-//! crate for these shapes (T ≤ 1024, d ≤ 768), and it compiles to wasm32 without C or
-//! threads. The attention loops are per head on strided views, so K and V never get copied.
+//! Matmul route, chosen by measurement (one run, 2-core x86-64, GFLOP/s, see README):
+//! shape T×in×out      matrixmultiply  gemm 0.19  row-axpy loop
+//! 128×768×2304              54.8         43.5        20.0
+//! 128×3072×768              64.4         42.3        14.8
+//! 16×768×2304               38.1         38.1        14.6
+//! 1×768×3072                 1.9         14.0        14.6
+//! ndarray's `dot` (matrixmultiply's blocked SGEMM) wins from a few rows up, and it also has
+//! a wasm32 simd128 kernel (the browser build enables simd128), where `gemm` has none. For
+//! one or a few rows (every KV-cache step) its packing of W dominates, so those rows take a
+//! plain loop over W's rows instead, which the compiler vectorises and which reads W once.
 
 use crate::backend::Backend;
 use crate::clock::now_ms;
@@ -76,8 +82,56 @@ pub fn softmax(row: &mut [f32]) {
     }
 }
 
+/// Below this many rows, the row loop beats SGEMM (table above).
+const SMALL_T: usize = 4;
+
+/// x · W + b, with x [T, in] and W [in, out] (HF's Conv1D layout).
 fn linear(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
-    x.dot(w) + b
+    if x.nrows() > SMALL_T {
+        return x.dot(w) + b;
+    }
+    let mut out = Array2::from_shape_fn((x.nrows(), w.ncols()), |(_, j)| b[j]);
+    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+        let o = or.as_slice_mut().expect("fresh array is contiguous");
+        for (xi, wr) in xr.iter().zip(w.rows()) {
+            let wr = wr.to_slice().expect("weights are contiguous");
+            for (o, w) in o.iter_mut().zip(wr) {
+                *o += xi * w;
+            }
+        }
+    }
+    out
+}
+
+/// Dot product with eight partial sums, so the compiler can keep them in one SIMD register
+/// (a single running sum has to be added in order and does not vectorise).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
+fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+    if x.nrows() > SMALL_T {
+        return x.dot(&u.t());
+    }
+    let u = u.as_slice().expect("weights are contiguous");
+    let d = x.ncols();
+    let mut out = Array2::zeros((x.nrows(), u.len() / d));
+    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+        let xr = xr.to_vec();
+        for (o, ur) in or.iter_mut().zip(u.chunks_exact(d)) {
+            *o = dot(&xr, ur);
+        }
+    }
+    out
 }
 
 fn tensor2(a: &Array2<f32>) -> Tensor {
@@ -190,9 +244,9 @@ impl Backend for CpuBackend {
         }
 
         let ln_f = layer_norm(&x, &w.ln_f_g, &w.ln_f_b, cfg.layer_norm_epsilon);
-        let unembed = w.unembedding().t();
         let all_rows = rec(Part::Logits) || rec(Part::Probs);
-        let logits = if all_rows { ln_f.dot(&unembed) } else { ln_f.slice(s![t - 1.., ..]).dot(&unembed) };
+        let rows = if all_rows { ln_f.view() } else { ln_f.slice(s![t - 1.., ..]) };
+        let logits = unembed(rows, w.unembedding());
         let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
         let probabilities = rec(Part::Probs).then(|| {
             let mut p = logits.clone();

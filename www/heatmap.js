@@ -1,0 +1,257 @@
+// A canvas heatmap with token labels, a colour legend and a hover tooltip. Cells are drawn
+// on device-pixel boundaries so the picture is crisp at any devicePixelRatio; large maps
+// go through an ImageData scaled without smoothing.
+
+import { scaleFn, css } from './colors.js';
+import { showTooltip, hideTooltip } from './tooltip.js';
+
+const FONT = '11px system-ui, sans-serif';
+const MONO = '11px ui-monospace, SFMono-Regular, Menlo, monospace';
+
+let hatch = null;
+function hatchPattern(ctx, dpr) {
+  if (hatch && hatch.dpr === dpr) return hatch.pattern;
+  const c = document.createElement('canvas');
+  const s = Math.max(4, Math.round(6 * dpr));
+  c.width = c.height = s;
+  const g = c.getContext('2d');
+  g.fillStyle = '#e4e4e7';
+  g.fillRect(0, 0, s, s);
+  g.strokeStyle = '#a1a1aa';
+  g.lineWidth = Math.max(1, dpr);
+  g.beginPath();
+  g.moveTo(0, s);
+  g.lineTo(s, 0);
+  g.stroke();
+  hatch = { dpr, pattern: ctx.createPattern(c, 'repeat') };
+  return hatch.pattern;
+}
+
+export class Heatmap {
+  /**
+   * opts: scale 'diverging'|'sequential'; square (cells as wide as high); rowHeight;
+   * maxHeight; rowTitle, colTitle (axis captions); valueName (legend caption);
+   * tooltip(i, j, v) → string; onHoverRow(i|null); onClick(i, j).
+   */
+  constructor(parent, opts = {}) {
+    this.opts = { scale: 'diverging', rowHeight: 16, maxHeight: 520, ...opts };
+    this.root = document.createElement('figure');
+    this.root.className = 'heatmap';
+    this.canvas = document.createElement('canvas');
+    this.canvas.setAttribute('role', 'img');
+    this.legend = document.createElement('canvas');
+    this.legend.className = 'legend';
+    this.caption = document.createElement('figcaption');
+    this.root.append(this.canvas, this.legend, this.caption);
+    parent.append(this.root);
+    this.spec = null;
+    this.canvas.addEventListener('pointermove', (e) => this.hover(e));
+    this.canvas.addEventListener('pointerleave', () => this.leave());
+    this.canvas.addEventListener('click', (e) => {
+      const c = this.cellAt(e);
+      if (c && this.opts.onClick) this.opts.onClick(c.i, c.j);
+    });
+    this.ro = new ResizeObserver(() => this.draw());
+    this.ro.observe(this.root);
+  }
+
+  /**
+   * spec: rows, cols, get(i, j) → value, max (scale end), rowLabels, colLabels (strings),
+   * masked(i, j) → bool (drawn hatched), highlightRow, highlightCol, label (accessible name).
+   */
+  set(spec) {
+    this.spec = spec;
+    this.canvas.setAttribute('aria-label', spec.label || 'heatmap');
+    const o = this.opts;
+    this.caption.textContent = [o.rowTitle && `rows: ${o.rowTitle}`, o.colTitle && `columns: ${o.colTitle}`]
+      .filter(Boolean)
+      .join(' · ');
+    this.draw();
+  }
+
+  highlight(row, col) {
+    if (!this.spec) return;
+    if (this.spec.highlightRow === row && this.spec.highlightCol === col) return;
+    this.spec.highlightRow = row;
+    this.spec.highlightCol = col;
+    this.draw();
+  }
+
+  layout(ctx) {
+    const s = this.spec;
+    const o = this.opts;
+    const W = Math.max(120, this.root.clientWidth);
+    ctx.font = MONO;
+    const textW = (labels) => (labels ? Math.min(110, Math.max(...labels.map((l) => ctx.measureText(l).width), 0) + 8) : 0);
+    const left = s.rowLabels ? textW(s.rowLabels) : 4;
+    const top = s.colLabels ? Math.min(90, textW(s.colLabels)) : 4;
+    const avail = W - left - 6;
+    let cw = avail / s.cols;
+    let ch = o.square ? Math.min(cw, (o.maxHeight - top) / s.rows) : Math.min(o.rowHeight, (o.maxHeight - top) / s.rows);
+    if (o.square) cw = ch = Math.max(2, Math.min(cw, 44, ch));
+    ch = Math.max(ch, 2);
+    const H = Math.ceil(top + ch * s.rows + 4);
+    return { W, H, left, top, cw, ch };
+  }
+
+  draw() {
+    const s = this.spec;
+    if (!s || !this.root.isConnected || this.root.clientWidth === 0) return;
+    const dpr = window.devicePixelRatio || 1;
+    const ctx = this.canvas.getContext('2d');
+    const L = this.layout(ctx);
+    this.L = L;
+    this.canvas.style.width = L.W + 'px';
+    this.canvas.style.height = L.H + 'px';
+    this.canvas.width = Math.round(L.W * dpr);
+    this.canvas.height = Math.round(L.H * dpr);
+    this.canvas._layout = { left: L.left, top: L.top, cw: L.cw, ch: L.ch, rows: s.rows, cols: s.cols };
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const color = scaleFn(this.opts.scale);
+    const X = (j) => Math.round((L.left + j * L.cw) * dpr);
+    const Y = (i) => Math.round((L.top + i * L.ch) * dpr);
+    if (s.rows * s.cols <= 60000 && L.cw * dpr >= 1) {
+      for (let i = 0; i < s.rows; i++) {
+        for (let j = 0; j < s.cols; j++) {
+          if (s.masked && s.masked(i, j)) ctx.fillStyle = hatchPattern(ctx, dpr);
+          else ctx.fillStyle = css(color(s.get(i, j), s.max));
+          ctx.fillRect(X(j), Y(i), X(j + 1) - X(j), Y(i + 1) - Y(i));
+        }
+      }
+    } else {
+      const img = new ImageData(s.cols, s.rows);
+      for (let i = 0; i < s.rows; i++) {
+        for (let j = 0; j < s.cols; j++) {
+          const masked = s.masked && s.masked(i, j);
+          const [r, g, b] = masked ? [220, 220, 224] : color(s.get(i, j), s.max);
+          const k = (i * s.cols + j) * 4;
+          img.data[k] = r;
+          img.data[k + 1] = g;
+          img.data[k + 2] = b;
+          img.data[k + 3] = 255;
+        }
+      }
+      const off = document.createElement('canvas');
+      off.width = s.cols;
+      off.height = s.rows;
+      off.getContext('2d').putImageData(img, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(off, X(0), Y(0), X(s.cols) - X(0), Y(s.rows) - Y(0));
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    // Highlighted row/column (the hovered token).
+    ctx.strokeStyle = '#f59e0b';
+    ctx.lineWidth = 2;
+    if (s.highlightRow != null && s.highlightRow < s.rows) ctx.strokeRect(L.left, L.top + s.highlightRow * L.ch, L.cw * s.cols, L.ch);
+    if (s.highlightCol != null && s.highlightCol < s.cols) ctx.strokeRect(L.left + s.highlightCol * L.cw, L.top, L.cw, L.ch * s.rows);
+    // Labels.
+    ctx.fillStyle = '#27272a';
+    ctx.font = MONO;
+    ctx.textBaseline = 'middle';
+    const every = (n, size) => Math.max(1, Math.ceil(12 / size));
+    if (s.rowLabels) {
+      ctx.textAlign = 'right';
+      const step = every(s.rows, L.ch);
+      for (let i = 0; i < s.rows; i += step) {
+        ctx.fillStyle = i === s.highlightRow ? '#b45309' : '#27272a';
+        ctx.fillText(s.rowLabels[i], L.left - 4, L.top + (i + 0.5) * L.ch, L.left - 6);
+      }
+    }
+    if (s.colLabels) {
+      const step = every(s.cols, L.cw);
+      ctx.textAlign = 'left';
+      for (let j = 0; j < s.cols; j += step) {
+        ctx.save();
+        ctx.translate(L.left + (j + 0.5) * L.cw, L.top - 4);
+        ctx.rotate(-Math.PI / 2);
+        ctx.fillStyle = j === s.highlightCol ? '#b45309' : '#27272a';
+        ctx.fillText(s.colLabels[j], 0, 0, L.top - 6);
+        ctx.restore();
+      }
+    }
+    this.drawLegend(dpr);
+  }
+
+  drawLegend(dpr) {
+    const s = this.spec;
+    const o = this.opts;
+    const W = Math.min(320, Math.max(200, this.root.clientWidth - 8));
+    const H = 34;
+    const c = this.legend;
+    c.style.width = W + 'px';
+    c.style.height = H + 'px';
+    c.width = Math.round(W * dpr);
+    c.height = Math.round(H * dpr);
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    const color = scaleFn(o.scale);
+    const hasMask = !!s.masked;
+    const barW = W - (hasMask ? 90 : 10);
+    const lo = o.scale === 'sequential' ? 0 : -s.max;
+    for (let x = 0; x < barW; x++) {
+      const v = lo + ((s.max - lo) * x) / (barW - 1);
+      ctx.fillStyle = css(color(v, s.max));
+      ctx.fillRect(5 + x, 2, 1.5, 10);
+    }
+    ctx.strokeStyle = '#a1a1aa';
+    ctx.lineWidth = 1;
+    ctx.strokeRect(5.5, 2.5, barW - 1, 9);
+    ctx.fillStyle = '#3f3f46';
+    ctx.font = FONT;
+    ctx.textBaseline = 'top';
+    const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3));
+    ctx.textAlign = 'left';
+    ctx.fillText(fmt(lo), 5, 15);
+    ctx.textAlign = 'right';
+    ctx.fillText(fmt(s.max), 5 + barW, 15);
+    ctx.textAlign = 'center';
+    ctx.fillText(o.valueName ? `${o.scale === 'sequential' ? '' : '0 · '}${o.valueName}` : '0', 5 + barW / 2, 15);
+    if (hasMask) {
+      ctx.fillStyle = hatchPattern(ctx, dpr);
+      ctx.save();
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.fillRect(Math.round((barW + 15) * dpr), Math.round(2 * dpr), Math.round(12 * dpr), Math.round(10 * dpr));
+      ctx.restore();
+      ctx.fillStyle = '#3f3f46';
+      ctx.textAlign = 'left';
+      ctx.fillText('masked', barW + 30, 1);
+      ctx.fillText('(future)', barW + 30, 15);
+    }
+    c.setAttribute('aria-label', `colour scale from ${fmt(lo)} to ${fmt(s.max)}`);
+  }
+
+  cellAt(e) {
+    const L = this.L;
+    const s = this.spec;
+    if (!L || !s) return null;
+    const r = this.canvas.getBoundingClientRect();
+    const x = e.clientX - r.left - L.left;
+    const y = e.clientY - r.top - L.top;
+    const i = Math.floor(y / L.ch);
+    const j = Math.floor(x / L.cw);
+    if (i < 0 || j < 0 || i >= s.rows || j >= s.cols) return null;
+    return { i, j };
+  }
+
+  hover(e) {
+    const c = this.cellAt(e);
+    if (!c) return this.leave();
+    const s = this.spec;
+    const masked = s.masked && s.masked(c.i, c.j);
+    const text = this.opts.tooltip ? this.opts.tooltip(c.i, c.j, masked ? null : s.get(c.i, c.j)) : String(s.get(c.i, c.j));
+    showTooltip(text, e.clientX, e.clientY);
+    if (this.opts.onHoverRow) this.opts.onHoverRow(c.i);
+  }
+
+  leave() {
+    hideTooltip();
+    if (this.opts.onHoverRow) this.opts.onHoverRow(null);
+  }
+
+  destroy() {
+    this.ro.disconnect();
+    this.root.remove();
+  }
+}

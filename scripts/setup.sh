@@ -18,7 +18,8 @@ if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   echo "== installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (matches the wasm-bindgen crate; takes a few minutes once)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --locked
+  # Not --locked: a dependency version its lockfile names is not on the registry mirror here.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== npm ci"

@@ -10,6 +10,7 @@ mod clock;
 pub mod config;
 pub mod cpu;
 pub mod error;
+pub mod heads;
 pub mod model;
 pub mod sampling;
 pub mod tokenizer;

@@ -18,6 +18,7 @@ USAGE:
                     [--top-p P] [--seed S] [--json] [--backend cpu]
   llm-xray tokenize --model DIR --prompt TEXT
   llm-xray bench    --model DIR [--backend cpu] [--tokens 16,64,128] [--repeat N]
+  llm-xray heads    --model DIR [--text FILE] [--json]
   llm-xray info     --model DIR
 
 A model folder holds config.json, model.safetensors and tokenizer.json in the Hugging Face
@@ -196,6 +197,32 @@ fn cmd_tokenize(args: &Args) -> Result<(), Failure> {
     print_json(&toks)
 }
 
+fn cmd_heads(args: &Args) -> Result<(), Failure> {
+    let model = load_model(args)?;
+    let text = match args.get("text") {
+        Some(path) => {
+            let s = std::fs::read_to_string(path)
+                .map_err(|e| Failure { msg: format!("{path}: cannot be read as UTF-8 text: {e}"), code: 1 })?;
+            Some(model.tokenizer.encode_ids(&s))
+        }
+        None => None,
+    };
+    let mut b = backend(args, model.clone())?;
+    let scores = llm_xray::heads::census(b.as_mut(), text.as_deref())?;
+    if args.flag("json") {
+        return print_json(&scores);
+    }
+    println!("layer head  prev-token  induction(random)  induction(text)  first-token   self");
+    for s in &scores {
+        let text = s.induction_text.map_or("       -".to_string(), |v| format!("{v:8.3}"));
+        println!(
+            "{:>5} {:>4}  {:>10.3}  {:>17.3}  {:>15}  {:>11.3} {:>6.3}",
+            s.layer + 1, s.head + 1, s.previous_token, s.induction_random, text, s.first_token, s.self_attention
+        );
+    }
+    Ok(())
+}
+
 fn cmd_info(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     #[derive(Serialize)]
@@ -267,6 +294,7 @@ fn main() -> ExitCode {
             .and_then(|a| cmd_generate(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| cmd_tokenize(&a)),
         "bench" => Args::parse(rest, &[], &opts(&["tokens", "repeat"])).and_then(|a| cmd_bench(&a)),
+        "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| cmd_heads(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| cmd_info(&a)),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

@@ -1,0 +1,49 @@
+// Small DOM helpers. Text is always inserted as text nodes (never innerHTML), so token
+// text from the model can never become markup.
+
+/** el('div', {class: 'x', onclick: f}, 'text', child, …) */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'style') Object.assign(e.style, v);
+    else if (k in e && typeof v !== 'string') e[k] = v;
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c == null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const KIND_TEXT = {
+  activation: 'activation — computed from this prompt',
+  parameter: 'learned parameter — a weight fixed by training',
+  hyperparameter: 'hyperparameter — chosen by people',
+  input: 'input — what you typed',
+  setting: 'sampling setting — chosen by you, no model run needed',
+};
+
+/** A view's heading with its one-line description and the kind of data it shows. */
+export function viewHeader(title, kind, line) {
+  return el(
+    'header',
+    { class: 'view-head' },
+    el('h2', {}, title),
+    el('span', { class: `kind kind-${kind}`, title: KIND_TEXT[kind] }, kind === 'parameter' ? 'learned parameter' : kind),
+    el('p', { class: 'view-line' }, line),
+  );
+}
+
+export function fmt(v, digits = 4) {
+  if (v == null || !Number.isFinite(v)) return '—';
+  return v.toFixed(digits);
+}
+
+export function fmtCount(n) {
+  return n.toLocaleString('en-US');
+}

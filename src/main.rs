@@ -13,11 +13,11 @@ const USAGE: &str = "\
 llm-xray: watch a GPT-2-family model think
 
 USAGE:
-  llm-xray trace    --model DIR (--prompt TEXT | --ids 3,17,5) [--parts all|LIST] [--backend cpu]
+  llm-xray trace    --model DIR (--prompt TEXT | --ids 3,17,5) [--parts all|LIST] [--backend cpu|gpu|auto]
   llm-xray generate --model DIR --prompt TEXT --max-tokens N [--temperature T] [--top-k K]
-                    [--top-p P] [--seed S] [--json] [--backend cpu]
+                    [--top-p P] [--seed S] [--json] [--backend cpu|gpu|auto]
   llm-xray tokenize --model DIR --prompt TEXT
-  llm-xray bench    --model DIR [--backend cpu] [--tokens 16,64,128] [--repeat N]
+  llm-xray bench    --model DIR [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N]
   llm-xray heads    --model DIR [--text FILE] [--json]
   llm-xray info     --model DIR
 
@@ -90,9 +90,34 @@ fn load_model(args: &Args) -> Result<Arc<Model>, Failure> {
 }
 
 fn backend(args: &Args, model: Arc<Model>) -> Result<Box<dyn Backend>, Failure> {
-    match args.get("backend").unwrap_or("cpu") {
-        "cpu" | "auto" => Ok(Box::new(CpuBackend::new(model))),
-        other => Err(usage(format!("--backend \"{other}\" is not available; expected cpu or auto"))),
+    backend_named(args.get("backend").unwrap_or("cpu"), model)
+}
+
+/// `gpu` insists on a GPU adapter (any, software included); `auto` takes the GPU only when
+/// it is hardware, since software rasterisers (llvmpipe, SwiftShader) are slower than the
+/// CPU path (README, Benchmark). Either way a GPU that fails mid-way (lost device, failed
+/// pipeline) hands over to the CPU with a message on stderr, and no run is lost.
+fn backend_named(name: &str, model: Arc<Model>) -> Result<Box<dyn Backend>, Failure> {
+    use llm_xray::gpu::{hardware_adapter_available, CpuFallback, GpuBackend};
+    match name {
+        "cpu" => Ok(Box::new(CpuBackend::new(model))),
+        "gpu" => {
+            let g = pollster::block_on(GpuBackend::new(model))?;
+            Ok(Box::new(CpuFallback::new(Box::new(g))))
+        }
+        "auto" => {
+            if !pollster::block_on(hardware_adapter_available()) {
+                return Ok(Box::new(CpuBackend::new(model)));
+            }
+            match pollster::block_on(GpuBackend::new(model.clone())) {
+                Ok(g) => Ok(Box::new(CpuFallback::new(Box::new(g)))),
+                Err(e) => {
+                    eprintln!("note: {e}; running on the CPU instead");
+                    Ok(Box::new(CpuBackend::new(model)))
+                }
+            }
+        }
+        other => Err(usage(format!("--backend \"{other}\" is not known; expected cpu, gpu or auto"))),
     }
 }
 
@@ -236,37 +261,79 @@ fn cmd_info(args: &Args) -> Result<(), Failure> {
     print_json(&Info { config: &model.config, parameters, total_parameters })
 }
 
+/// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
+/// one backend or, with `--backend all`, on the CPU and the GPU in the same run. Rows start
+/// with the backend name so scripts/bench.sh can pick them out.
 fn cmd_bench(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
-    let lengths = args.list("tokens", "16,64,128")?;
+    let requested = args.list("tokens", "16,64,128")?;
     let repeat: usize = args.num("repeat", 5)?;
-    let mut b = backend(args, model.clone())?;
     let cfg = &model.config;
-    println!("model: {} layers, {} heads, width {}, vocabulary {}; backend: {}", cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size, b.describe());
-    println!("{:>6} {:>12} {:>10} {:>12} {:>10}", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
-    for &t in &lengths {
+    let which = args.get("backend").unwrap_or("cpu");
+    let names: Vec<&str> = if which == "all" { vec!["cpu", "gpu"] } else { vec![which] };
+    let mut lengths = Vec::new();
+    for &t in &requested {
         let t = t as usize;
-        if t < 2 || t > cfg.n_positions {
-            return Err(usage(format!("--tokens: {t} must be between 2 and n_positions ({})", cfg.n_positions)));
+        if t < 2 {
+            return Err(usage(format!("--tokens: {t} is too short; a step needs at least 2 tokens")));
         }
-        let ids: Vec<u32> = (0..t).map(|i| (i * 7919 % cfg.vocab_size) as u32).collect();
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+        if t > cfg.n_positions {
+            eprintln!("note: skipping {t} tokens: more than this model's context (n_positions {})", cfg.n_positions);
+        } else {
+            lengths.push(t);
+        }
+    }
+    if lengths.is_empty() {
+        return Err(usage(format!("--tokens: no length fits this model's context (n_positions {})", cfg.n_positions)));
+    }
+    let ids_of = |t: usize| -> Vec<u32> { (0..t).map(|i| (i * 7919 % cfg.vocab_size) as u32).collect() };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("model: {} layers, {} heads, width {}, vocabulary {}, context {}", cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions);
+    // (backend, tokens, trace ms, step ms)
+    let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
+    for &name in &names {
+        let mut b = match backend_named(name, model.clone()) {
+            Ok(b) => b,
+            Err(f) if names.len() > 1 => {
+                eprintln!("note: skipping the {name} backend: {}", f.msg);
+                continue;
+            }
+            Err(f) => return Err(f),
         };
-        let mut full = Vec::new();
-        let mut step = Vec::new();
-        for _ in 0..repeat.max(1) {
-            full.push(b.trace(&ids, Parts::all())?.elapsed_ms);
-            b.trace(&ids[..t - 1], Parts::none())?;
-            step.push(b.run(&ids[t - 1..], Parts::all())?.elapsed_ms);
+        println!("\n{name}: {}", b.describe());
+        println!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
+        // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
+        b.trace(&ids_of(lengths[0]), Parts::all())?;
+        for &t in &lengths {
+            let ids = ids_of(t);
+            let mut full = Vec::new();
+            let mut step = Vec::new();
+            for _ in 0..repeat.max(1) {
+                full.push(b.trace(&ids, Parts::all())?.elapsed_ms);
+                b.trace(&ids[..t - 1], Parts::none())?;
+                step.push(b.run(&ids[t - 1..], Parts::all())?.elapsed_ms);
+            }
+            let (full, step) = (median(full), median(step));
+            println!(
+                "{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}",
+                flops(cfg, t, 0) / full / 1e6,
+                flops(cfg, 1, t - 1) / step / 1e6
+            );
+            results.push((name, t, full, step));
         }
-        let (full, step) = (median(full), median(step));
-        println!(
-            "{t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}",
-            flops(cfg, t, 0) / full / 1e6,
-            flops(cfg, 1, t - 1) / step / 1e6
-        );
+    }
+    let get = |n: &str, t: usize| results.iter().find(|r| r.0 == n && r.1 == t).map(|r| (r.2, r.3));
+    if names.len() > 1 && lengths.iter().any(|&t| get("gpu", t).is_some() && get("cpu", t).is_some()) {
+        println!("\nGPU time / CPU time (below 1: the GPU is faster)");
+        println!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
+        for &t in &lengths {
+            if let (Some(g), Some(c)) = (get("gpu", t), get("cpu", t)) {
+                println!("{t:>6} {:>12.2} {:>12.2}", g.0 / c.0, g.1 / c.1);
+            }
+        }
     }
     Ok(())
 }

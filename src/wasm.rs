@@ -10,6 +10,18 @@
 //! Tensors leave as `Float32Array` copies (the worker transfers their buffers to the page)
 //! with their shapes; small metadata (tokens, config, backend, distributions) goes through
 //! `serde-wasm-bindgen`. Every error is a `JsError` with the engine's message for people.
+//!
+//! The surface, as JS sees it (one request at a time; async ones return Promises):
+//! - `new Engine(configBytes, weightsBytes, tokenizerBytes)`; `info()` → `{config,
+//!   parameters: [{component, count}], total_parameters}`.
+//! - `tokenize(text)` and `tokenInfos(ids)` → `[{id, text, bytes, span}]`.
+//! - `setBackend("auto" | "webgpu" | "cpu", webgpuPresent)` → `{backend, run}`;
+//!   `backend()` → `{choice, kind, name, adapter, why}`.
+//! - `runPrompt(text)`, `generateNext(at, temperature, topK, topP, seed)` →
+//!   `{tokens, prompt_len, computed, elapsed_ms, backend, notice}`.
+//! - `distribution(at, temperature, topK, topP, limit)` → `{ids: Uint32Array,
+//!   probs: Float32Array, kept}` (the maths of [`Sampling::distribution`]).
+//! - `tensor(name, layer)` → `{shape, data: Float32Array}`.
 
 use crate::backend::Backend;
 use crate::cpu::CpuBackend;
@@ -308,15 +320,28 @@ async fn run_on_backend(
     Ok((tr, notice))
 }
 
-/// Re-runs the whole context on the active backend and rebuilds the record from it.
+/// Re-runs the whole context on the active backend and rebuilds the record from it: the
+/// prompt in one run, then each generated token as one KV-cache step, as it was made, so
+/// every history step keeps its next-token logits.
 async fn rerun_context(state: &Rc<RefCell<State>>) -> Result<RunInfo, String> {
-    let ids = state.borrow().ids.clone();
-    let (tr, notice) = run_on_backend(state, &[], &ids, true, page_parts()).await?;
-    let mut s = state.borrow_mut();
-    let elapsed_ms = tr.elapsed_ms;
-    s.record = Record::default();
-    s.record.append(tr)?;
-    Ok(s.run_info(ids.len(), elapsed_ms, notice))
+    let (ids, p) = {
+        let s = state.borrow();
+        (s.ids.clone(), s.prompt_len)
+    };
+    let (tr, mut notice) = run_on_backend(state, &[], &ids[..p], true, page_parts()).await?;
+    let mut elapsed_ms = tr.elapsed_ms;
+    {
+        let mut s = state.borrow_mut();
+        s.record = Record::default();
+        s.record.append(tr)?;
+    }
+    for k in p..ids.len() {
+        let (tr, n) = run_on_backend(state, &ids[..k], &ids[k..k + 1], false, page_parts()).await?;
+        notice = notice.or(n);
+        elapsed_ms += tr.elapsed_ms;
+        state.borrow_mut().record.append(tr)?;
+    }
+    Ok(state.borrow().run_info(ids.len(), elapsed_ms, notice))
 }
 
 impl State {
@@ -661,38 +686,7 @@ fn checked_sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Re
     Ok(Sampling { temperature, top_k, top_p, seed: seed as u64 })
 }
 
-/// Stand-in until `crate::gpu` lands: no adapter, so every path uses the CPU.
+/// The WebGPU backend (src/gpu), by the names this module uses.
 mod gpu_api {
-    use crate::error::{Error, Result};
-    use crate::model::Model;
-    use crate::trace::{Parts, Trace};
-    use std::sync::Arc;
-    #[derive(serde::Serialize)]
-    pub struct AdapterSummary {
-        pub name: String,
-        pub backend: String,
-        pub is_software: bool,
-    }
-    pub struct GpuBackend(AdapterSummary);
-    impl GpuBackend {
-        pub async fn new(_model: Arc<Model>) -> Result<GpuBackend> {
-            Err(Error::Backend("the WebGPU backend is not built into this version".into()))
-        }
-        pub fn adapter(&self) -> &AdapterSummary {
-            &self.0
-        }
-        pub fn describe(&self) -> String {
-            String::new()
-        }
-        pub fn context_len(&self) -> usize {
-            0
-        }
-        pub fn reset(&mut self) {}
-        pub async fn run_async(&mut self, _ids: &[u32], _parts: Parts) -> Result<Trace> {
-            Err(Error::Backend("unavailable".into()))
-        }
-    }
-    pub async fn hardware_adapter_available() -> bool {
-        false
-    }
+    pub use crate::gpu::{hardware_adapter_available, GpuBackend};
 }

@@ -11,6 +11,7 @@ export class EngineClient {
   }
 
   start() {
+    this.dead = null;
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = (e) => {
       const m = e.data;
@@ -29,7 +30,12 @@ export class EngineClient {
     this.worker.onerror = (e) => {
       e.preventDefault();
       const msg = e.message || 'the worker script failed to load';
-      for (const p of this.pending.values()) p.reject(new Error(msg));
+      this.dead = msg;
+      for (const p of this.pending.values()) {
+        const err = new Error(msg);
+        err.fatal = true;
+        p.reject(err);
+      }
       this.pending.clear();
       if (this.onCrash) this.onCrash(msg);
     };
@@ -44,6 +50,12 @@ export class EngineClient {
   }
 
   request(cmd, args) {
+    if (this.dead) {
+      const err = new Error(this.dead);
+      err.fatal = true;
+      if (this.onCrash) this.onCrash(this.dead);
+      return Promise.reject(err);
+    }
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

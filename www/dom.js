@@ -29,14 +29,19 @@ const KIND_TEXT = {
 };
 
 /** A view's heading with its one-line description and the kind of data it shows. */
-export function viewHeader(title, kind, line) {
+export function viewHeader(title, kinds, line) {
   return el(
     'header',
     { class: 'view-head' },
     el('h2', {}, title),
-    el('span', { class: `kind kind-${kind}`, title: KIND_TEXT[kind] }, kind === 'parameter' ? 'learned parameter' : kind),
+    [].concat(kinds).map((kind) => kindBadge(kind)),
     el('p', { class: 'view-line' }, line),
   );
+}
+
+/** The badge saying which kind of data something is. */
+export function kindBadge(kind) {
+  return el('span', { class: `kind kind-${kind}`, title: KIND_TEXT[kind] }, kind === 'parameter' ? 'learned parameter' : kind);
 }
 
 export function fmt(v, digits = 4) {

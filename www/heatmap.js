@@ -120,24 +120,35 @@ export class Heatmap {
         }
       }
     } else {
-      const img = new ImageData(s.cols, s.rows);
+      // More columns than device pixels: each pixel column shows the largest-magnitude value
+      // of the columns it covers (pooling, so a single strong neuron is never dropped).
+      const outW = Math.max(1, Math.min(s.cols, X(s.cols) - X(0)));
+      const img = new ImageData(outW, s.rows);
       for (let i = 0; i < s.rows; i++) {
-        for (let j = 0; j < s.cols; j++) {
-          const masked = s.masked && s.masked(i, j);
-          const [r, g, b] = masked ? [220, 220, 224] : color(s.get(i, j), s.max);
-          const k = (i * s.cols + j) * 4;
-          img.data[k] = r;
-          img.data[k + 1] = g;
-          img.data[k + 2] = b;
-          img.data[k + 3] = 255;
+        for (let k = 0; k < outW; k++) {
+          const j0 = Math.floor((k * s.cols) / outW);
+          const j1 = Math.max(j0 + 1, Math.floor(((k + 1) * s.cols) / outW));
+          let v = s.get(i, j0);
+          let masked = s.masked && s.masked(i, j0);
+          for (let j = j0 + 1; j < j1; j++) {
+            const w = s.get(i, j);
+            if (Math.abs(w) > Math.abs(v)) v = w;
+          }
+          const [r, g, b] = masked ? [220, 220, 224] : color(v, s.max);
+          const o = (i * outW + k) * 4;
+          img.data[o] = r;
+          img.data[o + 1] = g;
+          img.data[o + 2] = b;
+          img.data[o + 3] = 255;
         }
       }
       const off = document.createElement('canvas');
-      off.width = s.cols;
+      off.width = outW;
       off.height = s.rows;
       off.getContext('2d').putImageData(img, 0, 0);
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(off, X(0), Y(0), X(s.cols) - X(0), Y(s.rows) - Y(0));
+      if (outW < s.cols) this.caption.textContent = this.caption.textContent.replace(/ · each pixel.*$/, '') + ` · each pixel column shows the largest |value| of ~${(s.cols / outW).toFixed(1)} columns (hover for exact values)`;
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     // Highlighted row/column (the hovered token).

@@ -52,6 +52,12 @@ function showError(title, message, hint, retry) {
     $('error').hidden = true;
     retry();
   };
+  const def = state.models[0] && state.models[0].url;
+  $('error-default').hidden = !def || def === state.folder || title === 'The engine stopped';
+  $('error-default').onclick = () => {
+    $('error').hidden = true;
+    actions.loadModel(def);
+  };
 }
 
 function notice(text) {
@@ -68,7 +74,8 @@ function render() {
   const root = $('stage');
   root.replaceChildren();
   if (!state.run || !state.tensors) {
-    root.append(el('p', { class: 'muted' }, state.info ? 'Type a prompt to see the model run.' : 'The model is loading…'));
+    const msg = state.info ? 'Type a prompt to see the model run.' : $('error').hidden ? 'The model is loading…' : 'No model is loaded (see the error above).';
+    root.append(el('p', { class: 'muted' }, msg));
     return;
   }
   const s = stages()[Math.min(state.stage, stages().length - 1)];
@@ -93,6 +100,10 @@ function applyRun(out) {
   state.backend = r.backend;
   if (state.focus != null && state.focus >= r.tokens.length) state.focus = null;
   notice(r.notice);
+  const n = r.tokens.length;
+  const status = $('prompt-status');
+  status.className = 'prompt-status';
+  status.textContent = `${n} token${n === 1 ? '' : 's'} of at most ${state.info.config.n_positions} · last run: ${r.computed} token${r.computed === 1 ? '' : 's'} in ${r.elapsed_ms.toFixed(1)} ms on ${r.backend.kind === 'webgpu' ? 'WebGPU' : 'the CPU'}`;
 }
 
 function describeTooLong(msg) {
@@ -100,9 +111,18 @@ function describeTooLong(msg) {
   return msg.replace(/^input: /, '');
 }
 
+let inFlight = false;
+let again = false;
+
+/** Runs the prompt in the textbox. While a run is in flight, further calls coalesce into
+ * one more run of the latest text, so fast typing never queues a backlog of stale runs. */
 async function runPrompt() {
   clearTimeout(debounce);
   if (!state.info) return;
+  if (inFlight) {
+    again = true;
+    return;
+  }
   const text = $('prompt').value;
   const seq = ++runSeq;
   const status = $('prompt-status');
@@ -113,22 +133,27 @@ async function runPrompt() {
   }
   status.textContent = 'running…';
   status.className = 'prompt-status';
+  inFlight = true;
   try {
     const r = await client.request('run', { text });
-    if (seq !== runSeq) return;
-    applyRun(r);
-    const n = r.run.tokens.length;
-    status.textContent = `${n} token${n === 1 ? '' : 's'} of at most ${state.info.config.n_positions} · ${r.run.elapsed_ms.toFixed(1)} ms on ${r.run.backend.kind === 'webgpu' ? 'WebGPU' : 'the CPU'}`;
-    render();
+    if (!again) {
+      applyRun(r);
+      render();
+    }
   } catch (e) {
-    if (seq !== runSeq) return;
-    if (e.fatal) return;
+    if (e.fatal || again) return;
     let msg = describeTooLong(e.message);
     if (/do not fit/.test(msg)) {
       msg = `Too long: ${msg}. Shorten the prompt; the views show the last prompt that fit.`;
     }
     status.textContent = msg;
     status.className = 'prompt-status warn';
+  } finally {
+    inFlight = false;
+    if (again) {
+      again = false;
+      runPrompt();
+    } else if (seq === runSeq) state.runsDone++;
   }
 }
 
@@ -143,13 +168,14 @@ actions.distribution = async (limit) => {
 };
 
 actions.generate = async () => {
-  if (state.busy) return;
+  if (state.busy || inFlight) return;
   const s = state.sampling;
   state.busy = true;
+  const seq = runSeq;
   try {
     const out = await client.request('generate', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
-    runSeq++;
-    applyRun(out);
+    // A prompt run requested meanwhile supersedes this result.
+    if (seq === runSeq) applyRun(out);
   } catch (e) {
     if (!e.fatal) notice(e.message);
   } finally {
@@ -162,10 +188,13 @@ actions.setBackend = async (choice) => {
   state.backendChoice = choice;
   state.busy = true;
   renderModelPanel($('model-panel'));
+  const seq = runSeq;
   try {
     const out = await client.request('setBackend', { backend: choice, pageHasWebGPU });
-    runSeq++;
-    applyRun(out);
+    if (seq === runSeq) applyRun(out);
+    else state.backend = out.backend;
+    // Asked for WebGPU but got the CPU: say so where it is seen, not only in the panel.
+    if (choice === 'webgpu' && out.backend.kind !== 'webgpu') notice(`WebGPU is not available, so the CPU runs the model: ${out.backend.why}`);
   } catch (e) {
     if (!e.fatal) notice(e.message);
   } finally {

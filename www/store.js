@@ -19,6 +19,7 @@ export const state = {
   sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 },
   lastRunMs: null,
   busy: false,
+  runsDone: 0, // prompt runs finished (ok or not), for tests and status
 };
 
 const listeners = new Map();

@@ -21,9 +21,8 @@ export function headLabel(layer, head) {
   return typeof e === 'string' ? e : e && (e.label || e.name) ? `${e.label || e.name}${typeof e.score === 'number' ? ' ' + e.score.toFixed(2) : ''}` : null;
 }
 
-function drawThumb(canvas, data, h, T, n) {
+function drawThumb(canvas, data, h, T, n, size) {
   const dpr = window.devicePixelRatio || 1;
-  const size = 56;
   canvas.style.width = canvas.style.height = size + 'px';
   canvas.width = canvas.height = Math.round(size * dpr);
   const ctx = canvas.getContext('2d');
@@ -69,11 +68,12 @@ export function render(root, layer) {
     el('span', { class: 'muted' }, '↑/↓ switch head'),
   );
   const big = el('section', { class: 'subview attention-big' });
-  root.append(picker, big);
+  const side = el('section', { class: 'subview attention-side' });
+  root.append(picker, el('div', { class: 'attention-layout' }, big, side));
   const hm = new Heatmap(big, {
     scale: 'sequential',
     square: true,
-    maxHeight: 560,
+    maxHeight: 420,
     rowTitle: 'query token (the one looking)',
     colTitle: 'key token (looked at)',
     valueName: 'attention weight',
@@ -93,14 +93,15 @@ export function render(root, layer) {
   hm.canvas.id = 'attention-heatmap';
 
   // Overview: every layer × head.
-  const grid = el('div', { class: 'head-grid', style: { gridTemplateColumns: `auto repeat(${H}, minmax(0, 64px))` } });
-  grid.append(el('span', {}), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small' }, `head ${h + 1}`)));
+  const thumb = Math.max(22, Math.min(56, Math.floor(300 / H) - 6));
+  const grid = el('div', { class: 'head-grid', style: { gridTemplateColumns: `auto repeat(${H}, ${thumb + 8}px)` } });
+  grid.append(el('span', {}), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small' }, H > 6 ? `${h + 1}` : `head ${h + 1}`)));
   for (let l = 0; l < cfg.n_layer; l++) {
     grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
     const a = state.tensors.attentions[l];
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
-      drawThumb(c, a.data, h, a.shape[1], n);
+      drawThumb(c, a.data, h, a.shape[1], n, thumb);
       const lab = headLabel(l, h);
       grid.append(
         el(
@@ -118,9 +119,7 @@ export function render(root, layer) {
       );
     }
   }
-  root.append(
-    el('section', { class: 'subview' }, el('h3', {}, 'All heads'), el('p', { class: 'muted' }, 'Every layer × head for this prompt; click one to open it.'), el('div', { class: 'scroll' }, grid)),
-  );
+  side.append(el('h3', {}, 'All heads'), el('p', { class: 'muted' }, 'Every layer × head for this prompt; click one to open it.'), el('div', { class: 'scroll' }, grid));
   return {
     highlight: (i) => hm.highlight(i, i),
     destroy: () => hm.destroy(),

@@ -24,7 +24,7 @@ export function render(root, stageId) {
         )
       : viewHeader(
           'Next token',
-          'setting',
+          ['setting', 'activation'],
           'Pick the next token from the distribution (greedy: the most probable) and run just that token through the model, reusing the cached keys and values of the earlier ones.',
         ),
   );

@@ -1,12 +1,13 @@
 // The Model panel: which model, its hyperparameters, its learned-parameter counts, the
 // backend (chosen and in use, and why) and the last run's time.
-import { el, fmtCount } from '../dom.js';
+import { el, fmtCount, kindBadge } from '../dom.js';
 import { state } from '../store.js';
 import { actions } from '../actions.js';
 
 export function renderModelPanel(root) {
   root.replaceChildren();
   root.append(el('h2', {}, 'Model'));
+  const add = (...xs) => root.append(...xs.filter(Boolean));
   const custom = state.folder && !state.models.some((m) => m.url === state.folder);
   const picker = el(
     'select',
@@ -15,38 +16,7 @@ export function renderModelPanel(root) {
     custom ? el('option', { value: state.folder, selected: true }, state.folder) : null,
   );
   const entry = state.models.find((m) => m.url === state.folder);
-  root.append(el('label', { class: 'control' }, el('span', {}, 'Model'), picker), entry ? el('p', { class: 'muted small' }, entry.description) : null);
-
-  if (state.info) {
-    const c = state.info.config;
-    root.append(
-      el('h3', {}, 'Hyperparameters ', el('span', { class: 'kind kind-hyperparameter' }, 'hyperparameter')),
-      el(
-        'table',
-        { class: 'kv' },
-        el('tbody', {},
-          [
-            ['layers', c.n_layer],
-            ['attention heads', c.n_head],
-            ['width (d_model)', c.n_embd],
-            ['MLP width', c.n_inner],
-            ['context (tokens)', c.n_positions],
-            ['vocabulary', c.vocab_size],
-            ['activation', c.activation],
-          ].map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? fmtCount(v) : v))),
-        ),
-      ),
-      el('h3', {}, 'Learned parameters ', el('span', { class: 'kind kind-parameter' }, 'learned parameter')),
-      el(
-        'table',
-        { class: 'kv' },
-        el('tbody', {},
-          state.info.parameters.map((p) => el('tr', {}, el('th', {}, p.component), el('td', { class: 'num' }, fmtCount(p.count)))),
-          el('tr', { class: 'total' }, el('th', {}, 'total'), el('td', { class: 'num' }, fmtCount(state.info.total_parameters))),
-        ),
-      ),
-    );
-  }
+  add(el('label', { class: 'control' }, el('span', {}, 'Checkpoint'), picker), entry && entry.description ? el('p', { class: 'muted small' }, entry.description) : null);
 
   const choice = el(
     'select',
@@ -56,7 +26,7 @@ export function renderModelPanel(root) {
   root.append(el('h3', {}, 'Backend'), el('label', { class: 'control' }, el('span', {}, 'Run on'), choice));
   const b = state.backend;
   if (b) {
-    const adapter = b.adapter ? `${b.adapter.name || 'unnamed adapter'}${b.adapter.backend ? ` (${b.adapter.backend})` : ''}${b.adapter.is_software ? ', software' : ''}` : null;
+    const adapter = b.adapter ? `${b.adapter.name || '(the browser does not tell its name)'}${b.adapter.backend ? ` (${b.adapter.backend})` : ''}${b.adapter.is_software ? ', software' : ''}` : null;
     root.append(
       el(
         'dl',
@@ -72,4 +42,35 @@ export function renderModelPanel(root) {
       ),
     );
   }
+  if (state.info) {
+    const c = state.info.config;
+    root.append(
+      el('h3', {}, 'Hyperparameters ', kindBadge('hyperparameter')),
+      el(
+        'table',
+        { class: 'kv' },
+        el('tbody', {},
+          [
+            ['layers', c.n_layer],
+            ['attention heads', c.n_head],
+            ['width (d_model)', c.n_embd],
+            ['MLP width', c.n_inner],
+            ['context (tokens)', c.n_positions],
+            ['vocabulary', c.vocab_size],
+            ['activation', c.activation],
+          ].map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? fmtCount(v) : v))),
+        ),
+      ),
+      el('h3', {}, 'Learned parameters ', kindBadge('parameter')),
+      el(
+        'table',
+        { class: 'kv' },
+        el('tbody', {},
+          state.info.parameters.map((p) => el('tr', {}, el('th', {}, p.component), el('td', { class: 'num' }, fmtCount(p.count)))),
+          el('tr', { class: 'total' }, el('th', {}, 'total'), el('td', { class: 'num' }, fmtCount(state.info.total_parameters))),
+        ),
+      ),
+    );
+  }
+
 }

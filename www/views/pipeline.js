@@ -29,6 +29,14 @@ export function renderPipeline(root) {
     ),
     el('button', { type: 'button', class: 'step', id: 'step', onclick: step, title: 'Walk through the stages in order' }, 'Step ▸'),
   );
+  // Keep the current stage in view when the strip scrolls (phone width).
+  const strip = root.querySelector('.pipeline');
+  const active = root.querySelector('.stage.active');
+  if (active) {
+    const a = active.parentElement;
+    if (a.offsetLeft < strip.scrollLeft || a.offsetLeft + a.offsetWidth > strip.scrollLeft + strip.clientWidth)
+      strip.scrollLeft = a.offsetLeft - (strip.clientWidth - a.offsetWidth) / 2;
+  }
 }
 
 export function go(k) {

@@ -1,0 +1,49 @@
+// Runs the browser tests: serves dist/ on an ephemeral localhost port (plus broken model
+// folders under /test-models/), drives headless Chromium and prints
+// "browser: N passed, M failed". Exit code 1 on any failure.
+//   node tests/browser/run.mjs [--only substring]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../scripts/serve.mjs';
+import { launch, artifacts } from './harness.mjs';
+import { tests } from './tests.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
+const model = path.join(root, 'www/models/tiny-random');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+
+// Broken model folders: a truncated model.safetensors, and a folder with no files.
+const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'llm-xray-test-models-'));
+fs.mkdirSync(path.join(broken, 'corrupt'));
+fs.mkdirSync(path.join(broken, 'missing'));
+for (const f of ['config.json', 'tokenizer.json']) fs.copyFileSync(path.join(model, f), path.join(broken, 'corrupt', f));
+const weights = fs.readFileSync(path.join(model, 'model.safetensors'));
+fs.writeFileSync(path.join(broken, 'corrupt', 'model.safetensors'), weights.subarray(0, Math.floor(weights.length / 3)));
+
+const { server, url } = await startServer({ root: path.join(root, 'dist'), mounts: { '/test-models/': broken } });
+const browser = await launch({ webgpu: true });
+const nogpuBrowser = await launch({ webgpu: false });
+const shot = artifacts(path.join(root, 'test-artifacts'));
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  if (only && !t.name.includes(only)) continue;
+  const started = Date.now();
+  try {
+    await t.run({ browser, nogpuBrowser, url, bin, model, shot });
+    passed++;
+    console.log(`ok   ${t.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name}\n     ${e.message.split('\n').join('\n     ')}`);
+  }
+}
+await browser.close();
+await nogpuBrowser.close();
+server.close();
+fs.rmSync(broken, { recursive: true, force: true });
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -160,10 +160,9 @@ async function runPrompt() {
 actions.distribution = async (limit) => {
   if (!state.run) return null;
   const s = state.sampling;
-  const [model, shaped] = await Promise.all([
-    client.request('distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit }),
-    client.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, limit: 100000 }),
-  ]);
+  const model = await client.request('distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit });
+  const only = Array.from(model.ids);
+  const shaped = await client.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, only });
   return { model, shaped };
 };
 

@@ -110,7 +110,15 @@ const handlers = {
   async generate({ at, temperature, topK, topP, seed }) {
     return withTensors(await engine.generateNext(at, temperature, topK, topP, seed));
   },
-  async distribution({ at, temperature, topK, topP, limit }) {
+  // The `limit` most probable tokens with their text; or, given `only` (token ids), just
+  // those tokens' probabilities (0 if sampling cannot pick them) and the kept count.
+  async distribution({ at, temperature, topK, topP, limit, only }) {
+    if (only) {
+      const d = engine.distribution(at, temperature, topK, topP, 1 << 30);
+      const p = new Map();
+      d.ids.forEach((id, k) => p.set(id, d.probs[k]));
+      return [{ kept: d.kept, probs: only.map((id) => p.get(id) || 0) }, []];
+    }
     const d = engine.distribution(at, temperature, topK, topP, limit);
     const tokens = engine.tokenInfos(d.ids);
     return [{ ...d, tokens }, [d.ids.buffer, d.probs.buffer]];

@@ -112,6 +112,12 @@ export const tests = [
       assert(/masked/.test(masked), `a future key should read as masked: ${masked}`);
       await canvas.hover({ position: { x: L.left + (2 + 0.5) * L.cw, y: L.top + (T - 1 + 0.5) * L.ch } });
       await shot(page, 'attention');
+      // Hovering a token chip highlights that token's row and column in the heatmap.
+      await page.locator('#chips .chip').nth(4).hover();
+      const hl = await page.evaluate(() => window.xray.state.hover);
+      assert(hl === 4, `hovering chip 4 should set the hovered token, got ${hl}`);
+      const chipHl = await page.locator('#chips .chip.hover').count();
+      assert(chipHl === 1, `one chip should be highlighted, ${chipHl} are`);
       // ↑/↓ switch heads.
       await page.locator('body').click({ position: { x: 5, y: 5 } });
       await page.keyboard.press('ArrowDown');
@@ -128,6 +134,11 @@ export const tests = [
       await page.getByRole('tab', { name: 'Residual stream' }).click();
       await shot(page, 'residual');
       // ←/→ and Step walk the pipeline.
+      await gotoStage(page, 'Prompt');
+      await page.click('#step');
+      assert((await page.evaluate(() => window.xray.state.stage)) === 1, 'Step from Prompt should reach Tokens');
+      await gotoStage(page, 'Layer 1');
+      await page.getByRole('tab', { name: 'Residual stream' }).click();
       await page.locator('body').click({ position: { x: 5, y: 5 } });
       await page.keyboard.press('ArrowRight');
       const st = await page.evaluate(() => [window.xray.state.stage, window.xray.state.sub]);

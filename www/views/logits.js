@@ -77,12 +77,10 @@ async function refresh(bars, kept) {
   const d = await actions.distribution(SHOW);
   if (!d) return;
   const { model, shaped } = d;
-  const shapedP = new Map();
-  shaped.ids.forEach((id, k) => shapedP.set(id, shaped.probs[k]));
   const rows = [];
   model.ids.forEach((id, k) => {
     const p = model.probs[k];
-    const q = shapedP.get(id) || 0;
+    const q = shaped.probs[k];
     rows.push(
       el(
         'li',

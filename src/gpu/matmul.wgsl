@@ -23,8 +23,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let tid = ty * 16u + tx;
     let m0 = wid.y * TS;
     let n0 = wid.x * TS;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+    // Four vec4 accumulators rather than a dynamically indexed array: software adapters
+    // (llvmpipe) turn dynamic private indexing into per-lane memory traffic.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
         for (var r = 0u; r < 4u; r++) {
@@ -51,30 +55,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                ar[i] = As[kk * TS + ty + 16u * i];
-                br[i] = Bs[kk * TS + tx + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(ar[i], br[j], acc[i * 4u + j]);
-                }
-            }
+            let ai = kk * TS + ty;
+            let bi = kk * TS + tx;
+            let av = vec4<f32>(As[ai], As[ai + 16u], As[ai + 32u], As[ai + 48u]);
+            let bv = vec4<f32>(Bs[bi], Bs[bi + 16u], Bs[bi + 32u], Bs[bi + 48u]);
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < 4u; i++) {
-        let gm = m0 + ty + 16u * i;
-        if (gm >= p.m) { continue; }
-        for (var j = 0u; j < 4u; j++) {
-            let gn = n0 + tx + 16u * j;
-            if (gn >= p.n) { continue; }
-            var v = acc[i * 4u + j];
-            if (p.has_bias == 1u) { v += bias[gn]; }
-            c[gm * p.ldc + p.c_off + gn] = v;
-        }
+    store(m0 + ty, n0 + tx, acc0);
+    store(m0 + ty + 16u, n0 + tx, acc1);
+    store(m0 + ty + 32u, n0 + tx, acc2);
+    store(m0 + ty + 48u, n0 + tx, acc3);
+}
+
+// Row gm of C, columns gn, gn+16, gn+32, gn+48 (the thread's four columns).
+fn store(gm: u32, gn: u32, v: vec4<f32>) {
+    if (gm >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        let n = gn + 16u * j;
+        if (n >= p.n) { return; }
+        var x = v[j];
+        if (p.has_bias == 1u) { x += bias[n]; }
+        c[gm * p.ldc + p.c_off + n] = x;
     }
 }

@@ -57,6 +57,7 @@ impl Ops {
     }
 
     /// a [m, k] · w + bias (the few-rows kernel up to 8 rows, the tiled one above), with w [k, n] (Conv1D) or, `transposed`, w [n, k] (an embedding table).
+    #[allow(clippy::too_many_arguments)] // the shapes spelled out read better in tests
     pub async fn matmul(&self, a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, transposed: bool) -> Result<Vec<f32>> {
         let (ab, wb) = (self.ctx.upload("a", a)?, self.ctx.upload("w", w)?);
         let bb = self.ctx.upload("bias", bias.unwrap_or(&[0.0]))?;

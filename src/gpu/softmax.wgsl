@@ -19,7 +19,9 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     if (p.causal == 1u) { valid = min(p.n, p.start + (row % p.t) + 1u); }
     let base = row * p.n;
 
-    var m = -3.4028235e38;
+    // Lowest finite f32, spelled as bits: Chrome's WGSL compiler rejects the decimal literal
+    // as not representable, though naga accepts it.
+    var m = bitcast<f32>(0xff7fffffu);
     for (var j = lid; j < valid; j += 256u) { m = max(m, x[base + j]); }
     red[lid] = m;
     workgroupBarrier();

@@ -12,7 +12,9 @@ import { tests } from './tests.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
-const model = path.join(root, 'www/models/tiny-random');
+// The model the page opens with: the first of www/models/index.json.
+const index = JSON.parse(fs.readFileSync(path.join(root, 'www/models/index.json'), 'utf8'));
+const model = path.join(root, 'www/models', index.models[0].folder);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 
 // Broken model folders: a truncated model.safetensors, and a folder with no files.

@@ -1,4 +1,6 @@
 // The page's tests. Each gets {browser, nogpuBrowser, url, cli, model, shot} and throws on failure.
+import fs from 'node:fs';
+import path from 'node:path';
 import { openPage, waitReady, typePrompt, gotoStage, assert } from './harness.mjs';
 import { tokenLabel } from '../../www/tokens.js';
 import * as C from './cli.mjs';
@@ -70,10 +72,11 @@ export const tests = [
       await typePrompt(page, PROMPT);
       await shot(page, 'tokens');
       // Over-long prompt: the page says how many tokens fit.
-      const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+      const nPositions = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8')).n_positions;
+      const long = Array.from({ length: nPositions + 16 }, (_, i) => `w${i}`).join(' ');
       await typePrompt(page, long);
       const status = await page.textContent('#prompt-status');
-      assert(/at most 24 tokens/.test(status) && /Too long/.test(status), `over-long prompt status: ${status}`);
+      assert(new RegExp(`at most ${nPositions} tokens`).test(status) && /Too long/.test(status), `over-long prompt status: ${status}`);
       await shot(page, 'prompt-too-long');
       await page.context().close();
     },

@@ -457,3 +457,29 @@ fn a_lost_device_falls_back_to_the_cpu_without_losing_the_run() {
     assert!(b.describe().starts_with("CPU"), "after the failure the backend is the CPU: {}", b.describe());
     assert_eq!(b.context_len(), ids.len());
 }
+
+/// Every model the page ships (www/models/index.json): the GPU trace of a real prompt and
+/// of a few KV-cache steps after it equals the CPU's.
+#[test]
+fn trace_equals_cpu_on_shipped_models() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("www/models");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    for entry in index["models"].as_array().unwrap() {
+        let folder = root.join(entry["folder"].as_str().unwrap());
+        let model = Arc::new(Model::load(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display())));
+        let Some(mut g) = gpu(model.clone()) else { return };
+        let mut c = CpuBackend::new(model.clone());
+        let text = "ROMEO: But soft, what light through yonder window breaks? It is the east";
+        let mut ids = model.tokenizer.encode_ids(text);
+        ids.truncate(model.config.n_positions - 3);
+        let what = format!("{} ({} tokens)", folder.display(), ids.len());
+        let (gt, ct) = (g.trace(&ids, Parts::all()).unwrap(), c.trace(&ids, Parts::all()).unwrap());
+        assert_traces_match(&gt, &ct, &what);
+        let mut next = llm_xray::sampling::argmax(&ct.next_logits);
+        for step in 1..=3 {
+            let (gs, cs) = (g.run(&[next], Parts::all()).unwrap(), c.run(&[next], Parts::all()).unwrap());
+            assert_traces_match(&gs, &cs, &format!("{what} step {step}"));
+            next = llm_xray::sampling::argmax(&cs.next_logits);
+        }
+    }
+}

@@ -310,7 +310,9 @@ fn token_bytes(tok: &Tokenizer, ids: &[u32]) -> usize {
 }
 
 /// One training row of n_ctx+1 tokens; with probability `repeat` a span followed by itself.
-fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64) -> Vec<u32> {
+/// With `random` (a fraction of the repeated rows), the span is random vocabulary tokens instead
+/// of text, so only copying (not n-gram statistics) predicts its second copy.
+fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, vocab: usize) -> Vec<u32> {
     let start = (rng.next_u64() % (data.len() - 2 * len) as u64) as usize;
     if rng.next_f64() >= repeat {
         return data[start..start + len].to_vec();
@@ -321,8 +323,13 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64) -> Vec<u32> 
     let prefix = (rng.next_u64() % (len - 2 * span + 1) as u64) as usize;
     let mut row: Vec<u32> = data[start..start + prefix].to_vec();
     let s = start + prefix;
-    row.extend_from_slice(&data[s..s + span]);
-    row.extend_from_slice(&data[s..s + span]);
+    let piece: Vec<u32> = if rng.next_f64() < random {
+        (0..span).map(|_| 1 + (rng.next_u64() % (vocab as u64 - 1)) as u32).collect()
+    } else {
+        data[s..s + span].to_vec()
+    };
+    row.extend_from_slice(&piece);
+    row.extend_from_slice(&piece);
     let rest = len - row.len();
     row.extend_from_slice(&data[s + span..s + span + rest]);
     row
@@ -415,6 +422,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     let wd: f64 = a.n("weight-decay", 0.1)?;
     let clip: f64 = a.n("clip", 1.0)?;
     let repeat: f64 = a.n("repeat-frac", 0.25)?;
+    let repeat_random: f64 = a.n("repeat-random", 0.0)?;
     let seed: u64 = a.n("seed", 1234)?;
     let eval_every: usize = a.n("eval-every", 250)?;
     let eval_batches: usize = a.n("eval-batches", 8)?;
@@ -462,7 +470,7 @@ fn cmd_train(a: &Args) -> Res<()> {
         }
         opt_d.set_learning_rate(cur_lr);
         opt_n.set_learning_rate(cur_lr);
-        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat)).collect();
+        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, hp.vocab)).collect();
         let rows = Tensor::from_vec(flat, (batch, len), &dev)?;
         let loss = m.loss(&rows)?;
         let mut grads = loss.backward()?;
@@ -522,7 +530,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     let report = serde_json::json!({
         "steps": last_step, "max_steps": steps, "train_seconds": train_s, "steps_per_second": last_step as f64 / train_s,
         "batch": batch, "lr": lr, "min_lr": min_lr, "warmup": warmup, "weight_decay": wd, "clip": clip,
-        "repeat_frac": repeat, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
+        "repeat_frac": repeat, "repeat_random": repeat_random, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
         "threads": std::env::var("RAYON_NUM_THREADS").ok(), "parameters": n_params,
         "n_layer": hp.n_layer, "n_head": hp.n_head, "n_embd": hp.n_embd, "n_ctx": hp.n_ctx, "vocab": hp.vocab,
         "train_tokens": train.len(), "val_tokens_scored": n, "weights_dtype": if f16 { "f16" } else { "f32" },

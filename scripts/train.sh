@@ -23,7 +23,7 @@ REPEAT=${REPEAT:-0.4}
 SEED=${SEED:-1234}
 # The shipped run is time-budgeted: the cosine decay is paced by wall-clock time (or by STEPS,
 # whichever is tighter), so it ends on time on a busy machine. MAX_MINUTES=inf paces by steps.
-MAX_MINUTES=${MAX_MINUTES:-90}
+MAX_MINUTES=${MAX_MINUTES:-88}
 # One thread: on a shared 2-core machine candle's spinning thread pool loses more than it gains
 # (measured 0.49 vs 0.38 steps/s under load); on an idle machine try RAYON_NUM_THREADS=2.
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-1}

@@ -14,11 +14,24 @@ export function headLabel(layer, head) {
   if (list) {
     const e = list.find((x) => x.layer === layer && x.head === head);
     if (!e) return null;
+    if (typeof e.previous_token === 'number') return censusLabel(e);
     const name = e.label || e.name || e.kind;
     return name ? (typeof e.score === 'number' ? `${name} ${e.score.toFixed(2)}` : name) : null;
   }
   const e = h[`${layer}.${head}`];
   return typeof e === 'string' ? e : e && (e.label || e.name) ? `${e.label || e.name}${typeof e.score === 'number' ? ' ' + e.score.toFixed(2) : ''}` : null;
+}
+
+/** `llm-xray heads --json` entry → its strongest named behaviour and score. */
+function censusLabel(e) {
+  const scores = [
+    ['previous-token', e.previous_token],
+    ['induction', e.induction_text ?? e.induction_random],
+    ['first-token', e.first_token],
+    ['self', e.self_attention],
+  ].filter(([, v]) => typeof v === 'number');
+  const [name, v] = scores.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return `${name} ${v.toFixed(2)}`;
 }
 
 function drawThumb(canvas, data, h, T, n, size) {

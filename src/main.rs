@@ -170,12 +170,7 @@ fn sampling(args: &Args) -> Result<Sampling, Failure> {
         top_p: args.num("top-p", 1.0)?,
         seed: args.num("seed", 0)?,
     };
-    if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
-        return Err(usage("--temperature must be 0 (greedy) or a positive number"));
-    }
-    if !(s.top_p > 0.0 && s.top_p <= 1.0) {
-        return Err(usage("--top-p must be in (0, 1]"));
-    }
+    s.check().map_err(|e| usage(format!("--{e}")))?;
     Ok(s)
 }
 

@@ -53,6 +53,17 @@ pub fn argmax(v: &[f32]) -> u32 {
 }
 
 impl Sampling {
+    /// Refuses settings that have no meaning, in words for people (CLI and page alike).
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err("temperature must be 0 (greedy) or a positive number".into());
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err("top-p must be in (0, 1]".into());
+        }
+        Ok(())
+    }
+
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0
     }

@@ -458,44 +458,24 @@ impl Engine {
         let state = self.state.clone();
         Ok(future_to_promise(async move {
             let _busy = busy;
+            let use_cpu = |why: &str| {
+                let mut s = state.borrow_mut();
+                s.use_gpu = false;
+                s.info = cpu_info(&choice, why);
+                false
+            };
             let want_gpu = match choice.as_str() {
-                "cpu" => {
-                    let mut s = state.borrow_mut();
-                    s.use_gpu = false;
-                    s.info = cpu_info("cpu", "you chose the CPU backend");
-                    false
-                }
-                "webgpu" if !webgpu_present => {
-                    let mut s = state.borrow_mut();
-                    s.use_gpu = false;
-                    s.info = cpu_info(
-                        "webgpu",
-                        "WebGPU was chosen, but this browser offers no WebGPU (navigator.gpu is missing), so the CPU runs the model",
-                    );
-                    false
-                }
+                "cpu" => use_cpu("you chose the CPU backend"),
+                "webgpu" if !webgpu_present => use_cpu(
+                    "WebGPU was chosen, but this browser offers no WebGPU (navigator.gpu is missing), so the CPU runs the model",
+                ),
                 "webgpu" => true,
                 "auto" if !webgpu_present => {
-                    let mut s = state.borrow_mut();
-                    s.use_gpu = false;
-                    s.info = cpu_info(
-                        "auto",
-                        "this browser offers no WebGPU (navigator.gpu is missing), so the CPU runs the model",
-                    );
-                    false
+                    use_cpu("this browser offers no WebGPU (navigator.gpu is missing), so the CPU runs the model")
                 }
                 "auto" => {
-                    if hardware_adapter_available().await {
-                        true
-                    } else {
-                        let mut s = state.borrow_mut();
-                        s.use_gpu = false;
-                        s.info = cpu_info(
-                            "auto",
-                            "WebGPU has no hardware adapter here (at most a software one such as SwiftShader, which is slower than the CPU backend), so Auto chose the CPU",
-                        );
-                        false
-                    }
+                    hardware_adapter_available().await
+                        || use_cpu("WebGPU has no hardware adapter here (at most a software one such as SwiftShader, which is slower than the CPU backend), so Auto chose the CPU")
                 }
                 other => return Err(js_err(format!("unknown backend \"{other}\"; expected auto, webgpu or cpu"))),
             };
@@ -674,16 +654,12 @@ impl Engine {
 }
 
 fn checked_sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Sampling, JsValue> {
-    if !(temperature.is_finite() && temperature >= 0.0) {
-        return Err(js_err("temperature must be 0 (greedy) or a positive number"));
-    }
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(js_err("top-p must be in (0, 1]"));
-    }
     if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
         return Err(js_err("the seed must be a whole number from 0 to 2^53 − 1"));
     }
-    Ok(Sampling { temperature, top_k, top_p, seed: seed as u64 })
+    let s = Sampling { temperature, top_k, top_p, seed: seed as u64 };
+    s.check().map_err(js_err)?;
+    Ok(s)
 }
 
 /// The WebGPU backend (src/gpu), by the names this module uses.

@@ -104,8 +104,16 @@ impl Gpt {
     }
 
     /// GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2L),
-    /// zero biases, unit layer-norm gains.
-    fn init(hp: Hp, seed: u64, dev: &Device) -> Res<Gpt> {
+    /// zero biases, unit layer-norm gains. With `sinusoidal_wpe` the position embeddings
+    /// start as Vaswani et al.'s sinusoids (then train like any weight): offsets between
+    /// positions are then a fixed rotation of each sin/cos pair, so one linear query–key map
+    /// can express "attend to the previous token" from the first step, which random position
+    /// vectors make the model discover slowly.
+    ///
+    /// `qk_std` sets the query and key columns of c_attn apart: attention logits are a product
+    /// of the two, so at N(0, 0.02) both gradients start tiny and heads stay uniform for a
+    /// long plateau before previous-token and induction heads form; a larger start shortens it.
+    fn init(hp: Hp, seed: u64, sinusoidal_wpe: bool, qk_std: f64, dev: &Device) -> Res<Gpt> {
         let mut rng = Rng::new(seed);
         let resid_std = 0.02 / (2.0 * hp.n_layer as f64).sqrt();
         let values = param_shapes(&hp)
@@ -118,6 +126,22 @@ impl Gpt {
                     vec![0.0; n]
                 } else if name.ends_with("c_proj.weight") {
                     normal(&mut rng, n, resid_std)
+                } else if name.ends_with("c_attn.weight") {
+                    // [d, 3d] row-major: columns 0..d are queries, d..2d keys, 2d..3d values.
+                    let d3 = shape[1];
+                    let (qk, v) = (normal(&mut rng, n, qk_std), normal(&mut rng, n, 0.02));
+                    (0..n).map(|k| if k % d3 < 2 * d3 / 3 { qk[k] } else { v[k] }).collect()
+                } else if name == "wpe.weight" && sinusoidal_wpe {
+                    // Amplitude √2·0.02 gives rows the same norm as N(0, 0.02) token rows.
+                    let (p, d) = (shape[0], shape[1]);
+                    let amp = 0.02 * std::f64::consts::SQRT_2;
+                    (0..p * d)
+                        .map(|k| {
+                            let (pos, i) = ((k / d) as f64, k % d);
+                            let angle = pos / 10000f64.powf((i / 2 * 2) as f64 / d as f64);
+                            (amp * if i % 2 == 0 { angle.sin() } else { angle.cos() }) as f32
+                        })
+                        .collect()
                 } else {
                     normal(&mut rng, n, 0.02)
                 };
@@ -311,8 +335,10 @@ fn token_bytes(tok: &Tokenizer, ids: &[u32]) -> usize {
 
 /// One training row of n_ctx+1 tokens; with probability `repeat` a span followed by itself.
 /// With `random` (a fraction of the repeated rows), the span is random vocabulary tokens instead
-/// of text, so only copying (not n-gram statistics) predicts its second copy.
-fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, vocab: usize) -> Vec<u32> {
+/// of text, so only copying (not n-gram statistics) predicts its second copy. With `tile`, the
+/// span follows a short prefix and repeats until the row is full, so most of a repeated row's
+/// targets are predictable by copying (about 2.3 times the copy targets of two copies).
+fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, tile: bool, vocab: usize) -> Vec<u32> {
     let start = (rng.next_u64() % (data.len() - 2 * len) as u64) as usize;
     if rng.next_f64() >= repeat {
         return data[start..start + len].to_vec();
@@ -320,7 +346,8 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64,
     let half = (len - 1) / 2;
     let span = 8 + (rng.next_u64() % (half.saturating_sub(8) + 1) as u64) as usize;
     let span = span.min(half);
-    let prefix = (rng.next_u64() % (len - 2 * span + 1) as u64) as usize;
+    let max_prefix = if tile { 16.min(len - 2 * span) } else { len - 2 * span };
+    let prefix = (rng.next_u64() % (max_prefix + 1) as u64) as usize;
     let mut row: Vec<u32> = data[start..start + prefix].to_vec();
     let s = start + prefix;
     let piece: Vec<u32> = if rng.next_f64() < random {
@@ -330,8 +357,16 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64,
     };
     row.extend_from_slice(&piece);
     row.extend_from_slice(&piece);
-    let rest = len - row.len();
-    row.extend_from_slice(&data[s + span..s + span + rest]);
+    if tile {
+        let mut k = 0;
+        while row.len() < len {
+            row.push(piece[k % span]);
+            k += 1;
+        }
+    } else {
+        let rest = len - row.len();
+        row.extend_from_slice(&data[s + span..s + span + rest]);
+    }
     row
 }
 
@@ -423,15 +458,21 @@ fn cmd_train(a: &Args) -> Res<()> {
     let clip: f64 = a.n("clip", 1.0)?;
     let repeat: f64 = a.n("repeat-frac", 0.25)?;
     let repeat_random: f64 = a.n("repeat-random", 0.0)?;
+    let repeat_tile: bool = a.n("repeat-tile", 0u8)? == 1;
     let seed: u64 = a.n("seed", 1234)?;
     let eval_every: usize = a.n("eval-every", 250)?;
     let eval_batches: usize = a.n("eval-batches", 8)?;
     let max_minutes: f64 = a.n("max-minutes", f64::INFINITY)?;
     let f16: bool = a.n("f16", 1u8)? == 1;
-    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} seed {seed}");
+    let qk_std: f64 = a.n("qk-init-std", 0.02)?;
+    let wpe_init = a.s("wpe-init").unwrap_or_else(|_| "normal".into());
+    if wpe_init != "normal" && wpe_init != "sinusoidal" {
+        return Err(format!("--wpe-init must be normal or sinusoidal, not {wpe_init}").into());
+    }
+    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} (random {repeat_random}, tile {repeat_tile}) wpe {wpe_init} qk-std {qk_std} seed {seed}");
 
     let (train, val) = load_corpus(&corpus, &tok)?;
-    let m = Gpt::init(hp.clone(), seed, &dev)?;
+    let m = Gpt::init(hp.clone(), seed, wpe_init == "sinusoidal", qk_std, &dev)?;
     let n_params: usize = m.vars.iter().map(|(_, v)| v.elem_count()).sum();
     eprintln!("parameters: {n_params}");
     let (decay, no_decay): (Vec<_>, Vec<_>) = m.vars.iter().partition(|(_, v)| v.rank() == 2);
@@ -470,7 +511,7 @@ fn cmd_train(a: &Args) -> Res<()> {
         }
         opt_d.set_learning_rate(cur_lr);
         opt_n.set_learning_rate(cur_lr);
-        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, hp.vocab)).collect();
+        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, repeat_tile, hp.vocab)).collect();
         let rows = Tensor::from_vec(flat, (batch, len), &dev)?;
         let loss = m.loss(&rows)?;
         let mut grads = loss.backward()?;
@@ -530,7 +571,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     let report = serde_json::json!({
         "steps": last_step, "max_steps": steps, "train_seconds": train_s, "steps_per_second": last_step as f64 / train_s,
         "batch": batch, "lr": lr, "min_lr": min_lr, "warmup": warmup, "weight_decay": wd, "clip": clip,
-        "repeat_frac": repeat, "repeat_random": repeat_random, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
+        "repeat_frac": repeat, "repeat_random": repeat_random, "repeat_tile": repeat_tile, "wpe_init": wpe_init, "qk_init_std": qk_std, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
         "threads": std::env::var("RAYON_NUM_THREADS").ok(), "parameters": n_params,
         "n_layer": hp.n_layer, "n_head": hp.n_head, "n_embd": hp.n_embd, "n_ctx": hp.n_ctx, "vocab": hp.vocab,
         "train_tokens": train.len(), "val_tokens_scored": n, "weights_dtype": if f16 { "f16" } else { "f32" },

@@ -134,7 +134,9 @@ def main():
     w(f"| **total** | **{info['total_parameters']:,}** |\n")
     w("## Training\n")
     w("Periodic validation in loss.csv and the plot uses only the first 8 batches of held-out windows (the opening of "
-      "*Twelfth Night*, title page and cast list included), so it reads higher than the final figure over all windows below.\n")
+      "*Twelfth Night*, title page and cast list included), so it reads higher than the final figure over all windows below. "
+      "Training loss reads above validation because training rows include the repeated spans, and the first copy of "
+      "a random-token span is unpredictable by any model (about ln(vocabulary) = 8.3 nats per token).\n")
     w(f"{rep['steps']} steps in {rep['train_seconds']/60:.1f} minutes ({rep['steps_per_second']:.2f} steps/s) on "
       f"{os.cpu_count()} CPU cores ({cpu_name()}), shared with other work, release build of `llm-xray-train`.\n")
     w("![loss curve](loss_curve.png)\n")

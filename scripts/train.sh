@@ -23,8 +23,6 @@ REPEAT=${REPEAT:-0.5}
 # Half of the repeated spans are random vocabulary tokens: only copying predicts their second
 # copy, which is the signal that grows induction heads (text repeats are partly n-gram guessable).
 REPEAT_RANDOM=${REPEAT_RANDOM:-0.5}
-# 1: a repeated span tiles the rest of its row (more copy targets per row); 0: two copies in text.
-REPEAT_TILE=${REPEAT_TILE:-0}
 # Initialisation chosen by probes against the head census (MODEL_CARD.md): sinusoidal position
 # embeddings and N(0, 0.1) query/key weights grew a 0.37 previous-token head in 800 steps where
 # the GPT-2 default (N(0, 0.02) everywhere) was at 0.12.
@@ -52,7 +50,7 @@ cargo build --release --features train --bin llm-xray-train --bin llm-xray
 BIN=${CARGO_TARGET_DIR:-target}/release
 "$BIN/llm-xray-train" train --corpus target/corpus --tokenizer "$WORK/tokenizer.json" --out "$WORK/model" \
   --layers "$LAYERS" --heads "$HEADS" --width "$WIDTH" --ctx "$CTX" --vocab "$VOCAB" --batch "$BATCH" \
-  --steps "$STEPS" --lr "$LR" --warmup "$WARMUP" --repeat-frac "$REPEAT" --repeat-random "$REPEAT_RANDOM" --repeat-tile "$REPEAT_TILE" \
+  --steps "$STEPS" --lr "$LR" --warmup "$WARMUP" --repeat-frac "$REPEAT" --repeat-random "$REPEAT_RANDOM" \
   --wpe-init "$WPE_INIT" --qk-init-std "$QK_STD" --seed "$SEED" \
   --max-minutes "$MAX_MINUTES" --eval-every 100 --eval-batches 8 --f16 1
 

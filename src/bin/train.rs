@@ -335,10 +335,8 @@ fn token_bytes(tok: &Tokenizer, ids: &[u32]) -> usize {
 
 /// One training row of n_ctx+1 tokens; with probability `repeat` a span followed by itself.
 /// With `random` (a fraction of the repeated rows), the span is random vocabulary tokens instead
-/// of text, so only copying (not n-gram statistics) predicts its second copy. With `tile`, the
-/// span follows a short prefix and repeats until the row is full, so most of a repeated row's
-/// targets are predictable by copying (about 2.3 times the copy targets of two copies).
-fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, tile: bool, vocab: usize) -> Vec<u32> {
+/// of text, so only copying (not n-gram statistics) predicts its second copy.
+fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, vocab: usize) -> Vec<u32> {
     let start = (rng.next_u64() % (data.len() - 2 * len) as u64) as usize;
     if rng.next_f64() >= repeat {
         return data[start..start + len].to_vec();
@@ -346,8 +344,7 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64,
     let half = (len - 1) / 2;
     let span = 8 + (rng.next_u64() % (half.saturating_sub(8) + 1) as u64) as usize;
     let span = span.min(half);
-    let max_prefix = if tile { 16.min(len - 2 * span) } else { len - 2 * span };
-    let prefix = (rng.next_u64() % (max_prefix + 1) as u64) as usize;
+    let prefix = (rng.next_u64() % (len - 2 * span + 1) as u64) as usize;
     let mut row: Vec<u32> = data[start..start + prefix].to_vec();
     let s = start + prefix;
     let piece: Vec<u32> = if rng.next_f64() < random {
@@ -357,16 +354,8 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64,
     };
     row.extend_from_slice(&piece);
     row.extend_from_slice(&piece);
-    if tile {
-        let mut k = 0;
-        while row.len() < len {
-            row.push(piece[k % span]);
-            k += 1;
-        }
-    } else {
-        let rest = len - row.len();
-        row.extend_from_slice(&data[s + span..s + span + rest]);
-    }
+    let rest = len - row.len();
+    row.extend_from_slice(&data[s + span..s + span + rest]);
     row
 }
 
@@ -458,7 +447,6 @@ fn cmd_train(a: &Args) -> Res<()> {
     let clip: f64 = a.n("clip", 1.0)?;
     let repeat: f64 = a.n("repeat-frac", 0.25)?;
     let repeat_random: f64 = a.n("repeat-random", 0.0)?;
-    let repeat_tile: bool = a.n("repeat-tile", 0u8)? == 1;
     let seed: u64 = a.n("seed", 1234)?;
     let eval_every: usize = a.n("eval-every", 250)?;
     let eval_batches: usize = a.n("eval-batches", 8)?;
@@ -469,7 +457,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     if wpe_init != "normal" && wpe_init != "sinusoidal" {
         return Err(format!("--wpe-init must be normal or sinusoidal, not {wpe_init}").into());
     }
-    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} (random {repeat_random}, tile {repeat_tile}) wpe {wpe_init} qk-std {qk_std} seed {seed}");
+    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} (random {repeat_random}) wpe {wpe_init} qk-std {qk_std} seed {seed}");
 
     let (train, val) = load_corpus(&corpus, &tok)?;
     let m = Gpt::init(hp.clone(), seed, wpe_init == "sinusoidal", qk_std, &dev)?;
@@ -511,7 +499,7 @@ fn cmd_train(a: &Args) -> Res<()> {
         }
         opt_d.set_learning_rate(cur_lr);
         opt_n.set_learning_rate(cur_lr);
-        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, repeat_tile, hp.vocab)).collect();
+        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, hp.vocab)).collect();
         let rows = Tensor::from_vec(flat, (batch, len), &dev)?;
         let loss = m.loss(&rows)?;
         let mut grads = loss.backward()?;
@@ -571,7 +559,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     let report = serde_json::json!({
         "steps": last_step, "max_steps": steps, "train_seconds": train_s, "steps_per_second": last_step as f64 / train_s,
         "batch": batch, "lr": lr, "min_lr": min_lr, "warmup": warmup, "weight_decay": wd, "clip": clip,
-        "repeat_frac": repeat, "repeat_random": repeat_random, "repeat_tile": repeat_tile, "wpe_init": wpe_init, "qk_init_std": qk_std, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
+        "repeat_frac": repeat, "repeat_random": repeat_random, "wpe_init": wpe_init, "qk_init_std": qk_std, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
         "threads": std::env::var("RAYON_NUM_THREADS").ok(), "parameters": n_params,
         "n_layer": hp.n_layer, "n_head": hp.n_head, "n_embd": hp.n_embd, "n_ctx": hp.n_ctx, "vocab": hp.vocab,
         "train_tokens": train.len(), "val_tokens_scored": n, "weights_dtype": if f16 { "f16" } else { "f32" },

@@ -115,10 +115,11 @@ def main():
       "grows induction heads. A PyTorch calibration probe (4 layers x 4 heads x 128 wide, 3000 steps) grew no "
       "induction head on plain text. Validation loss is measured on the unmodified held-out plays.\n")
     w("### Initialisation\n")
-    w("GPT-2's initialisation (N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 x layers)) except: "
-      f"position embeddings start as sinusoids (Vaswani et al. 2017) of the same row norm as the token embeddings "
-      f"({rep.get('wpe_init', 'normal')} here), and the query and key columns of `c_attn` start at "
-      f"N(0, {rep.get('qk_init_std', 0.02)}). Both then train like every other weight; the architecture is unchanged. "
+    wpe = ("position embeddings start as sinusoids (Vaswani et al. 2017) of the same row norm as the token embeddings"
+           if rep.get("wpe_init") == "sinusoidal" else "position embeddings start at N(0, 0.02) as in GPT-2")
+    w("GPT-2's initialisation (N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 x layers)), except that "
+      f"{wpe}, and the query and key columns of `c_attn` start at N(0, {rep.get('qk_init_std', 0.02)}). "
+      "Both then train like every other weight; the architecture is unchanged. "
       "Why: attention logits are a product of queries and keys, so at N(0, 0.02) both gradients start tiny and every "
       "head stays near-uniform for a long plateau, and random position vectors give no linear route to \"attend to "
       "the token before\". In 800-step probes (one thread each, same data) the best previous-token head reached 0.12 with "

@@ -17,8 +17,8 @@ git diff --exit-code --stat -- tests/fixtures/gpt2 || { echo "tests/fixtures/gpt
 echo "== Rust tests (CPU reference, tokenizer, parity with HF transformers, bad input)"
 cargo test --locked
 
-echo "== Trainer smoke test (feature train: a few candle steps, the output loads in the engine, same logits)"
-cargo test --locked --features train --test train_smoke
+echo "== Trainer tests (feature train: row layouts; a few candle steps, the output loads in the engine, same logits)"
+cargo test --locked --features train --bin llm-xray-train --test train_smoke
 
 echo "== Browser tests (wasm build, the page in headless Chromium, WebGPU on SwiftShader)"
 # The page is checked against the CLI that `cargo test` just built.

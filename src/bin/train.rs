@@ -333,13 +333,44 @@ fn token_bytes(tok: &Tokenizer, ids: &[u32]) -> usize {
     ids.iter().map(|&i| tok.token_bytes(i).map_or(0, |b| b.len())).sum()
 }
 
-/// One training row of n_ctx+1 tokens; with probability `repeat` a span followed by itself.
-/// With `random` (a fraction of the repeated rows), the span is random vocabulary tokens instead
-/// of text, so only copying (not n-gram statistics) predicts its second copy.
-fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, vocab: usize) -> Vec<u32> {
+/// How a repeated row is laid out (`--repeat-layout`).
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// Text, one span of 8..=n_ctx/2 tokens, the same span again, text.
+    Single,
+    /// The whole row is back-to-back pairs (span, same span), span lengths log-uniform in
+    /// 4..64. Short gaps between the copies are what let the copying circuit start: in probes
+    /// (MODEL_CARD.md) copying with one long gap sat on a plateau for thousands of steps, while
+    /// short gaps learned at once; the longer spans teach it to look far back.
+    Pairs,
+}
+
+/// One span of `span` tokens for a repeated row: text at `s`, or (with probability `random`)
+/// random vocabulary tokens, so only copying, not n-gram statistics, predicts its second copy.
+fn repeat_piece(rng: &mut Rng, data: &[u32], s: usize, span: usize, random: f64, vocab: usize) -> Vec<u32> {
+    if rng.next_f64() < random {
+        (0..span).map(|_| 1 + (rng.next_u64() % (vocab as u64 - 1)) as u32).collect()
+    } else {
+        data[s..s + span].to_vec()
+    }
+}
+
+/// One training row of n_ctx+1 tokens; with probability `repeat` a row with repeated spans.
+fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64, layout: Layout, vocab: usize) -> Vec<u32> {
     let start = (rng.next_u64() % (data.len() - 2 * len) as u64) as usize;
     if rng.next_f64() >= repeat {
         return data[start..start + len].to_vec();
+    }
+    if layout == Layout::Pairs {
+        let mut row = Vec::with_capacity(len + 128);
+        while row.len() < len {
+            let span = (4.0 * 16f64.powf(rng.next_f64())) as usize;
+            let piece = repeat_piece(rng, data, start + row.len(), span, random, vocab);
+            row.extend_from_slice(&piece);
+            row.extend_from_slice(&piece);
+        }
+        row.truncate(len);
+        return row;
     }
     let half = (len - 1) / 2;
     let span = 8 + (rng.next_u64() % (half.saturating_sub(8) + 1) as u64) as usize;
@@ -347,11 +378,7 @@ fn sample_row(rng: &mut Rng, data: &[u32], len: usize, repeat: f64, random: f64,
     let prefix = (rng.next_u64() % (len - 2 * span + 1) as u64) as usize;
     let mut row: Vec<u32> = data[start..start + prefix].to_vec();
     let s = start + prefix;
-    let piece: Vec<u32> = if rng.next_f64() < random {
-        (0..span).map(|_| 1 + (rng.next_u64() % (vocab as u64 - 1)) as u32).collect()
-    } else {
-        data[s..s + span].to_vec()
-    };
+    let piece = repeat_piece(rng, data, s, span, random, vocab);
     row.extend_from_slice(&piece);
     row.extend_from_slice(&piece);
     let rest = len - row.len();
@@ -447,6 +474,12 @@ fn cmd_train(a: &Args) -> Res<()> {
     let clip: f64 = a.n("clip", 1.0)?;
     let repeat: f64 = a.n("repeat-frac", 0.25)?;
     let repeat_random: f64 = a.n("repeat-random", 0.0)?;
+    let layout_name = a.s("repeat-layout").unwrap_or_else(|_| "single".into());
+    let layout = match layout_name.as_str() {
+        "single" => Layout::Single,
+        "pairs" => Layout::Pairs,
+        other => return Err(format!("--repeat-layout must be single or pairs, not {other}").into()),
+    };
     let seed: u64 = a.n("seed", 1234)?;
     let eval_every: usize = a.n("eval-every", 250)?;
     let eval_batches: usize = a.n("eval-batches", 8)?;
@@ -457,7 +490,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     if wpe_init != "normal" && wpe_init != "sinusoidal" {
         return Err(format!("--wpe-init must be normal or sinusoidal, not {wpe_init}").into());
     }
-    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} (random {repeat_random}) wpe {wpe_init} qk-std {qk_std} seed {seed}");
+    eprintln!("config: {hp:?} steps {steps} batch {batch} lr {lr} min_lr {min_lr} warmup {warmup} wd {wd} clip {clip} repeat {repeat} (random {repeat_random}, layout {layout_name}) wpe {wpe_init} qk-std {qk_std} seed {seed}");
 
     let (train, val) = load_corpus(&corpus, &tok)?;
     let m = Gpt::init(hp.clone(), seed, wpe_init == "sinusoidal", qk_std, &dev)?;
@@ -499,7 +532,7 @@ fn cmd_train(a: &Args) -> Res<()> {
         }
         opt_d.set_learning_rate(cur_lr);
         opt_n.set_learning_rate(cur_lr);
-        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, hp.vocab)).collect();
+        let flat: Vec<u32> = (0..batch).flat_map(|_| sample_row(&mut rng, &train, len, repeat, repeat_random, layout, hp.vocab)).collect();
         let rows = Tensor::from_vec(flat, (batch, len), &dev)?;
         let loss = m.loss(&rows)?;
         let mut grads = loss.backward()?;
@@ -559,7 +592,7 @@ fn cmd_train(a: &Args) -> Res<()> {
     let report = serde_json::json!({
         "steps": last_step, "max_steps": steps, "train_seconds": train_s, "steps_per_second": last_step as f64 / train_s,
         "batch": batch, "lr": lr, "min_lr": min_lr, "warmup": warmup, "weight_decay": wd, "clip": clip,
-        "repeat_frac": repeat, "repeat_random": repeat_random, "wpe_init": wpe_init, "qk_init_std": qk_std, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
+        "repeat_frac": repeat, "repeat_random": repeat_random, "repeat_layout": layout_name, "wpe_init": wpe_init, "qk_init_std": qk_std, "seed": seed, "max_minutes": if max_minutes.is_finite() { serde_json::json!(max_minutes) } else { serde_json::Value::Null },
         "threads": std::env::var("RAYON_NUM_THREADS").ok(), "parameters": n_params,
         "n_layer": hp.n_layer, "n_head": hp.n_head, "n_embd": hp.n_embd, "n_ctx": hp.n_ctx, "vocab": hp.vocab,
         "train_tokens": train.len(), "val_tokens_scored": n, "weights_dtype": if f16 { "f16" } else { "f32" },
@@ -607,5 +640,58 @@ fn main() {
     if let Err(e) = r {
         eprintln!("llm-xray-train: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pairs row is n_ctx+1 tokens of (span, same span) pairs, spans 4..64 tokens long.
+    #[test]
+    fn pairs_rows_are_back_to_back_repeats() {
+        // Distinct consecutive ids: a text span is a run of +1 steps, so its length is visible.
+        let data: Vec<u32> = (0..10_000).map(|i| 5000 + i).collect();
+        let mut rng = Rng::new(7);
+        let mut lengths = Vec::new();
+        for _ in 0..200 {
+            let row = sample_row(&mut rng, &data, 129, 1.0, 0.0, Layout::Pairs, 4096);
+            assert_eq!(row.len(), 129);
+            let mut i = 0;
+            while i < row.len() {
+                let mut s = 1;
+                while i + s < row.len() && row[i + s] == row[i + s - 1] + 1 {
+                    s += 1;
+                }
+                if i + s < row.len() {
+                    assert!((4..64).contains(&s), "span of {s} tokens at {i} in {row:?}");
+                    lengths.push(s);
+                }
+                let end = (i + 2 * s).min(row.len());
+                assert_eq!(row[i + s..end], row[i..end - s], "the copy at {} differs from its span", i + s);
+                i += 2 * s;
+            }
+        }
+        // Log-uniform: short gaps are common, and long ones occur.
+        assert!(lengths.iter().filter(|&&s| s < 12).count() > lengths.len() / 3);
+        assert!(lengths.iter().any(|&s| s >= 40));
+    }
+
+    /// The single layout: text, one span, the same span, the text after it.
+    #[test]
+    fn single_rows_hold_one_repeat() {
+        let data: Vec<u32> = (0..10_000).map(|i| 5000 + i).collect();
+        let mut rng = Rng::new(3);
+        for _ in 0..100 {
+            let row = sample_row(&mut rng, &data, 129, 1.0, 0.0, Layout::Single, 4096);
+            assert_eq!(row.len(), 129);
+            // The copy is the only place the consecutive ids jump back.
+            let breaks: Vec<usize> = (1..row.len()).filter(|&k| row[k] != row[k - 1] + 1).collect();
+            assert_eq!(breaks.len(), 1, "expected text, a span, its copy, text: {row:?}");
+            let a = breaks[0];
+            let span = a - row.iter().position(|&x| x == row[a]).unwrap();
+            assert!((8..=64).contains(&span) && a + span <= row.len(), "span {span} at {a}");
+            assert_eq!(row[a..a + span], row[a - span..a]);
+        }
     }
 }

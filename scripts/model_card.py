@@ -119,15 +119,16 @@ def main():
       "little reason to learn copying; a random-token span can only be predicted by copying, which is the signal that "
       "grows induction heads. A PyTorch calibration probe (4 layers x 4 heads x 128 wide, 3000 steps) grew no "
       "induction head on plain text. Validation loss is measured on the unmodified held-out plays.\n")
-    w("Why pairs (PyTorch probes with Hugging Face's GPT2LMHeadModel, same architecture, one thread each): on pure "
-      "copying of random tokens (2 layers x 128 wide), one repeat per row at a gap of 8 to 32 tokens stayed on a "
-      "plateau at ln(symbols) for 1,500 steps whatever the learning rate (3e-4 to 3e-3), Adam beta2 (0.95, 0.99), "
-      "batch (16, 128), head size, weight decay, tying or initialisation, while back-to-back pairs of 4 to 12 tokens "
-      "fell from 6.25 to 3.9 nats per copied token in 1,200 steps, in 64- and 128-token rows alike. On this model and "
-      "corpus at 1,250 steps, the pairs layout had a best text-induction head of 0.05 and previous-token head of 0.53; "
-      "the single-span layout (with text spans only), 0.03 and 0.31. A layout that always put the copy at the same positions learned to "
-      "\"copy\" in 288 steps by attending a fixed distance back: a positional head, not an induction head, that would "
-      "still score on a census with a fixed-length repeat. Here both the gaps and the positions vary.\n")
+    if rep.get("repeat_layout", "single") == "pairs":
+        w("Why pairs (PyTorch probes with Hugging Face's GPT2LMHeadModel, same architecture, one thread each): on pure "
+          "copying of random tokens (2 layers x 128 wide), one repeat per row at a gap of 8 to 32 tokens stayed on a "
+          "plateau at ln(symbols) for 1,500 steps whatever the learning rate (3e-4 to 3e-3), Adam beta2 (0.95, 0.99), "
+          "batch (16, 128), head size, weight decay, tying or initialisation, while back-to-back pairs of 4 to 12 tokens "
+          "fell from 6.25 to 3.9 nats per copied token in 1,200 steps, in 64- and 128-token rows alike. On this model and "
+          "corpus at 1,250 steps, the pairs layout had a best text-induction head of 0.05 and previous-token head of 0.53; "
+          "the single-span layout (with text spans only), 0.03 and 0.31. A layout that always put the copy at the same positions learned to "
+          "\"copy\" in 288 steps by attending a fixed distance back: a positional head, not an induction head, that would "
+          "still score on a census with a fixed-length repeat. Here both the gaps and the positions vary.\n")
     w("### Initialisation\n")
     wpe = ("position embeddings start as sinusoids (Vaswani et al. 2017) of the same row norm as the token embeddings"
            if rep.get("wpe_init") == "sinusoidal" else "position embeddings start at N(0, 0.02) as in GPT-2")

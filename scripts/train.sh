@@ -23,7 +23,7 @@ REPEAT=${REPEAT:-0.5}
 # Half of the repeated spans are random vocabulary tokens: only copying predicts their second
 # copy, which is the signal that grows induction heads (text repeats are partly n-gram guessable).
 REPEAT_RANDOM=${REPEAT_RANDOM:-0.5}
-# Repeated rows are back-to-back (span, same span) pairs of 4..64 tokens: short gaps start the
+# Repeated rows are back-to-back (span, same span) pairs of 4..63 tokens: short gaps start the
 # copying circuit quickly, long ones teach it to look far back (probes in MODEL_CARD.md).
 REPEAT_LAYOUT=${REPEAT_LAYOUT:-pairs}
 # Initialisation chosen by probes against the head census (MODEL_CARD.md): sinusoidal position

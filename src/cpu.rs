@@ -1,5 +1,7 @@
-//! The CPU backend: the reference forward pass, written to be read next to the GPT-2 paper.
-//! Every other backend is held to agree with this one, and this one with HF `transformers`.
+//! The CPU backend: the reference forward pass, written to be read next to the GPT-2 and
+//! Llama papers. Every other backend is held to agree with this one, and this one with HF
+//! `transformers`. Each op is one public function here; the GPU kernel tests compare each
+//! kernel with the same function.
 //!
 //! Matmul route, chosen by measurement (one run, 2-core x86-64, GFLOP/s, see README):
 //! shape T×in×out      matrixmultiply  gemm 0.19  row-axpy loop
@@ -12,36 +14,45 @@
 //! one or a few rows (every KV-cache step) its packing of W dominates, so those rows take a
 //! plain loop over W's rows instead, which the compiler vectorises and which reads W once.
 
-use crate::backend::Backend;
+use crate::backend::Ablation;
 use crate::clock::now_ms;
-use crate::config::Activation;
+use crate::config::{Activation, Config, Norm};
 use crate::error::Result;
 use crate::model::Model;
-use crate::trace::{LayerTrace, Part, Parts, Tensor, Trace};
+use crate::trace::{Dims, Part, Parts, Recorder, Trace};
+use crate::weights::{Linear, NormWeights};
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use std::sync::Arc;
 
-/// Keys and values of every token already in the context, per layer, as rows [Tk, d]
-/// (head h owns columns h·hd .. (h+1)·hd).
-struct KvCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    len: usize,
-    bytes_len: usize,
-}
-
-pub struct CpuBackend {
-    model: Arc<Model>,
-    cache: KvCache,
-}
-
-impl CpuBackend {
-    pub fn new(model: Arc<Model>) -> Self {
-        let n = model.config.n_layer;
-        CpuBackend { model, cache: KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n], len: 0, bytes_len: 0 } }
+/// x · W + b, with x [T, in] and W [in, out].
+pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
+    let mut out = if x.nrows() > SMALL_T { x.dot(&l.w) } else { rows_times(x.view(), &l.w) };
+    if let Some(b) = &l.b {
+        out += b;
     }
+    out
 }
 
+/// Below this many rows, the row loop beats SGEMM (table above).
+const SMALL_T: usize = 4;
+
+/// x · W for few rows: each row of W is read once and added, scaled, into the output row.
+fn rows_times(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
+    let mut out = Array2::zeros((x.nrows(), w.ncols()));
+    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+        let o = or.as_slice_mut().expect("fresh array is contiguous");
+        for (xi, wr) in xr.iter().zip(w.rows()) {
+            let wr = wr.to_slice().expect("weights are contiguous");
+            for (o, w) in o.iter_mut().zip(wr) {
+                *o += xi * w;
+            }
+        }
+    }
+    out
+}
+
+/// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean
+/// (two passes, so a large mean cannot cancel the variance away).
 pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -> Array2<f32> {
     let mut out = x.clone();
     for mut row in out.rows_mut() {
@@ -56,16 +67,48 @@ pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -
     out
 }
 
+/// RMSNorm of each row: x / √(mean(x²) + ε) · g, in HF's order (normalise, then scale).
+pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
+    let mut out = x.clone();
+    for mut row in out.rows_mut() {
+        let inv = 1.0 / (rms_scale(row.as_slice().expect("fresh array is contiguous"), eps));
+        for (v, g) in row.iter_mut().zip(g) {
+            *v = g * (*v * inv);
+        }
+    }
+    out
+}
+
+/// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
+pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32 + eps).sqrt()
+}
+
+/// The model's norm (LayerNorm or RMSNorm) with these weights.
+pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f32> {
+    match (kind, &w.b) {
+        (Norm::LayerNorm, Some(b)) => layer_norm(x, &w.g, b, eps),
+        (Norm::LayerNorm, None) => layer_norm(x, &w.g, &Array1::zeros(w.g.len()), eps),
+        (Norm::RmsNorm, _) => rms_norm(x, &w.g, eps),
+    }
+}
+
 /// GPT-2's GELU, tanh form (HF `gelu_new`).
 pub fn gelu_new(x: f32) -> f32 {
     const C: f32 = 0.797_884_6; // √(2/π)
     0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
 }
 
-fn activate(a: Activation, x: f32) -> f32 {
+/// x·sigmoid(x) (HF `silu`).
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+pub fn activate(a: Activation, x: f32) -> f32 {
     match a {
         Activation::GeluNew => gelu_new(x),
         Activation::Relu => x.max(0.0),
+        Activation::Silu => silu(x),
     }
 }
 
@@ -82,23 +125,71 @@ pub fn softmax(row: &mut [f32]) {
     }
 }
 
-/// Below this many rows, the row loop beats SGEMM (table above).
-const SMALL_T: usize = 4;
-
-/// x · W + b, with x [T, in] and W [in, out] (HF's Conv1D layout).
-fn linear(x: &Array2<f32>, w: &Array2<f32>, b: &Array1<f32>) -> Array2<f32> {
-    if x.nrows() > SMALL_T {
-        return x.dot(w) + b;
+/// Rows `rows` of an embedding table.
+pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    let mut out = Array2::zeros((rows.len(), table.ncols()));
+    for (mut o, r) in out.rows_mut().into_iter().zip(rows) {
+        o.assign(&table.row(r));
     }
-    let mut out = Array2::from_shape_fn((x.nrows(), w.ncols()), |(_, j)| b[j]);
-    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
-        let o = or.as_slice_mut().expect("fresh array is contiguous");
-        for (xi, wr) in xr.iter().zip(w.rows()) {
-            let wr = wr.to_slice().expect("weights are contiguous");
-            for (o, w) in o.iter_mut().zip(wr) {
-                *o += xi * w;
+    out
+}
+
+/// RoPE, HF's rotate-half convention: in each head of x [T, heads·hd], the pair
+/// (x[i], x[i + hd/2]) of the token at position start + t is rotated by the angle
+/// (start + t)·inv_freq[i].
+pub fn rope(x: &mut Array2<f32>, hd: usize, start: usize, inv_freq: &[f32]) {
+    let half = hd / 2;
+    for (t, mut row) in x.rows_mut().into_iter().enumerate() {
+        let pos = (start + t) as f32;
+        let row = row.as_slice_mut().expect("fresh array is contiguous");
+        for head in row.chunks_exact_mut(hd) {
+            for (i, f) in inv_freq.iter().enumerate() {
+                let (sin, cos) = (pos * f).sin_cos();
+                let (a, b) = (head[i], head[i + half]);
+                head[i] = a * cos - b * sin;
+                head[i + half] = b * cos + a * sin;
             }
         }
+    }
+}
+
+/// What causal attention computes for T new queries.
+pub struct AttentionOut {
+    /// Each head's probability-weighted sum of values, side by side: [T, H·hd].
+    pub heads: Array2<f32>,
+    /// Scores q·k/√hd with the causal mask (−∞), [H, T, Tk]; empty unless asked for.
+    pub scores: Vec<f32>,
+    /// Softmax of the scores, [H, T, Tk]; empty unless asked for.
+    pub probs: Vec<f32>,
+}
+
+/// Causal attention of queries q [T, H·hd] for the tokens at positions start.. over keys
+/// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
+/// Query head h reads key/value head h / (H / Hkv) (grouped-query attention).
+pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f32>, start: usize, n_head: usize, n_kv_head: usize, keep: (bool, bool)) -> AttentionOut {
+    let (t, tk) = (q.nrows(), keys.nrows());
+    let hd = q.ncols() / n_head;
+    let group = n_head / n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: Vec::new(), probs: Vec::new() };
+    for h in 0..n_head {
+        let qc = s![.., h * hd..(h + 1) * hd];
+        let kc = s![.., (h / group) * hd..(h / group + 1) * hd];
+        let mut scores = q.slice(qc).dot(&keys.slice(kc).t()) * scale;
+        // Causal mask: the token at position start+i sees keys 0..=start+i only.
+        for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
+            row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
+        }
+        if keep.0 {
+            out.scores.extend(scores.iter());
+        }
+        for mut row in scores.rows_mut() {
+            softmax(row.as_slice_mut().expect("fresh array is contiguous"));
+        }
+        if keep.1 {
+            out.probs.extend(scores.iter());
+        }
+        out.heads.slice_mut(qc).assign(&scores.dot(&values.slice(kc)));
     }
     out
 }
@@ -118,7 +209,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
-fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
     if x.nrows() > SMALL_T {
         return x.dot(&u.t());
     }
@@ -134,143 +225,190 @@ fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
     out
 }
 
-fn tensor2(a: &Array2<f32>) -> Tensor {
-    Tensor::new(a.shape().to_vec(), a.iter().copied().collect())
-}
-
-/// [T, d] → [H, T, hd]: the layout of per-head tensors in the trace.
-fn split_heads(x: ArrayView2<f32>, n_head: usize) -> Tensor {
-    let (t, d) = x.dim();
-    let hd = d / n_head;
-    let mut data = Vec::with_capacity(t * d);
-    for h in 0..n_head {
+/// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.
+pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
+    let (t, w) = x.dim();
+    let hd = w / n;
+    let mut data = Vec::with_capacity(t * w);
+    for h in 0..n {
         data.extend(x.slice(s![.., h * hd..(h + 1) * hd]).iter());
     }
-    Tensor::new(vec![n_head, t, hd], data)
+    data
 }
 
-impl Backend for CpuBackend {
-    fn describe(&self) -> String {
-        "CPU (ndarray reference)".into()
+fn flat(a: &Array2<f32>) -> Vec<f32> {
+    a.iter().copied().collect()
+}
+
+/// Keys and values of every token already in the context, per layer, as rows [Tk, kv_width]
+/// (key/value head j owns columns j·hd .. (j+1)·hd). Llama's keys are stored rotated.
+#[derive(Default)]
+struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+pub struct CpuBackend {
+    model: Arc<Model>,
+    cache: KvCache,
+    /// The context's token ids (what the cache holds).
+    ids: Vec<u32>,
+    ablation: Ablation,
+}
+
+impl CpuBackend {
+    pub fn new(model: Arc<Model>) -> Self {
+        let n = model.config.n_layer;
+        CpuBackend { model, cache: KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }, ids: Vec::new(), ablation: Ablation::default() }
     }
 
-    fn model(&self) -> &Arc<Model> {
+    pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
-    fn context_len(&self) -> usize {
-        self.cache.len
+    /// Tokens currently in the context (the KV cache).
+    pub fn context(&self) -> &[u32] {
+        &self.ids
     }
 
-    fn reset(&mut self) {
+    pub fn context_len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Keeps the first `n` tokens of the context: their keys and values stay valid, since
+    /// attention is causal.
+    pub fn truncate(&mut self, n: usize) {
+        let w = self.model.config.kv_width();
+        self.ids.truncate(n);
         let c = &mut self.cache;
-        c.k.iter_mut().chain(c.v.iter_mut()).for_each(Vec::clear);
-        c.len = 0;
-        c.bytes_len = 0;
+        c.k.iter_mut().chain(c.v.iter_mut()).for_each(|x| x.truncate(n * w));
     }
 
-    fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+    /// Empties the context.
+    pub fn reset(&mut self) {
+        self.truncate(0)
+    }
+
+    /// Heads to ablate from now on; the context is emptied, since its cached keys and values
+    /// were computed without it.
+    pub fn set_ablation(&mut self, a: Ablation) {
+        self.ablation = a;
+        self.reset();
+    }
+
+    /// A fresh run of a whole prompt (the context is emptied first).
+    pub fn trace(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+        self.reset();
+        self.run(ids, parts)
+    }
+
+    /// Runs `ids` after the tokens already in the context and records `parts`: a fresh
+    /// prompt and a one-token step are the same call.
+    pub fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
         let started = now_ms();
-        let m = &*self.model;
-        m.check_ids(ids, self.cache.len)?;
-        let cfg = &m.config;
-        let w = &m.weights;
-        let (t, d, nh) = (ids.len(), cfg.n_embd, cfg.n_head);
-        let hd = cfg.head_dim();
-        let start = self.cache.len;
-        let tk = start + t;
-        let rec = |p: Part| parts.has(p);
+        let model = self.model.clone();
+        let (m, start) = (&*model, self.ids.len());
+        m.check_ids(ids, start)?;
+        let (cfg, w) = (&m.config, &m.weights);
+        let t = ids.len();
+        let mut rec = Recorder::new(cfg, parts, Dims::new(cfg, start, t));
+        let eps = cfg.layer_norm_epsilon;
+        let inv_freq = cfg.rope_inv_freq();
 
-        let tok_emb = Array2::from_shape_fn((t, d), |(i, j)| w.wte[[ids[i] as usize, j]]);
-        let pos_emb = w.wpe.slice(s![start..tk, ..]).to_owned();
-        let mut x = &tok_emb + &pos_emb;
-
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        let scale = 1.0 / (hd as f32).sqrt();
-        for (l, lw) in w.layers.iter().enumerate() {
-            let mut lt = LayerTrace::default();
-            let ln_1 = layer_norm(&x, &lw.ln_1_g, &lw.ln_1_b, cfg.layer_norm_epsilon);
-            let qkv = linear(&ln_1, &lw.c_attn_w, &lw.c_attn_b);
-            let q = qkv.slice(s![.., 0..d]);
-            self.cache.k[l].extend(qkv.slice(s![.., d..2 * d]).iter());
-            self.cache.v[l].extend(qkv.slice(s![.., 2 * d..3 * d]).iter());
-            let keys = ArrayView2::from_shape((tk, d), &self.cache.k[l][..]).expect("cache rows are [Tk, d]");
-            let values = ArrayView2::from_shape((tk, d), &self.cache.v[l][..]).expect("cache rows are [Tk, d]");
-
-            let mut scores_all = Vec::with_capacity(if rec(Part::AttnScores) { nh * t * tk } else { 0 });
-            let mut probs_all = Vec::with_capacity(if rec(Part::AttnProbs) { nh * t * tk } else { 0 });
-            let mut heads_out = Array2::<f32>::zeros((t, d));
-            for h in 0..nh {
-                let cols = s![.., h * hd..(h + 1) * hd];
-                let mut scores = q.slice(cols).dot(&keys.slice(cols).t()) * scale;
-                // Causal mask: the token at position start+i sees keys 0..=start+i only.
-                for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
-                    row.slice_mut(s![start + i + 1..]).fill(f32::NEG_INFINITY);
-                }
-                if rec(Part::AttnScores) {
-                    scores_all.extend(scores.iter());
-                }
-                for mut row in scores.rows_mut() {
-                    softmax(row.as_slice_mut().expect("fresh array is contiguous"));
-                }
-                if rec(Part::AttnProbs) {
-                    probs_all.extend(scores.iter());
-                }
-                heads_out.slice_mut(cols).assign(&scores.dot(&values.slice(cols)));
+        let tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
+        rec.put(None, Part::TokEmb, || flat(&tok_emb));
+        let mut x = match &w.wpe {
+            Some(wpe) => {
+                let pos_emb = embedding(wpe, start..start + t);
+                rec.put(None, Part::PosEmb, || flat(&pos_emb));
+                &tok_emb + &pos_emb
             }
-            let attn_out = linear(&heads_out, &lw.attn_proj_w, &lw.attn_proj_b);
-            let resid_mid = &x + &attn_out;
-            let ln_2 = layer_norm(&resid_mid, &lw.ln_2_g, &lw.ln_2_b, cfg.layer_norm_epsilon);
-            let mlp_pre = linear(&ln_2, &lw.fc_w, &lw.fc_b);
-            let mlp_post = mlp_pre.mapv(|v| activate(cfg.activation, v));
-            let mlp_out = linear(&mlp_post, &lw.mlp_proj_w, &lw.mlp_proj_b);
-            x = &resid_mid + &mlp_out;
+            None => tok_emb,
+        };
 
-            let keep = |p: Part, a: &Array2<f32>| rec(p).then(|| tensor2(a));
-            lt.ln_1 = keep(Part::Ln1, &ln_1);
-            lt.q = rec(Part::Q).then(|| split_heads(q, nh));
-            lt.k = rec(Part::K).then(|| split_heads(qkv.slice(s![.., d..2 * d]), nh));
-            lt.v = rec(Part::V).then(|| split_heads(qkv.slice(s![.., 2 * d..3 * d]), nh));
-            lt.attention_scores = rec(Part::AttnScores).then(|| Tensor::new(vec![nh, t, tk], scores_all));
-            lt.attentions = rec(Part::AttnProbs).then(|| Tensor::new(vec![nh, t, tk], probs_all));
-            lt.attention_output = keep(Part::AttnOut, &attn_out);
-            lt.residual_after_attention = keep(Part::ResidMid, &resid_mid);
-            lt.ln_2 = keep(Part::Ln2, &ln_2);
-            lt.mlp_pre_activation = keep(Part::MlpPre, &mlp_pre);
-            lt.mlp_activation = keep(Part::MlpPost, &mlp_post);
-            lt.mlp_output = keep(Part::MlpOut, &mlp_out);
-            lt.residual_after_mlp = keep(Part::ResidPost, &x);
-            layers.push(lt);
+        for (l, lw) in w.layers.iter().enumerate() {
+            let at = Some(l);
+            let h = norm(&x, &lw.ln_1, cfg.norm, eps);
+            rec.put(at, Part::Ln1, || flat(&h));
+
+            let qkv = linear(&h, &lw.qkv);
+            let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
+            let mut q = qkv.slice(s![.., ..qw]).to_owned();
+            let mut k = qkv.slice(s![.., qw..qw + kvw]).to_owned();
+            let v = qkv.slice(s![.., qw + kvw..]);
+            rec.put(at, Part::Q, || split_heads(q.view(), cfg.n_head));
+            rec.put(at, Part::K, || split_heads(k.view(), cfg.n_kv_head));
+            rec.put(at, Part::V, || split_heads(v, cfg.n_kv_head));
+            if cfg.rope_theta.is_some() {
+                rope(&mut q, cfg.head_dim, start, &inv_freq);
+                rope(&mut k, cfg.head_dim, start, &inv_freq);
+                rec.put(at, Part::QRot, || split_heads(q.view(), cfg.n_head));
+                rec.put(at, Part::KRot, || split_heads(k.view(), cfg.n_kv_head));
+            }
+            self.cache.k[l].extend(k.iter());
+            self.cache.v[l].extend(v.iter());
+            let keys = ArrayView2::from_shape((start + t, kvw), &self.cache.k[l][..]).expect("cache rows are [Tk, kv_width]");
+            let values = ArrayView2::from_shape((start + t, kvw), &self.cache.v[l][..]).expect("cache rows are [Tk, kv_width]");
+
+            let keep = (rec.wants(Part::AttnScores), rec.wants(Part::AttnProbs));
+            let mut a = attention(q.view(), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
+            rec.put(at, Part::AttnScores, || std::mem::take(&mut a.scores));
+            rec.put(at, Part::AttnProbs, || std::mem::take(&mut a.probs));
+            self.ablation.apply(l, &mut a.heads, cfg.head_dim);
+            rec.put(at, Part::HeadOutputs, || flat(&a.heads));
+            let attn_out = linear(&a.heads, &lw.o);
+            rec.put(at, Part::AttnOut, || flat(&attn_out));
+            x += &attn_out;
+            rec.put(at, Part::ResidMid, || flat(&x));
+
+            let h = norm(&x, &lw.ln_2, cfg.norm, eps);
+            rec.put(at, Part::Ln2, || flat(&h));
+            let hidden = mlp_hidden(cfg, lw, &h, &mut rec, l);
+            let mlp_out = linear(&hidden, &lw.down);
+            rec.put(at, Part::MlpOut, || flat(&mlp_out));
+            x += &mlp_out;
+            rec.put(at, Part::ResidPost, || flat(&x));
         }
 
-        let ln_f = layer_norm(&x, &w.ln_f_g, &w.ln_f_b, cfg.layer_norm_epsilon);
-        let all_rows = rec(Part::Logits) || rec(Part::Probs);
+        let ln_f = norm(&x, &w.ln_f, cfg.norm, eps);
+        rec.put(None, Part::LnF, || flat(&ln_f));
+        let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
         let rows = if all_rows { ln_f.view() } else { ln_f.slice(s![t - 1.., ..]) };
         let logits = unembed(rows, w.unembedding());
         let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
-        let probabilities = rec(Part::Probs).then(|| {
-            let mut p = logits.clone();
-            for mut row in p.rows_mut() {
-                softmax(row.as_slice_mut().expect("fresh array is contiguous"));
-            }
-            tensor2(&p)
+        rec.put(None, Part::Probs, || {
+            let mut p = flat(&logits);
+            p.chunks_mut(cfg.vocab_size).for_each(softmax);
+            p
         });
+        rec.put(None, Part::Logits, || logits.into_raw_vec_and_offset().0);
 
-        let tokens = m.token_infos(ids, self.cache.bytes_len);
-        self.cache.len = tk;
-        self.cache.bytes_len = tokens.last().map_or(self.cache.bytes_len, |t| t.span.1);
-        Ok(Trace {
-            tokens,
-            start_position: start,
-            token_embeddings: rec(Part::TokEmb).then(|| tensor2(&tok_emb)),
-            position_embeddings: rec(Part::PosEmb).then(|| tensor2(&pos_emb)),
-            layers,
-            ln_f: rec(Part::LnF).then(|| tensor2(&ln_f)),
-            logits: rec(Part::Logits).then(|| tensor2(&logits)),
-            probabilities,
-            next_logits,
-            elapsed_ms: now_ms() - started,
-        })
+        let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
+        self.ids.extend_from_slice(ids);
+        Ok(rec.finish(tokens, start, next_logits, now_ms() - started))
     }
 }
 
+/// The MLP's hidden neurons for input h (after ln_2): act(h·W_in) for a plain MLP, or
+/// act(h·W_gate) ⊙ h·W_up for a gated one; the input of the down projection.
+fn mlp_hidden(cfg: &Config, lw: &crate::weights::LayerWeights, h: &Array2<f32>, rec: &mut Recorder, l: usize) -> Array2<f32> {
+    let at = Some(l);
+    let up = linear(h, &lw.up);
+    match &lw.gate {
+        None => {
+            rec.put(at, Part::MlpPre, || flat(&up));
+            let act = up.mapv(|v| activate(cfg.activation, v));
+            rec.put(at, Part::MlpPost, || flat(&act));
+            act
+        }
+        Some(gate) => {
+            let g = linear(h, gate);
+            rec.put(at, Part::MlpGate, || flat(&g));
+            rec.put(at, Part::MlpUp, || flat(&up));
+            let mut act = g.mapv(|v| activate(cfg.activation, v));
+            act *= &up;
+            rec.put(at, Part::MlpPost, || flat(&act));
+            act
+        }
+    }
+}

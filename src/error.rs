@@ -13,10 +13,44 @@ pub enum Error {
     Weights(String),
     /// `tokenizer.json` is malformed or uses a feature this engine does not implement.
     Tokenizer(String),
+    /// A GGUF file is malformed or describes a model this engine does not run. The message
+    /// starts with "GGUF: " (or the file's name, when the loader knows it).
+    Gguf(String),
     /// The prompt or token ids given by the user cannot be run.
     Input(String),
     /// A compute backend failed (e.g. no GPU adapter, lost device).
     Backend(String),
+}
+
+/// Who is at fault, for the page (which words an error panel) and the worker protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// The prompt, ids or settings the user gave.
+    Input,
+    /// A model file (missing, malformed, unsupported).
+    Model,
+    /// The compute backend (no adapter, lost device).
+    Backend,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Input(_) => ErrorKind::Input,
+            Error::Backend(_) => ErrorKind::Backend,
+            Error::Io { .. } | Error::Config(_) | Error::Weights(_) | Error::Tokenizer(_) | Error::Gguf(_) => ErrorKind::Model,
+        }
+    }
+
+    /// The message without the prefix Display adds for input errors ("input: "), for UIs
+    /// that show the kind by other means.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Input(m) | Error::Backend(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -26,6 +60,7 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "config.json: {m}"),
             Error::Weights(m) => write!(f, "model.safetensors: {m}"),
             Error::Tokenizer(m) => write!(f, "tokenizer.json: {m}"),
+            Error::Gguf(m) => write!(f, "{m}"),
             Error::Input(m) => write!(f, "input: {m}"),
             Error::Backend(m) => write!(f, "backend: {m}"),
         }

@@ -7,16 +7,21 @@
 //!   random tokens (pure pattern-matching) and on a repeated span of real text;
 //! - first-token: mean attention to position 0 (a common "resting" place);
 //! - self: mean attention of a token to itself.
+//!
+//! Layers and heads are counted from 1 here, in the JSON too, as the page shows them.
 
-use crate::backend::Backend;
+use crate::backend::Engine;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sampling::Rng;
 use crate::trace::{Part, Parts, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeadScores {
+    /// Counted from 1.
     pub layer: usize,
+    /// Counted from 1.
     pub head: usize,
     pub previous_token: f32,
     pub induction_random: f32,
@@ -26,6 +31,41 @@ pub struct HeadScores {
     pub self_attention: f32,
 }
 
+/// An induction score at or above this names a head "induction", whatever else it does:
+/// an induction head also rests on the first token when nothing repeats, and the rarer,
+/// more specific behaviour is the one worth a label.
+pub const INDUCTION_LABEL: f32 = 0.3;
+
+impl HeadScores {
+    /// The head's name for people: "induction" when its induction score (on random tokens,
+    /// or on text) reaches [`INDUCTION_LABEL`]; else its strongest behaviour.
+    pub fn label(&self) -> (&'static str, f32) {
+        let induction = self.induction_random.max(self.induction_text.unwrap_or(0.0));
+        if induction >= INDUCTION_LABEL {
+            return ("induction", induction);
+        }
+        [("previous-token", self.previous_token), ("induction", induction), ("first-token", self.first_token), ("self", self.self_attention)]
+            .into_iter()
+            .fold(("previous-token", f32::MIN), |a, b| if b.1 > a.1 { b } else { a })
+    }
+}
+
+/// A census entry with its label, as `llm-xray heads --json` prints it.
+#[derive(Serialize)]
+pub struct LabelledHead<'a> {
+    #[serde(flatten)]
+    pub scores: &'a HeadScores,
+    pub label: &'static str,
+    pub score: f32,
+}
+
+impl HeadScores {
+    pub fn labelled(&self) -> LabelledHead<'_> {
+        let (label, score) = self.label();
+        LabelledHead { scores: self, label, score }
+    }
+}
+
 /// Mean over query rows `rows` of attn[row, key(row)] for one head of an [H, T, T] tensor.
 fn mean_at(a: &Tensor, h: usize, rows: std::ops::Range<usize>, key: impl Fn(usize) -> usize) -> f32 {
     let t = a.shape[1];
@@ -33,42 +73,66 @@ fn mean_at(a: &Tensor, h: usize, rows: std::ops::Range<usize>, key: impl Fn(usiz
     rows.map(|r| a.data[(h * t + r) * t + key(r)]).sum::<f32>() / n
 }
 
-fn attentions(backend: &mut dyn Backend, ids: &[u32]) -> Result<Vec<Tensor>> {
-    let tr = backend.trace(ids, Parts::none().with(Part::AttnProbs))?;
-    Ok(tr.layers.into_iter().map(|l| l.attentions.expect("attentions were requested")).collect())
+/// What the census needs of a model: its hyperparameters and its attention maps for a
+/// sequence. The engine provides them; a test can provide constructed ones.
+#[allow(async_fn_in_trait)] // used on one thread (the page's worker, or the CLI)
+pub trait Attends {
+    fn config(&self) -> &Config;
+    /// Attention probabilities [H, T, T] of every layer for a fresh run of `ids`.
+    async fn attentions(&mut self, ids: &[u32]) -> Result<Vec<Tensor>>;
+}
+
+impl Attends for Engine {
+    fn config(&self) -> &Config {
+        &self.model().config
+    }
+    async fn attentions(&mut self, ids: &[u32]) -> Result<Vec<Tensor>> {
+        let mut tr = self.trace(ids, Parts::none().with(Part::AttnProbs)).await?;
+        Ok(tr.layers.iter_mut().map(|l| l.take(Part::AttnProbs).expect("attentions were requested")).collect())
+    }
 }
 
 /// Induction score per [layer][head] on `span` repeated twice.
-fn induction(backend: &mut dyn Backend, span: &[u32]) -> Result<Vec<Vec<f32>>> {
+async fn induction(engine: &mut impl Attends, span: &[u32]) -> Result<Vec<Vec<f32>>> {
     let l = span.len();
     let ids: Vec<u32> = span.iter().chain(span).copied().collect();
-    let att = attentions(backend, &ids)?;
+    let att = engine.attentions(&ids).await?;
     // Query l+j holds span[j] again; its earlier copy at j is followed by position j+1.
     Ok(att.iter().map(|a| (0..a.shape[0]).map(|h| mean_at(a, h, l..2 * l - 1, |r| r - l + 1)).collect()).collect())
 }
 
+/// The repeated random-token sequence the census measures induction on: `half` random
+/// tokens, then the same again (also the page's "watch an induction head" demo).
+pub fn random_repeat(vocab: usize, half: usize, seed: u64) -> Vec<u32> {
+    let mut rng = Rng::new(seed);
+    let span: Vec<u32> = (0..half).map(|_| (rng.next_u64() % vocab as u64) as u32).collect();
+    span.iter().chain(&span).copied().collect()
+}
+
 /// Scores every head. `text` (token ids of held-out text, at least 16) gives the natural
 /// sequence for previous-token, first-token and self scores and the span for text induction;
-/// without it those use random tokens.
-pub fn census(backend: &mut dyn Backend, text: Option<&[u32]>) -> Result<Vec<HeadScores>> {
-    let cfg = backend.model().config.clone();
+/// without it those use random tokens. `progress(done, total)` is called after each run.
+pub async fn census(engine: &mut impl Attends, text: Option<&[u32]>, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<HeadScores>> {
+    let cfg = engine.config().clone();
     let half = (cfg.n_positions / 2).min(64);
     if half < 4 {
-        return Err(Error::Input(format!("n_positions {} is too short for a head census (needs 8)", cfg.n_positions)));
+        return Err(Error::Input(format!("the context of {} tokens is too short for a head census (needs 8)", cfg.n_positions)));
     }
     let mut rng = Rng::new(0);
     let mut random_span = || -> Vec<u32> { (0..half).map(|_| (rng.next_u64() % cfg.vocab_size as u64) as u32).collect() };
 
     // Average random-token induction over a few sequences: one can be unlucky.
     const SEQS: usize = 4;
+    let total = SEQS + 1 + text.is_some() as usize;
     let mut ind_random = vec![vec![0.0; cfg.n_head]; cfg.n_layer];
-    for _ in 0..SEQS {
-        for (acc, s) in ind_random.iter_mut().zip(induction(backend, &random_span())?) {
-            acc.iter_mut().zip(s).for_each(|(a, v)| *a += v / SEQS as f32);
+    for s in 0..SEQS {
+        for (acc, sc) in ind_random.iter_mut().zip(induction(engine, &random_span()).await?) {
+            acc.iter_mut().zip(sc).for_each(|(a, v)| *a += v / SEQS as f32);
         }
+        progress(s + 1, total);
     }
     let ind_text = match text {
-        Some(t) if t.len() >= half => Some(induction(backend, &t[..half])?),
+        Some(t) if t.len() >= half => Some(induction(engine, &t[..half]).await?),
         Some(t) => return Err(Error::Input(format!("the census text has {} tokens; it needs at least {half}", t.len()))),
         None => None,
     };
@@ -76,14 +140,15 @@ pub fn census(backend: &mut dyn Backend, text: Option<&[u32]>) -> Result<Vec<Hea
         Some(t) => t[..t.len().min(cfg.n_positions)].to_vec(),
         None => random_span(),
     };
-    let att = attentions(backend, &natural)?;
+    let att = engine.attentions(&natural).await?;
+    progress(total, total);
     let n = natural.len();
     let mut out = Vec::new();
     for (layer, a) in att.iter().enumerate() {
         for head in 0..cfg.n_head {
             out.push(HeadScores {
-                layer,
-                head,
+                layer: layer + 1,
+                head: head + 1,
                 previous_token: mean_at(a, head, 1..n, |r| r - 1),
                 induction_random: ind_random[layer][head],
                 induction_text: ind_text.as_ref().map(|s| s[layer][head]),

@@ -1,29 +1,38 @@
-//! llm-xray: run a GPT-2-family model and record every activation of the forward pass.
+//! llm-xray: run a GPT-2- or Llama-family model and record every activation of the forward
+//! pass.
 //!
-//! The pieces, in the order data flows: [`model::Model`] loads the three files of a Hugging
-//! Face GPT-2 folder; [`tokenizer::Tokenizer`] cuts the prompt into tokens; a
-//! [`backend::Backend`] (the [`cpu`] reference, or the GPU) runs the transformer and returns
-//! a [`trace::Trace`]; [`sampling`] picks the next token.
+//! The pieces, in the order data flows: [`model::Model`] loads a Hugging Face folder or a
+//! GGUF file onto one description of the architecture ([`config::Config`]);
+//! [`tokenizer::Tokenizer`] cuts the prompt into tokens; a backend (the [`cpu`] reference,
+//! or the [`gpu`]), chosen and watched by [`backend::Engine`], runs the transformer and
+//! fills a [`trace::Trace`] whose parts are described once in [`trace::PARTS`];
+//! [`sampling`] picks the next token; [`instruments`] and [`heads`] ask why;
+//! [`session::Session`] keeps a context's activations for the page.
 
 pub mod backend;
 mod clock;
 pub mod config;
 pub mod cpu;
 pub mod error;
+mod from_gguf;
+pub mod gguf;
+pub mod gpu;
 pub mod heads;
+pub mod instruments;
 pub mod model;
+pub mod quant;
 pub mod sampling;
+pub mod session;
 pub mod tokenizer;
 pub mod trace;
 pub mod weights;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
-pub use backend::{generate, Backend};
+pub use backend::{generate, Ablation, Choice, Engine};
 pub use config::Config;
 pub use cpu::CpuBackend;
 pub use error::{Error, Result};
 pub use model::Model;
 pub use sampling::Sampling;
 pub use trace::{Part, Parts, Tensor, Trace};
-pub mod gpu;
-#[cfg(target_arch = "wasm32")]
-pub mod wasm;

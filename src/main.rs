@@ -1,7 +1,12 @@
 //! `llm-xray`: the engine from the command line. Trace a prompt to JSON, generate,
-//! tokenize, benchmark and inspect heads, without a browser.
+//! tokenize, benchmark, inspect heads, and ask why (logit lens, head ablation, direct logit
+//! attribution), without a browser.
 
-use llm_xray::{generate, Backend, CpuBackend, Model, Parts, Sampling, Trace};
+use llm_xray::backend::{head_outputs, AblationMode, Stop};
+use llm_xray::heads::HeadScores;
+use llm_xray::instruments::{attribute, attribution_parts, lens, lens_parts};
+use llm_xray::{generate, Ablation, Choice, Engine, Model, Part, Parts, Sampling, Trace};
+use pollster::block_on;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -10,19 +15,25 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 const USAGE: &str = "\
-llm-xray: watch a GPT-2-family model think
+llm-xray: watch a GPT-2- or Llama-family model think
 
 USAGE:
-  llm-xray trace    --model DIR (--prompt TEXT | --ids 3,17,5) [--parts all|LIST] [--backend cpu|gpu|auto]
-  llm-xray generate --model DIR --prompt TEXT --max-tokens N [--temperature T] [--top-k K]
-                    [--top-p P] [--seed S] [--json] [--backend cpu|gpu|auto]
-  llm-xray tokenize --model DIR --prompt TEXT
-  llm-xray bench    --model DIR [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N]
-  llm-xray heads    --model DIR [--text FILE] [--json]
-  llm-xray info     --model DIR
+  llm-xray trace     --model M (--prompt TEXT | --ids 3,17,5) [--parts all|LIST] [--ablate L.H,..]
+  llm-xray generate  --model M --prompt TEXT --max-tokens N [--temperature T] [--top-k K]
+                     [--top-p P] [--seed S] [--json] [--ablate L.H,..] [--ignore-eos]
+  llm-xray lens      --model M (--prompt TEXT | --ids ..) [--top K] [--target ID] [--json] [--ablate L.H,..]
+  llm-xray attribute --model M (--prompt TEXT | --ids ..) [--token ID] [--position P] [--json]
+  llm-xray tokenize  --model M --prompt TEXT
+  llm-xray heads     --model M [--text FILE] [--json]
+  llm-xray info      --model M
+  llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
 
-A model folder holds config.json, model.safetensors and tokenizer.json in the Hugging Face
-GPT-2 layout. `trace` prints one JSON object; see README.md for its fields.";
+Every command takes --backend cpu|gpu|auto (default cpu). --ablate replaces the output of
+the listed heads (layers and heads counted from 1, as `heads` prints them) before the
+attention output projection: by zeros, or with --ablate-mode mean by its mean over the
+prompt. M is a folder holding config.json, model.safetensors and tokenizer.json (Hugging
+Face GPT-2 or Llama family), or a .gguf file. `trace` prints one JSON object; README.md
+describes its fields.";
 
 /// A plain error for people; the exit code says whether it was usage (2) or input (1).
 struct Failure {
@@ -89,36 +100,24 @@ fn load_model(args: &Args) -> Result<Arc<Model>, Failure> {
     Ok(Arc::new(Model::load(&PathBuf::from(args.need("model")?))?))
 }
 
-fn backend(args: &Args, model: Arc<Model>) -> Result<Box<dyn Backend>, Failure> {
-    backend_named(args.get("backend").unwrap_or("cpu"), model)
+/// `gpu` insists on a GPU adapter (any, software included); `auto` takes the GPU only when
+/// it is hardware. Either way a GPU that fails mid-way hands over to the CPU (backend.rs).
+fn engine(name: &str, model: Arc<Model>) -> Result<Engine, Failure> {
+    let choice = Choice::parse(name).filter(|_| name != "webgpu").ok_or_else(|| usage(format!("--backend \"{name}\" is not known; expected cpu, gpu or auto")))?;
+    let e = block_on(Engine::new(model, choice, true));
+    if choice == Choice::Gpu && e.info().kind != "gpu" {
+        return Err(Failure { msg: format!("backend: {}", e.gpu_failure().unwrap_or(e.info().why.as_str())), code: 1 });
+    }
+    if choice == Choice::Auto && e.info().kind != "gpu" && e.gpu_failure().is_some() {
+        eprintln!("note: {}", e.info().why);
+    }
+    Ok(e)
 }
 
-/// `gpu` insists on a GPU adapter (any, software included); `auto` takes the GPU only when
-/// it is hardware, since software rasterisers (llvmpipe, SwiftShader) are slower than the
-/// CPU path (README, Benchmark). Either way a GPU that fails mid-way (lost device, failed
-/// pipeline) hands over to the CPU with a message on stderr, and no run is lost.
-fn backend_named(name: &str, model: Arc<Model>) -> Result<Box<dyn Backend>, Failure> {
-    use llm_xray::gpu::{hardware_adapter_available, CpuFallback, GpuBackend};
-    match name {
-        "cpu" => Ok(Box::new(CpuBackend::new(model))),
-        "gpu" => {
-            let g = pollster::block_on(GpuBackend::new(model))?;
-            Ok(Box::new(CpuFallback::new(Box::new(g))))
-        }
-        "auto" => {
-            if !pollster::block_on(hardware_adapter_available()) {
-                return Ok(Box::new(CpuBackend::new(model)));
-            }
-            match pollster::block_on(GpuBackend::new(model.clone())) {
-                Ok(g) => Ok(Box::new(CpuFallback::new(Box::new(g)))),
-                Err(e) => {
-                    eprintln!("note: {e}; running on the CPU instead");
-                    Ok(Box::new(CpuBackend::new(model)))
-                }
-            }
-        }
-        other => Err(usage(format!("--backend \"{other}\" is not known; expected cpu, gpu or auto"))),
-    }
+fn backend(args: &Args, model: Arc<Model>) -> Result<Engine, Failure> {
+    let mut e = engine(args.get("backend").unwrap_or("cpu"), model)?;
+    e.set_stderr_notices(true);
+    Ok(e)
 }
 
 fn prompt_ids(args: &Args, model: &Model) -> Result<Vec<u32>, Failure> {
@@ -131,6 +130,27 @@ fn prompt_ids(args: &Args, model: &Model) -> Result<Vec<u32>, Failure> {
         }
         _ => Err(usage("give exactly one of --prompt TEXT or --ids 3,17,5")),
     }
+}
+
+/// Applies `--ablate` (and `--ablate-mode`) to the engine for runs of `ids`.
+fn ablate(args: &Args, e: &mut Engine, ids: &[u32]) -> Result<Option<Vec<(usize, usize)>>, Failure> {
+    let Some(list) = args.get("ablate") else { return Ok(None) };
+    let cfg = e.model().config.clone();
+    let heads = Ablation::parse_heads(list, &cfg)?;
+    let mode = match args.get("ablate-mode").unwrap_or("zero") {
+        "zero" => AblationMode::Zero,
+        "mean" => AblationMode::Mean,
+        other => return Err(usage(format!("--ablate-mode \"{other}\" is not known; expected zero or mean"))),
+    };
+    let a = match mode {
+        AblationMode::Zero => Ablation::zero(&cfg, &heads),
+        AblationMode::Mean => {
+            let z = block_on(head_outputs(e, ids))?;
+            Ablation::mean(&cfg, &heads, &z.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        }
+    };
+    e.set_ablation(a);
+    Ok(Some(heads.iter().map(|(l, h)| (l + 1, h + 1)).collect()))
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
@@ -146,6 +166,9 @@ fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
 struct TraceJson<'a> {
     model: &'a llm_xray::Config,
     backend: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ablated_heads: Option<Vec<(usize, usize)>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     attentions: Option<Vec<llm_xray::Tensor>>,
     #[serde(flatten)]
     trace: Trace,
@@ -155,12 +178,11 @@ fn cmd_trace(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     let ids = prompt_ids(args, &model)?;
     let parts = Parts::parse(args.get("parts").unwrap_or("all")).map_err(usage)?;
-    let mut b = backend(args, model.clone())?;
-    let mut trace = b.trace(&ids, parts)?;
-    let attentions = parts
-        .has(llm_xray::Part::AttnProbs)
-        .then(|| trace.layers.iter_mut().filter_map(|l| l.attentions.take()).collect());
-    print_json(&TraceJson { model: &model.config, backend: b.describe(), attentions, trace })
+    let mut e = backend(args, model.clone())?;
+    let ablated_heads = ablate(args, &mut e, &ids)?;
+    let mut trace = block_on(e.trace(&ids, parts))?;
+    let attentions = parts.has(Part::AttnProbs).then(|| trace.layers.iter_mut().filter_map(|l| l.take(Part::AttnProbs)).collect());
+    print_json(&TraceJson { model: &model.config, backend: e.describe(), ablated_heads, attentions, trace })
 }
 
 fn sampling(args: &Args) -> Result<Sampling, Failure> {
@@ -182,8 +204,9 @@ fn cmd_generate(args: &Args) -> Result<(), Failure> {
         return Err(usage("--max-tokens N (N ≥ 1) is required"));
     }
     let sampling = sampling(args)?;
-    let mut b = backend(args, model.clone())?;
-    let new_ids = generate(b.as_mut(), &ids, max_tokens, &sampling)?;
+    let mut e = backend(args, model.clone())?;
+    ablate(args, &mut e, &ids)?;
+    let (new_ids, stop) = block_on(generate(&mut e, &ids, max_tokens, &sampling, !args.flag("ignore-eos")))?;
     let text = model.tokenizer.decode(&new_ids);
     if args.flag("json") {
         #[derive(Serialize)]
@@ -192,27 +215,85 @@ fn cmd_generate(args: &Args) -> Result<(), Failure> {
             generated_ids: &'a [u32],
             generated_text: &'a str,
             sampling: &'a Sampling,
+            stop: Stop,
         }
-        print_json(&Out { prompt_ids: &ids, generated_ids: &new_ids, generated_text: &text, sampling: &sampling })
+        print_json(&Out { prompt_ids: &ids, generated_ids: &new_ids, generated_text: &text, sampling: &sampling, stop })
     } else {
         println!("{}{}", args.need("prompt")?, text);
+        match stop {
+            Stop::EndOfSequence => eprintln!("(stopped: the model produced an end-of-sequence token)"),
+            Stop::ContextFull => eprintln!("(stopped: the context is full, {} tokens)", model.config.n_positions),
+            Stop::Length => {}
+        }
         Ok(())
     }
+}
+
+fn cmd_lens(args: &Args) -> Result<(), Failure> {
+    let model = load_model(args)?;
+    let ids = prompt_ids(args, &model)?;
+    let k: usize = args.num("top", 5)?;
+    if k == 0 {
+        return Err(usage("--top must be at least 1"));
+    }
+    let target = args.get("target").map(|_| args.num::<u32>("target", 0)).transpose()?;
+    if let Some(t) = target {
+        model.check_ids(&[t], 0)?;
+    }
+    let mut e = backend(args, model.clone())?;
+    ablate(args, &mut e, &ids)?;
+    let tr = block_on(e.trace(&ids, lens_parts()))?;
+    let layers = lens(&model, &tr, k, target)?;
+    if args.flag("json") {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            tokens: &'a [llm_xray::trace::TokenInfo],
+            layers: &'a [llm_xray::instruments::LensLayer],
+        }
+        return print_json(&Out { tokens: &tr.tokens, layers: &layers });
+    }
+    let last = ids.len() - 1;
+    println!("logit lens at the last position ({:?}): the top token after each layer", tr.tokens[last].text);
+    for l in &layers {
+        let top: Vec<String> = l.top[last].iter().map(|t| format!("{:?} {:.3}", t.text, t.p)).collect();
+        println!("{:>12}  {}", l.after, top.join("  "));
+    }
+    Ok(())
+}
+
+fn cmd_attribute(args: &Args) -> Result<(), Failure> {
+    let model = load_model(args)?;
+    let ids = prompt_ids(args, &model)?;
+    let mut e = backend(args, model.clone())?;
+    let tr = block_on(e.trace(&ids, attribution_parts()))?;
+    let position: usize = args.num("position", ids.len() - 1)?;
+    let token = match args.get("token") {
+        Some(_) => args.num::<u32>("token", 0)?,
+        None => {
+            // The model's own top prediction at that position.
+            let logits = block_on(e.trace(&ids[..(position + 1).min(ids.len())], Parts::none()))?.next_logits;
+            llm_xray::sampling::argmax(&logits)
+        }
+    };
+    let a = attribute(&model, &tr, position, token)?;
+    if args.flag("json") {
+        return print_json(&a);
+    }
+    println!("direct logit attribution of {:?} (id {}) at position {position}: logit {:.4}", a.text, a.token, a.logit);
+    let mut c = a.components.clone();
+    c.sort_by(|x, y| y.value.abs().total_cmp(&x.value.abs()));
+    for x in c.iter().take(15) {
+        println!("{:>28}  {:+.4}", x.name, x.value);
+    }
+    Ok(())
 }
 
 fn cmd_tokenize(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     let pieces = model.tokenizer.encode(args.need("prompt")?);
-    #[derive(Serialize)]
-    struct Tok {
-        id: u32,
-        text: String,
-        bytes: Vec<u8>,
-        span: (usize, usize),
-    }
-    let toks: Vec<Tok> = pieces
+    let toks: Vec<llm_xray::trace::TokenInfo> = pieces
         .into_iter()
-        .map(|p| Tok { id: p.id, text: String::from_utf8_lossy(&p.bytes).into_owned(), bytes: p.bytes, span: p.span })
+        .map(|p| llm_xray::trace::TokenInfo { id: p.id, text: String::from_utf8_lossy(&p.bytes).into_owned(), bytes: p.bytes, span: p.span })
         .collect();
     print_json(&toks)
 }
@@ -221,23 +302,23 @@ fn cmd_heads(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     let text = match args.get("text") {
         Some(path) => {
-            let s = std::fs::read_to_string(path)
-                .map_err(|e| Failure { msg: format!("{path}: cannot be read as UTF-8 text: {e}"), code: 1 })?;
+            let s = std::fs::read_to_string(path).map_err(|e| Failure { msg: format!("{path}: cannot be read as UTF-8 text: {e}"), code: 1 })?;
             Some(model.tokenizer.encode_ids(&s))
         }
         None => None,
     };
-    let mut b = backend(args, model.clone())?;
-    let scores = llm_xray::heads::census(b.as_mut(), text.as_deref())?;
+    let mut e = backend(args, model.clone())?;
+    let scores = block_on(llm_xray::heads::census(&mut e, text.as_deref(), &mut |_, _| {}))?;
     if args.flag("json") {
-        return print_json(&scores);
+        return print_json(&scores.iter().map(HeadScores::labelled).collect::<Vec<_>>());
     }
-    println!("layer head  prev-token  induction(random)  induction(text)  first-token   self");
+    println!("layer head  prev-token  induction(random)  induction(text)  first-token   self   label");
     for s in &scores {
         let text = s.induction_text.map_or("       -".to_string(), |v| format!("{v:8.3}"));
+        let (label, score) = s.label();
         println!(
-            "{:>5} {:>4}  {:>10.3}  {:>17.3}  {:>15}  {:>11.3} {:>6.3}",
-            s.layer + 1, s.head + 1, s.previous_token, s.induction_random, text, s.first_token, s.self_attention
+            "{:>5} {:>4}  {:>10.3}  {:>17.3}  {:>15}  {:>11.3} {:>6.3}   {label} {score:.2}",
+            s.layer, s.head, s.previous_token, s.induction_random, text, s.first_token, s.self_attention
         );
     }
     Ok(())
@@ -248,17 +329,19 @@ fn cmd_info(args: &Args) -> Result<(), Failure> {
     #[derive(Serialize)]
     struct Info<'a> {
         config: &'a llm_xray::Config,
+        storage: &'a llm_xray::model::Storage,
         parameters: Vec<llm_xray::weights::ParamCount>,
         total_parameters: usize,
     }
-    let parameters = model.weights.param_counts();
+    let parameters = model.weights.param_counts(&model.config);
     let total_parameters = parameters.iter().map(|p| p.count).sum();
-    print_json(&Info { config: &model.config, parameters, total_parameters })
+    print_json(&Info { config: &model.config, storage: &model.storage, parameters, total_parameters })
 }
 
 /// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
 /// one backend or, with `--backend all`, on the CPU and the GPU in the same run. Rows start
-/// with the backend name so scripts/bench.sh can pick them out.
+/// with the backend name so scripts/bench.sh can pick them out. `--kernels` adds the GPU's
+/// time per kernel (timestamp queries, where the adapter has them).
 fn cmd_bench(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     let requested = args.list("tokens", "16,64,128")?;
@@ -273,43 +356,46 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
             return Err(usage(format!("--tokens: {t} is too short; a step needs at least 2 tokens")));
         }
         if t > cfg.n_positions {
-            eprintln!("note: skipping {t} tokens: more than this model's context (n_positions {})", cfg.n_positions);
+            eprintln!("note: skipping {t} tokens: more than this model's context ({})", cfg.n_positions);
         } else {
             lengths.push(t);
         }
     }
     if lengths.is_empty() {
-        return Err(usage(format!("--tokens: no length fits this model's context (n_positions {})", cfg.n_positions)));
+        return Err(usage(format!("--tokens: no length fits this model's context ({} tokens)", cfg.n_positions)));
     }
     let ids_of = |t: usize| -> Vec<u32> { (0..t).map(|i| (i * 7919 % cfg.vocab_size) as u32).collect() };
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("model: {} layers, {} heads, width {}, vocabulary {}, context {}", cfg.n_layer, cfg.n_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions);
+    println!(
+        "model: {:?}, {} layers, {} heads ({} key/value), width {}, vocabulary {}, context {}",
+        cfg.model_type, cfg.n_layer, cfg.n_head, cfg.n_kv_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions
+    );
     // (backend, tokens, trace ms, step ms)
     let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
     for &name in &names {
-        let mut b = match backend_named(name, model.clone()) {
-            Ok(b) => b,
+        let mut e = match engine(name, model.clone()) {
+            Ok(e) => e,
             Err(f) if names.len() > 1 => {
                 eprintln!("note: skipping the {name} backend: {}", f.msg);
                 continue;
             }
             Err(f) => return Err(f),
         };
-        println!("\n{name}: {}", b.describe());
+        println!("\n{name}: {}", e.describe());
         println!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
         // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
-        b.trace(&ids_of(lengths[0]), Parts::all())?;
+        block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
         for &t in &lengths {
             let ids = ids_of(t);
             let mut full = Vec::new();
             let mut step = Vec::new();
             for _ in 0..repeat.max(1) {
-                full.push(b.trace(&ids, Parts::all())?.elapsed_ms);
-                b.trace(&ids[..t - 1], Parts::none())?;
-                step.push(b.run(&ids[t - 1..], Parts::all())?.elapsed_ms);
+                full.push(block_on(e.trace(&ids, Parts::all()))?.elapsed_ms);
+                block_on(e.trace(&ids[..t - 1], Parts::none()))?;
+                step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
             }
             let (full, step) = (median(full), median(step));
             println!(
@@ -318,6 +404,20 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
                 flops(cfg, 1, t - 1) / step / 1e6
             );
             results.push((name, t, full, step));
+        }
+        if args.flag("kernels") && e.info().kind == "gpu" {
+            let t = *lengths.last().expect("at least one length");
+            match block_on(e.kernel_times(&ids_of(t))) {
+                Ok(times) if !times.is_empty() => {
+                    println!("\nGPU time per kernel, one full trace of {t} tokens (timestamp queries):");
+                    let total: f64 = times.iter().map(|x| x.1).sum();
+                    for (k, ms, n) in &times {
+                        println!("kernel {k:<14} {ms:>10.3} ms {:>6.1}% {n:>5} dispatches", 100.0 * ms / total.max(1e-9));
+                    }
+                }
+                Ok(_) => println!("\n(this adapter has no timestamp queries: no per-kernel times)"),
+                Err(err) => eprintln!("note: per-kernel timing failed: {err}"),
+            }
         }
     }
     let get = |n: &str, t: usize| results.iter().find(|r| r.0 == n && r.1 == t).map(|r| (r.2, r.3));
@@ -336,8 +436,10 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
 /// Multiply-adds ×2 of the matmuls in a run of `t` new tokens after `past` cached ones.
 fn flops(cfg: &llm_xray::Config, t: usize, past: usize) -> f64 {
     let (t, d, f, v) = (t as f64, cfg.n_embd as f64, cfg.n_inner as f64, cfg.vocab_size as f64);
+    let (qkv, qw) = (cfg.qkv_width() as f64, cfg.q_width() as f64);
+    let mlp = if cfg.gated_mlp { 3.0 } else { 2.0 };
     let tk_mean = past as f64 + (t + 1.0) / 2.0;
-    let per_layer = 2.0 * t * (d * 3.0 * d + d * d + 2.0 * d * f) + 2.0 * 2.0 * t * tk_mean * d;
+    let per_layer = 2.0 * t * (d * qkv + qw * d + mlp * d * f) + 2.0 * 2.0 * t * tk_mean * qw;
     cfg.n_layer as f64 * per_layer + 2.0 * t * d * v
 }
 
@@ -351,11 +453,13 @@ fn main() -> ExitCode {
     let common = ["model", "backend"];
     let opts = |extra: &[&'static str]| -> Vec<&'static str> { common.iter().chain(extra).copied().collect() };
     let result = match cmd.as_str() {
-        "trace" => Args::parse(rest, &[], &opts(&["prompt", "ids", "parts"])).and_then(|a| cmd_trace(&a)),
-        "generate" => Args::parse(rest, &["json"], &opts(&["prompt", "max-tokens", "temperature", "top-k", "top-p", "seed"]))
+        "trace" => Args::parse(rest, &[], &opts(&["prompt", "ids", "parts", "ablate", "ablate-mode"])).and_then(|a| cmd_trace(&a)),
+        "generate" => Args::parse(rest, &["json", "ignore-eos"], &opts(&["prompt", "max-tokens", "temperature", "top-k", "top-p", "seed", "ablate", "ablate-mode"]))
             .and_then(|a| cmd_generate(&a)),
+        "lens" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "top", "target", "ablate", "ablate-mode"])).and_then(|a| cmd_lens(&a)),
+        "attribute" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "token", "position"])).and_then(|a| cmd_attribute(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| cmd_tokenize(&a)),
-        "bench" => Args::parse(rest, &[], &opts(&["tokens", "repeat"])).and_then(|a| cmd_bench(&a)),
+        "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| cmd_heads(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| cmd_info(&a)),
         "help" | "--help" | "-h" => {

@@ -1,62 +1,96 @@
-//! A model: hyperparameters, learned parameters and tokenizer, loaded from the three files
-//! of a Hugging Face GPT-2 folder.
+//! A model: hyperparameters, learned parameters and tokenizer, from the three files of a
+//! Hugging Face folder (GPT-2 or Llama family) or from one GGUF file.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 use crate::trace::TokenInfo;
 use crate::weights::Weights;
+use serde::Serialize;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
+/// How the weights were stored in the file they came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Storage {
+    /// "safetensors" or "gguf".
+    pub format: &'static str,
+    /// Tensor types and how many tensors of each, most common first, e.g. [("Q4_1", 210),
+    /// ("F32", 61), ("Q8_0", 1)]. Every type is dequantized to f32 on load.
+    pub types: Vec<(String, usize)>,
+}
+
+impl Storage {
+    pub fn new(format: &'static str, names: impl IntoIterator<Item = String>) -> Storage {
+        let mut types: Vec<(String, usize)> = Vec::new();
+        for n in names {
+            match types.iter_mut().find(|(t, _)| *t == n) {
+                Some(e) => e.1 += 1,
+                None => types.push((n, 1)),
+            }
+        }
+        types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Storage { format, types }
+    }
+}
+
 pub struct Model {
     pub config: Config,
     pub weights: Weights,
     pub tokenizer: Tokenizer,
+    pub storage: Storage,
 }
 
 impl Model {
-    /// Builds a model from the contents of its three files (the browser hands us bytes).
+    /// Builds a model from the contents of a Hugging Face folder's three files (the browser
+    /// hands us bytes).
     pub fn from_bytes(config: &[u8], weights: &[u8], tokenizer: &[u8]) -> Result<Model> {
         let config = Config::from_json(config)?;
         let tokenizer = Tokenizer::from_json(tokenizer)?;
-        if tokenizer.vocab_len() > config.vocab_size {
-            return Err(Error::Tokenizer(format!(
-                "has token ids up to {}, but config.json says vocab_size is {}; the tokenizer does not belong to this model",
-                tokenizer.vocab_len() - 1,
-                config.vocab_size
-            )));
-        }
+        check_vocab(&tokenizer, &config, Error::Tokenizer)?;
+        let storage = Storage::new("safetensors", safetensor_dtypes(weights));
         let weights = Weights::from_safetensors(weights, &config)?;
-        Ok(Model { config, weights, tokenizer })
+        Ok(Model { config, weights, tokenizer, storage })
     }
 
-    /// Loads `config.json`, `model.safetensors` and `tokenizer.json` from a folder.
+    /// Builds a model from a GGUF file's bytes; `file` names it in error messages.
+    pub fn from_gguf(bytes: &[u8], file: &str) -> Result<Model> {
+        crate::from_gguf::load(bytes).map_err(|e| match e {
+            Error::Gguf(m) => Error::Gguf(format!("{file}: {}", m.strip_prefix("GGUF: ").unwrap_or(&m))),
+            other => other,
+        })
+    }
+
+    /// Loads a model from a folder (`config.json`, `model.safetensors`, `tokenizer.json`) or
+    /// a `.gguf` file.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(dir: &std::path::Path) -> Result<Model> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| Error::Io {
+    pub fn load(path: &std::path::Path) -> Result<Model> {
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path).map_err(|e| Error::Io {
                 file: path.display().to_string(),
                 msg: match e.kind() {
-                    std::io::ErrorKind::NotFound => format!(
-                        "not found; a model folder holds {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}"
-                    ),
+                    std::io::ErrorKind::NotFound => format!("not found; {what}"),
                     _ => format!("cannot be read: {e}"),
                 },
             })
         };
-        Model::from_bytes(&read(CONFIG_FILE)?, &read(WEIGHTS_FILE)?, &read(TOKENIZER_FILE)?)
+        if path.is_file() {
+            return Model::from_gguf(&read(path, "")?, &path.display().to_string());
+        }
+        let folder = format!("a model is a folder holding {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}, or a .gguf file");
+        let file = |name: &str| read(&path.join(name), &folder);
+        Model::from_bytes(&file(CONFIG_FILE)?, &file(WEIGHTS_FILE)?, &file(TOKENIZER_FILE)?)
     }
 
-    /// Tokenizes a prompt and checks that it can run: not empty, not longer than the context.
+    /// Tokenizes a prompt (with the tokenizer's beginning-of-sequence token, if it adds
+    /// one) and checks that it can run: not empty, not longer than the context.
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>> {
-        let ids = self.tokenizer.encode_ids(text);
-        if ids.is_empty() {
+        if text.is_empty() {
             return Err(Error::Input("the prompt is empty; type at least one character".into()));
         }
+        let ids = self.tokenizer.encode_prompt(text);
         self.check_ids(&ids, 0)?;
         Ok(ids)
     }
@@ -94,4 +128,24 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// A tokenizer with ids past the model's vocabulary does not belong to it.
+pub fn check_vocab(tokenizer: &Tokenizer, config: &Config, err: fn(String) -> Error) -> Result<()> {
+    if tokenizer.vocab_len() > config.vocab_size {
+        return Err(err(format!(
+            "has token ids up to {}, but the model's vocab_size is {}; the tokenizer does not belong to this model",
+            tokenizer.vocab_len() - 1,
+            config.vocab_size
+        )));
+    }
+    Ok(())
+}
+
+/// The dtype of every tensor in a safetensors file (empty for a file that does not parse:
+/// the weights loader reports that).
+fn safetensor_dtypes(bytes: &[u8]) -> Vec<String> {
+    safetensors::SafeTensors::deserialize(bytes)
+        .map(|st| st.tensors().into_iter().map(|(_, t)| format!("{:?}", t.dtype())).collect())
+        .unwrap_or_default()
 }

@@ -1,10 +1,13 @@
-//! Byte-level BPE, as Hugging Face `tokenizers` runs it for GPT-2-family models.
+//! Byte-level BPE, as Hugging Face `tokenizers` runs it for GPT-2- and Llama-family models,
+//! and as llama.cpp runs a GGUF file's `tokenizer.ggml.*` vocabulary.
 //!
-//! Pipeline, in HF's order: split out added tokens (e.g. `<|endoftext|>`), optionally prefix a
-//! space, cut the text into words with GPT-2's regex, map each byte of a word to a printable
-//! char (`bytes_to_unicode`), then apply merges in rank order. Only the features GPT-2-family
-//! `tokenizer.json` files use are implemented; anything else is refused by name rather than
-//! silently tokenized differently.
+//! Pipeline, in HF's order: split out added tokens (e.g. `<|endoftext|>`, `<|im_start|>`),
+//! optionally prefix a space, cut the text into words by the model's pre-tokenizer (one or
+//! more regexes, each applied to the pieces the one before left: GPT-2's pattern; SmolLM's
+//! "each digit alone, then GPT-2's"; Llama 3's; Qwen2's), map each byte of a word to a
+//! printable char (`bytes_to_unicode`), then apply merges in rank order. A template may add
+//! a beginning-of-sequence token before a prompt. Only the features these families use are
+//! implemented; anything else is refused by name rather than silently tokenized differently.
 
 use crate::error::{Error, Result};
 use fancy_regex::Regex;
@@ -14,8 +17,23 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 /// GPT-2's pre-tokenizer pattern, identical in HF's ByteLevel and tiktoken's r50k_base.
-const GPT2_PATTERN: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+pub const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// Each digit on its own (HF's `Digits { individual_digits: true }`).
+const DIGITS_PATTERN: &str = r"\p{N}";
+const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// The pre-tokenizer a GGUF file's `tokenizer.ggml.pre` names, as regexes applied in turn
+/// (llama.cpp's llama-vocab.cpp).
+pub fn gguf_pre_patterns(pre: &str) -> Option<Vec<&'static str>> {
+    Some(match pre {
+        "gpt-2" | "gpt2" | "default" | "olmo" | "mpt" => vec![GPT2_PATTERN],
+        "smollm" | "starcoder" | "refact" | "codeshell" => vec![DIGITS_PATTERN, GPT2_PATTERN],
+        "llama-bpe" | "llama3" | "dbrx" | "smaug-bpe" => vec![LLAMA3_PATTERN],
+        "qwen2" | "stablelm2" => vec![QWEN2_PATTERN],
+        _ => return None,
+    })
+}
 
 /// One token of a tokenized prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +42,29 @@ pub struct Piece {
     /// The bytes this token stands for. Not always valid UTF-8 on its own: a token can hold
     /// part of a multi-byte character.
     pub bytes: Vec<u8>,
-    /// Byte range `[start, end)` of this token in the prompt.
+    /// Byte range `[start, end)` of this token in the prompt (empty for a template token).
     pub span: (usize, usize),
+}
+
+/// What a loader knows of a tokenizer, from `tokenizer.json` or a GGUF file.
+pub struct TokenizerSpec {
+    /// Token strings (byte-level chars) by id; empty where an id is unused.
+    pub tokens: Vec<String>,
+    /// Merges in rank order, as pairs of token strings.
+    pub merges: Vec<(String, String)>,
+    /// Tokens matched verbatim in the text before BPE (special and added tokens).
+    pub added: Vec<(String, u32)>,
+    /// Regexes cutting text into words, applied in turn; empty: the whole text is one word.
+    pub patterns: Vec<String>,
+    pub add_prefix_space: bool,
+    pub ignore_merges: bool,
+    /// Unicode NFC normalization before anything else (Qwen2's tokenizer.json asks for it).
+    pub nfc: bool,
+    /// Tokens a template puts before and after every prompt (e.g. Llama 3's BOS).
+    pub prefix: Vec<u32>,
+    pub suffix: Vec<u32>,
+    /// Where the spec came from, for error messages ("tokenizer.json", "GGUF").
+    pub error: fn(String) -> Error,
 }
 
 pub struct Tokenizer {
@@ -38,9 +77,11 @@ pub struct Tokenizer {
     byte_to_char: [char; 256],
     char_to_byte: HashMap<char, u8>,
     add_prefix_space: bool,
-    use_regex: bool,
     ignore_merges: bool,
-    regex: Regex,
+    nfc: bool,
+    stages: Vec<Regex>,
+    prefix: Vec<u32>,
+    suffix: Vec<u32>,
 }
 
 /// GPT-2's reversible map from bytes to printable unicode chars, so BPE never sees
@@ -67,17 +108,88 @@ fn tok_err(msg: impl Into<String>) -> Error {
 }
 
 impl Tokenizer {
+    /// Builds a tokenizer from what a loader read.
+    pub fn new(spec: TokenizerSpec) -> Result<Self> {
+        let err = spec.error;
+        if spec.tokens.len() > 10_000_000 {
+            return Err(err(format!("{} tokens is implausibly many", spec.tokens.len())));
+        }
+        let mut id_to_token = spec.tokens;
+        let mut added = spec.added;
+        if let Some(max) = added.iter().map(|a| a.1 as usize).max() {
+            if max > 10_000_000 {
+                return Err(err(format!("token id {max} is implausibly large")));
+            }
+            if max >= id_to_token.len() {
+                id_to_token.resize(max + 1, String::new());
+            }
+        }
+        for (t, i) in &added {
+            id_to_token[*i as usize] = t.clone();
+        }
+        added.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        let mut vocab = HashMap::with_capacity(id_to_token.len());
+        for (i, t) in id_to_token.iter().enumerate() {
+            if !t.is_empty() {
+                vocab.entry(t.clone()).or_insert(i as u32);
+            }
+        }
+        let mut merges = HashMap::with_capacity(spec.merges.len());
+        for (rank, (a, b)) in spec.merges.iter().enumerate() {
+            let id_of = |t: &str| {
+                vocab.get(t).copied().ok_or_else(|| err(format!("merge #{rank} uses token {t:?}, which is not in the vocabulary")))
+            };
+            let key = (id_of(a)?, id_of(b)?);
+            let merged = id_of(&format!("{a}{b}"))?;
+            merges.entry(key).or_insert((rank as u32, merged));
+        }
+        let stages = spec
+            .patterns
+            .iter()
+            .map(|p| Regex::new(p).map_err(|e| err(format!("the pre-tokenizer pattern {p:?} does not compile: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let byte_to_char = bytes_to_unicode();
+        let char_to_byte = byte_to_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+        let tok = Tokenizer {
+            vocab,
+            id_to_token,
+            added,
+            merges,
+            byte_to_char,
+            char_to_byte,
+            add_prefix_space: spec.add_prefix_space,
+            ignore_merges: spec.ignore_merges,
+            nfc: spec.nfc,
+            stages,
+            prefix: spec.prefix,
+            suffix: spec.suffix,
+        };
+        for &id in tok.prefix.iter().chain(&tok.suffix) {
+            if tok.token_bytes(id).is_none() {
+                return Err(err(format!("the template adds token id {id}, which is not in the vocabulary")));
+            }
+        }
+        Ok(tok)
+    }
+
+    /// Reads Hugging Face `tokenizers`' `tokenizer.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let root: Value = serde_json::from_slice(bytes)
-            .map_err(|e| tok_err(format!("not valid JSON: {e}")))?;
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| tok_err(format!("not valid JSON: {e}")))?;
         let model = root.get("model").ok_or_else(|| tok_err("missing \"model\""))?;
         match model.get("type").and_then(Value::as_str) {
             Some("BPE") | None => {}
             Some(t) => return Err(tok_err(format!("model type \"{t}\" is not supported; expected \"BPE\""))),
         }
-        if !root.get("normalizer").map_or(true, Value::is_null) {
-            return Err(tok_err("a normalizer is set; GPT-2-family byte-level BPE tokenizers have none, and this engine implements none"));
-        }
+        let nfc = match root.get("normalizer") {
+            None | Some(Value::Null) => false,
+            Some(n) if n.get("type").and_then(Value::as_str) == Some("NFC") => true,
+            Some(n) => {
+                return Err(tok_err(format!(
+                    "normalizer {} is not supported; byte-level BPE tokenizers of the GPT-2 and Llama families use none (or NFC)",
+                    n.get("type").unwrap_or(n)
+                )))
+            }
+        };
         for opt in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let Some(s) = model.get(opt).and_then(Value::as_str) {
                 if !s.is_empty() {
@@ -86,95 +198,61 @@ impl Tokenizer {
             }
         }
         if model.get("byte_fallback").and_then(Value::as_bool) == Some(true) {
-            return Err(tok_err("model.byte_fallback is not supported (byte-level BPE needs none)"));
+            return Err(tok_err("model.byte_fallback is not supported (byte-level BPE needs none; SentencePiece-style vocabularies are not implemented)"));
         }
-        let ignore_merges = model.get("ignore_merges").and_then(Value::as_bool).unwrap_or(false);
-
-        let (add_prefix_space, use_regex) = parse_pre_tokenizer(root.get("pre_tokenizer"))?;
-
         let vocab_json = model
             .get("vocab")
             .and_then(Value::as_object)
             .ok_or_else(|| tok_err("model.vocab is missing or not an object of token → id"))?;
-        let mut vocab = HashMap::with_capacity(vocab_json.len());
+        let mut tokens = Vec::new();
         for (tok, id) in vocab_json {
             let id = id
                 .as_u64()
-                .filter(|&i| i < u32::MAX as u64)
-                .ok_or_else(|| tok_err(format!("model.vocab[{tok:?}] is not a token id")))?;
-            vocab.insert(tok.clone(), id as u32);
+                .filter(|&i| i < 10_000_000)
+                .ok_or_else(|| tok_err(format!("model.vocab[{tok:?}] is not a token id below 10,000,000")))? as usize;
+            if id >= tokens.len() {
+                tokens.resize(id + 1, String::new());
+            }
+            tokens[id] = tok.clone();
         }
-
         let mut added = Vec::new();
-        if let Some(list) = root.get("added_tokens").and_then(Value::as_array) {
-            for t in list {
-                let content = t.get("content").and_then(Value::as_str);
-                let id = t.get("id").and_then(Value::as_u64);
-                match (content, id) {
-                    (Some(c), Some(i)) if !c.is_empty() && i < u32::MAX as u64 => {
-                        added.push((c.to_string(), i as u32))
-                    }
-                    _ => return Err(tok_err(format!("added_tokens entry {t} needs a non-empty \"content\" and an \"id\""))),
-                }
+        for t in root.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
+            match (t.get("content").and_then(Value::as_str), t.get("id").and_then(Value::as_u64)) {
+                (Some(c), Some(i)) if !c.is_empty() && i < u32::MAX as u64 => added.push((c.to_string(), i as u32)),
+                _ => return Err(tok_err(format!("added_tokens entry {t} needs a non-empty \"content\" and an \"id\""))),
             }
         }
-        added.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
-
-        let max_id = vocab.values().chain(added.iter().map(|a| &a.1)).copied().max().unwrap_or(0);
-        if max_id as usize > 10_000_000 {
-            return Err(tok_err(format!("token id {max_id} is implausibly large")));
-        }
-        let mut id_to_token = vec![String::new(); max_id as usize + 1];
-        for (t, &i) in &vocab {
-            id_to_token[i as usize] = t.clone();
-        }
-        for (t, i) in &added {
-            id_to_token[*i as usize] = t.clone();
-        }
-
-        let merges_json = model
-            .get("merges")
-            .and_then(Value::as_array)
-            .ok_or_else(|| tok_err("model.merges is missing or not a list"))?;
-        let mut merges = HashMap::with_capacity(merges_json.len());
+        let merges_json = model.get("merges").and_then(Value::as_array).ok_or_else(|| tok_err("model.merges is missing or not a list"))?;
+        let mut merges = Vec::with_capacity(merges_json.len());
         for (rank, m) in merges_json.iter().enumerate() {
-            let (a, b) = match m {
-                Value::String(s) => {
-                    let mut parts = s.split(' ');
-                    match (parts.next(), parts.next(), parts.next()) {
-                        (Some(a), Some(b), None) => (a.to_string(), b.to_string()),
-                        _ => return Err(tok_err(format!("merge #{rank} {s:?} is not two tokens separated by one space"))),
-                    }
-                }
+            merges.push(match m {
+                Value::String(s) => match s.split_once(' ') {
+                    Some((a, b)) if !b.contains(' ') => (a.to_string(), b.to_string()),
+                    _ => return Err(tok_err(format!("merge #{rank} {s:?} is not two tokens separated by one space"))),
+                },
                 Value::Array(p) if p.len() == 2 && p.iter().all(Value::is_string) => {
                     (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())
                 }
                 other => return Err(tok_err(format!("merge #{rank} {other} is not a pair of tokens"))),
-            };
-            let id_of = |t: &str| {
-                vocab.get(t).copied().ok_or_else(|| {
-                    tok_err(format!("merge #{rank} uses token {t:?}, which is not in the vocabulary"))
-                })
-            };
-            let merged = format!("{a}{b}");
-            let key = (id_of(&a)?, id_of(&b)?);
-            let new_id = id_of(&merged)?;
-            merges.entry(key).or_insert((rank as u32, new_id));
+            });
         }
-
-        let byte_to_char = bytes_to_unicode();
-        let char_to_byte = byte_to_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
-        Ok(Tokenizer {
-            vocab,
-            id_to_token,
-            added,
+        let mut pre = PreTokenizer::default();
+        pre.parse(root.get("pre_tokenizer"))?;
+        if !pre.byte_level {
+            return Err(tok_err("pre_tokenizer has no ByteLevel step; byte-level BPE needs one"));
+        }
+        let (prefix, suffix) = template(root.get("post_processor"), &added)?;
+        Tokenizer::new(TokenizerSpec {
+            tokens,
             merges,
-            byte_to_char,
-            char_to_byte,
-            add_prefix_space,
-            use_regex,
-            ignore_merges,
-            regex: Regex::new(GPT2_PATTERN).expect("GPT-2 pattern compiles"),
+            added,
+            patterns: pre.patterns,
+            add_prefix_space: pre.add_prefix_space,
+            ignore_merges: model.get("ignore_merges").and_then(Value::as_bool).unwrap_or(false),
+            nfc,
+            prefix,
+            suffix,
+            error: Error::Tokenizer,
         })
     }
 
@@ -183,13 +261,32 @@ impl Tokenizer {
         self.id_to_token.len()
     }
 
+    /// The id of a token given as text (e.g. "<|im_start|>"), if the vocabulary has it.
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        if let Some((_, id)) = self.added.iter().find(|(t, _)| t == text) {
+            return Some(*id);
+        }
+        let s: String = text.bytes().map(|b| self.byte_to_char[b as usize]).collect();
+        self.vocab.get(&s).copied()
+    }
+
+    /// Whether `id` is an added (special) token, matched verbatim rather than by BPE.
+    pub fn is_added(&self, id: u32) -> bool {
+        self.added.iter().any(|(_, i)| *i == id)
+    }
+
     /// The bytes a token id stands for, or None for an id the tokenizer does not have.
     pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
         let tok = self.id_to_token.get(id as usize).filter(|t| !t.is_empty())?;
-        if self.added.iter().any(|(_, i)| *i == id) {
+        if self.is_added(id) {
             return Some(tok.as_bytes().to_vec());
         }
         Some(tok.chars().map(|c| self.char_to_byte.get(&c).copied().unwrap_or(b'?')).collect())
+    }
+
+    /// Total bytes the tokens of `ids` stand for.
+    pub fn bytes_len(&self, ids: &[u32]) -> usize {
+        ids.iter().map(|&i| self.token_bytes(i).map_or(0, |b| b.len())).sum()
     }
 
     /// Text of a sequence of ids; invalid UTF-8 (a character cut between tokens) becomes U+FFFD.
@@ -198,7 +295,17 @@ impl Tokenizer {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// The tokens of `text` (no template tokens). For a tokenizer that normalizes (NFC),
+    /// spans refer to the normalized text, which equals the input unless it held
+    /// decomposed characters.
     pub fn encode(&self, text: &str) -> Vec<Piece> {
+        use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+        if self.nfc && is_nfc_quick(text.chars()) != IsNormalized::Yes {
+            let normalized: String = text.nfc().collect();
+            if normalized != text {
+                return self.encode(&normalized);
+            }
+        }
         let mut out = Vec::new();
         let mut seg_start = 0;
         let mut i = 0;
@@ -220,6 +327,13 @@ impl Tokenizer {
         self.encode(text).into_iter().map(|p| p.id).collect()
     }
 
+    /// The ids of a prompt as the model expects it: the template's tokens (e.g. a
+    /// beginning-of-sequence token) around the text's tokens, as HF's `tokenizer(text)`.
+    pub fn encode_prompt(&self, text: &str) -> Vec<u32> {
+        let body = self.encode_ids(text);
+        self.prefix.iter().copied().chain(body).chain(self.suffix.iter().copied()).collect()
+    }
+
     /// Tokenizes `text[start..end]`, a stretch free of added tokens.
     fn encode_segment(&self, text: &str, start: usize, end: usize, out: &mut Vec<Piece>) {
         if start >= end {
@@ -235,32 +349,13 @@ impl Tokenizer {
         } else {
             (seg, 0)
         };
-        let mut words: Vec<(usize, usize)> = Vec::new();
-        if self.use_regex {
-            let mut last = 0;
-            for m in self.regex.find_iter(s) {
-                match m {
-                    Ok(m) => {
-                        if m.start() > last {
-                            words.push((last, m.start()));
-                        }
-                        words.push((m.start(), m.end()));
-                        last = m.end();
-                    }
-                    // Backtracking limit on pathological input: keep the rest as one word.
-                    Err(_) => break,
-                }
-            }
-            if last < s.len() {
-                words.push((last, s.len()));
-            }
-        } else {
-            words.push((0, s.len()));
+        let mut words = vec![(0, s.len())];
+        for re in &self.stages {
+            words = words.into_iter().flat_map(|(a, b)| split_isolated(re, s, a, b)).collect();
         }
         for (ws, we) in words {
-            let word = &s.as_bytes()[ws..we];
             let mut pos = ws;
-            for id in self.bpe(word) {
+            for id in self.bpe(&s.as_bytes()[ws..we]) {
                 let bytes = self.token_bytes(id).unwrap_or_default();
                 let (a, b) = (pos, pos + bytes.len());
                 pos = b;
@@ -320,24 +415,113 @@ impl Tokenizer {
     }
 }
 
-fn parse_pre_tokenizer(v: Option<&Value>) -> Result<(bool, bool)> {
-    let v = match v {
-        None | Some(Value::Null) => {
-            return Err(tok_err("pre_tokenizer is missing; byte-level BPE needs a \"ByteLevel\" pre_tokenizer"))
+/// Splits `s[a..b]` into the regex's matches and the stretches between them, in order
+/// (HF's `Split` with behaviour "Isolated"; GPT-2's ByteLevel regex works the same way).
+fn split_isolated(re: &Regex, s: &str, a: usize, b: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut last = a;
+    for m in re.find_iter(&s[a..b]) {
+        match m {
+            Ok(m) => {
+                let (ms, me) = (a + m.start(), a + m.end());
+                if ms > last {
+                    out.push((last, ms));
+                }
+                if me > ms {
+                    out.push((ms, me));
+                }
+                last = me;
+            }
+            // Backtracking limit on pathological input: keep the rest as one word.
+            Err(_) => break,
         }
-        Some(v) => v,
-    };
-    match v.get("type").and_then(Value::as_str) {
-        Some("ByteLevel") => Ok((
-            v.get("add_prefix_space").and_then(Value::as_bool).unwrap_or(false),
-            v.get("use_regex").and_then(Value::as_bool).unwrap_or(true),
-        )),
-        Some("Sequence") => match v.get("pretokenizers").and_then(Value::as_array) {
-            Some(list) if list.len() == 1 => parse_pre_tokenizer(list.first()),
-            _ => Err(tok_err("pre_tokenizer Sequence must hold exactly one ByteLevel pre-tokenizer")),
-        },
-        other => Err(tok_err(format!(
-            "pre_tokenizer type {other:?} is not supported; expected \"ByteLevel\""
-        ))),
     }
+    if last < b {
+        out.push((last, b));
+    }
+    out
+}
+
+/// The pre-tokenizer steps of a `tokenizer.json`.
+#[derive(Default)]
+struct PreTokenizer {
+    patterns: Vec<String>,
+    add_prefix_space: bool,
+    byte_level: bool,
+}
+
+impl PreTokenizer {
+    fn parse(&mut self, v: Option<&Value>) -> Result<()> {
+        let v = match v {
+            None | Some(Value::Null) => return Err(tok_err("pre_tokenizer is missing; byte-level BPE needs a \"ByteLevel\" pre_tokenizer")),
+            Some(v) => v,
+        };
+        match v.get("type").and_then(Value::as_str) {
+            Some("ByteLevel") => {
+                self.byte_level = true;
+                self.add_prefix_space = v.get("add_prefix_space").and_then(Value::as_bool).unwrap_or(false);
+                if v.get("use_regex").and_then(Value::as_bool).unwrap_or(true) {
+                    self.patterns.push(GPT2_PATTERN.into());
+                }
+            }
+            Some("Digits") => {
+                if v.get("individual_digits").and_then(Value::as_bool) != Some(true) {
+                    return Err(tok_err("pre_tokenizer Digits with individual_digits = false is not supported"));
+                }
+                self.patterns.push(DIGITS_PATTERN.into());
+            }
+            Some("Split") => {
+                let behavior = v.get("behavior").and_then(Value::as_str).unwrap_or("");
+                let invert = v.get("invert").and_then(Value::as_bool).unwrap_or(false);
+                let pattern = v.get("pattern").and_then(|p| p.get("Regex")).and_then(Value::as_str);
+                match (behavior, invert, pattern) {
+                    ("Isolated", false, Some(p)) => self.patterns.push(p.to_string()),
+                    _ => return Err(tok_err(format!("pre_tokenizer Split {v} is not supported; expected a Regex pattern with behavior \"Isolated\""))),
+                }
+            }
+            Some("Sequence") => {
+                for p in v.get("pretokenizers").and_then(Value::as_array).into_iter().flatten() {
+                    self.parse(Some(p))?;
+                }
+            }
+            other => return Err(tok_err(format!("pre_tokenizer type {other:?} is not supported; expected ByteLevel, Digits, Split or a Sequence of them"))),
+        }
+        Ok(())
+    }
+}
+
+/// Tokens a `TemplateProcessing` post-processor puts around a single prompt.
+fn template(v: Option<&Value>, added: &[(String, u32)]) -> Result<(Vec<u32>, Vec<u32>)> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok((Vec::new(), Vec::new())) };
+    match v.get("type").and_then(Value::as_str) {
+        Some("ByteLevel") => return Ok((Vec::new(), Vec::new())),
+        Some("TemplateProcessing") => {}
+        Some("Sequence") => {
+            let mut out = (Vec::new(), Vec::new());
+            for p in v.get("processors").and_then(Value::as_array).into_iter().flatten() {
+                let (a, b) = template(Some(p), added)?;
+                out.0.extend(a);
+                out.1.extend(b);
+            }
+            return Ok(out);
+        }
+        other => return Err(tok_err(format!("post_processor {other:?} is not supported; expected TemplateProcessing or ByteLevel"))),
+    }
+    let (mut prefix, mut suffix, mut seen_text) = (Vec::new(), Vec::new(), false);
+    for item in v.get("single").and_then(Value::as_array).into_iter().flatten() {
+        if item.get("Sequence").is_some() {
+            seen_text = true;
+        } else if let Some(name) = item.get("SpecialToken").and_then(|s| s.get("id")).and_then(Value::as_str) {
+            let ids: Vec<u32> = v
+                .get("special_tokens")
+                .and_then(|s| s.get(name))
+                .and_then(|s| s.get("ids"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect())
+                .or_else(|| added.iter().find(|(t, _)| t == name).map(|(_, i)| vec![*i]))
+                .ok_or_else(|| tok_err(format!("post_processor template names special token {name:?}, which it does not define")))?;
+            if seen_text { suffix.extend(ids) } else { prefix.extend(ids) }
+        }
+    }
+    Ok((prefix, suffix))
 }

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use llm_xray::{Backend, CpuBackend, Model, Parts};
+use llm_xray::{CpuBackend, Model, Parts};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,7 +120,7 @@ fn inconsistent_config() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Vec<&str>)> = vec![
         ("heads", Box::new(|c| c["n_head"] = json!(5)), vec!["config.json", "n_embd (32) is not divisible by n_head (5)"]),
         ("layers", Box::new(|c| c["n_layer"] = json!(0)), vec!["config.json", "n_layer is 0"]),
-        ("act", Box::new(|c| c["activation_function"] = json!("swish")), vec!["config.json", "\"swish\" is not supported"]),
+        ("act", Box::new(|c| c["activation_function"] = json!("gelu")), vec!["config.json", "\"gelu\" is not supported"]),
         ("missing", Box::new(|c| {
             c.as_object_mut().unwrap().remove("n_embd");
         }), vec!["config.json", "missing \"n_embd\""]),

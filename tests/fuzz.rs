@@ -63,7 +63,7 @@ fn model_loader_survives_mutated_files() {
         let result = catch_unwind(AssertUnwindSafe(|| {
             if let Ok(m) = Model::from_bytes(&c, &w, &t) {
                 let mut cpu = llm_xray::CpuBackend::new(std::sync::Arc::new(m));
-                let _ = llm_xray::Backend::trace(&mut cpu, &[1, 2], llm_xray::Parts::none());
+                let _ = cpu.trace(&[1, 2], llm_xray::Parts::none());
             }
         }));
         assert!(result.is_ok(), "panic on a mutated file (which = {which})");
@@ -92,4 +92,22 @@ fn tokenizer_survives_random_text_and_round_trips() {
         assert!(pieces.windows(2).all(|w| w[0].span.1 == w[1].span.0), "spans not contiguous for {text:?}");
     });
     assert!(n > 100);
+}
+
+#[test]
+fn gguf_model_loader_survives_mutated_files() {
+    // The reader's own fuzzing (tests/gguf.rs) checks parsing; this checks the model built on
+    // it: hyperparameters, tokenizer metadata and tensor shapes from a damaged file.
+    let bytes = std::fs::read(fixture("tiny-llama-gguf/model.gguf")).unwrap();
+    let n = run_for(Duration::from_secs(2), 3, |rng| {
+        let b = mutate(rng, &bytes);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(m) = Model::from_gguf(&b, "model.gguf") {
+                let mut cpu = llm_xray::CpuBackend::new(std::sync::Arc::new(m));
+                let _ = cpu.trace(&[1, 2], llm_xray::Parts::none());
+            }
+        }));
+        assert!(result.is_ok(), "panic on a mutated GGUF file");
+    });
+    assert!(n > 20, "only {n} cases ran");
 }

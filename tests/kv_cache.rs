@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use llm_xray::{generate, Backend, CpuBackend, Parts, Sampling, Tensor};
+use llm_xray::{generate, CpuBackend, Engine, Part, Parts, Sampling, Tensor};
 
 /// Row `r` of a tensor whose row axis is `axis` (0 for [T, x], 1 for [H, T, x]), for every
 /// outer index, with the last axis cut to `width` (a step's attention row is as long as the
@@ -18,7 +18,7 @@ fn row(t: &Tensor, axis: usize, r: usize, width: Option<usize>) -> Vec<f32> {
 
 #[test]
 fn steps_equal_full_recompute() {
-    for name in ["tiny-hf", "tiny-bare"] {
+    for name in ["tiny-hf", "tiny-bare", "tiny-llama", "tiny-qwen2"] {
         let model = load(name);
         let ids = model.encode_prompt("It's 3:45, ok? Hello").unwrap();
         let n = ids.len();
@@ -32,24 +32,22 @@ fn steps_equal_full_recompute() {
             assert_eq!(step.tokens[0].id, ids[p]);
             assert_eq!(cpu.context_len(), p + 1);
             let what = |s: &str| format!("{name} step {p} {s}");
-            let cmp = |a: &Option<Tensor>, b: &Option<Tensor>, axis: usize, width: Option<usize>, s: &str| {
-                let (a, b) = (t(a, s), t(b, s));
-                assert_close_scaled(&a.data, &row(b, axis, p, width), 1e-5, &what(s));
-            };
-            cmp(&step.token_embeddings, &full.token_embeddings, 0, None, "token embeddings");
-            cmp(&step.position_embeddings, &full.position_embeddings, 0, None, "position embeddings");
-            for (l, (s, f)) in step.layers.iter().zip(&full.layers).enumerate() {
-                let l = format!("layer {l}");
-                cmp(&s.q, &f.q, 1, None, &format!("{l} q"));
-                cmp(&s.k, &f.k, 1, None, &format!("{l} k"));
-                cmp(&s.attentions, &f.attentions, 1, Some(p + 1), &format!("{l} attentions"));
-                cmp(&s.attention_scores, &f.attention_scores, 1, Some(p + 1), &format!("{l} scores"));
-                cmp(&s.mlp_activation, &f.mlp_activation, 0, None, &format!("{l} mlp"));
-                cmp(&s.residual_after_mlp, &f.residual_after_mlp, 0, None, &format!("{l} residual"));
+            // Every part the model has, from the one description: a step's rows equal the
+            // full run's (a Keys part's row is as long as the context so far).
+            for spec in llm_xray::trace::PARTS.iter().filter(|s| s.part.applies_to(&model.config)) {
+                let (axis, width) = match spec.layout {
+                    llm_xray::trace::Layout::Rows => (0, None),
+                    llm_xray::trace::Layout::Heads => (1, None),
+                    llm_xray::trace::Layout::Keys => (1, Some(p + 1)),
+                };
+                let layers: Vec<Option<usize>> = if spec.part.is_layer() { (0..model.config.n_layer).map(Some).collect() } else { vec![None] };
+                for l in layers {
+                    let get = |tr: &llm_xray::Trace| t(match l { Some(l) => tr.layer(l, spec.part), None => tr.get(spec.part) }, spec.name).clone();
+                    let (a, b) = (get(&step), get(&full));
+                    assert_close_scaled(&a.data, &row(&b, axis, p, width), 1e-5, &what(&format!("{} of layer {l:?}", spec.name)));
+                }
             }
-            cmp(&step.logits, &full.logits, 0, None, "logits");
-            cmp(&step.probabilities, &full.probabilities, 0, None, "probabilities");
-            assert_close_scaled(&step.next_logits, full.logits.as_ref().unwrap().row(p), 1e-5, &what("next_logits"));
+            assert_close_scaled(&step.next_logits, full.get(Part::Logits).unwrap().row(p), 1e-5, &what("next_logits"));
         }
     }
 }
@@ -58,8 +56,8 @@ fn steps_equal_full_recompute() {
 fn generation_with_cache_equals_greedy_full_recompute() {
     let model = load("tiny-hf");
     let prompt = model.encode_prompt("Hello world").unwrap();
-    let mut cpu = CpuBackend::new(model.clone());
-    let generated = generate(&mut cpu, &prompt, 8, &Sampling::default()).unwrap();
+    let mut engine = Engine::cpu(model.clone());
+    let (generated, _) = pollster::block_on(generate(&mut engine, &prompt, 8, &Sampling::default(), false)).unwrap();
     let mut ids = prompt.clone();
     let mut fresh = CpuBackend::new(model.clone());
     for &g in &generated {
@@ -73,9 +71,24 @@ fn generation_with_cache_equals_greedy_full_recompute() {
 fn generation_stops_at_a_full_context() {
     let model = load("tiny-hf");
     let prompt = model.encode_prompt("Hello world").unwrap();
-    let mut cpu = CpuBackend::new(model.clone());
-    let out = generate(&mut cpu, &prompt, 100, &Sampling::default()).unwrap();
+    let mut engine = Engine::cpu(model.clone());
+    let (out, stop) = pollster::block_on(generate(&mut engine, &prompt, 100, &Sampling::default(), false)).unwrap();
     assert_eq!(prompt.len() + out.len(), model.config.n_positions + 1, "one token may follow a full context");
-    let err = cpu.run(&[1], Parts::none()).unwrap_err().to_string();
+    assert_eq!(stop, llm_xray::backend::Stop::ContextFull);
+    let err = pollster::block_on(engine.run(&[1], Parts::none())).unwrap_err().to_string();
     assert!(err.contains("n_positions") && err.contains("already in it"), "{err}");
+}
+
+#[test]
+fn generation_stops_at_an_end_of_sequence_token() {
+    let model = load("tiny-hf");
+    let prompt = model.encode_prompt("Hello").unwrap();
+    let (free, _) = pollster::block_on(generate(&mut Engine::cpu(model.clone()), &prompt, 6, &Sampling::default(), false)).unwrap();
+    // Declare the fourth generated token end-of-sequence: generation must stop right there.
+    let mut m = llm_xray::Model::load(&fixture("tiny-hf")).unwrap();
+    m.config.eos_token_ids = vec![free[3]];
+    let first = free.iter().position(|&id| id == free[3]).unwrap();
+    let (stopped, stop) = pollster::block_on(generate(&mut Engine::cpu(std::sync::Arc::new(m)), &prompt, 6, &Sampling::default(), true)).unwrap();
+    assert_eq!(stop, llm_xray::backend::Stop::EndOfSequence);
+    assert_eq!(stopped, free[..=first].to_vec());
 }

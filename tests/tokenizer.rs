@@ -75,7 +75,7 @@ fn unsupported_tokenizer_features_are_refused_by_name() {
     let mut wordpiece = base.clone();
     wordpiece["model"]["type"] = "WordPiece".into();
     let mut norm = base.clone();
-    norm["normalizer"] = serde_json::json!({"type": "NFC"});
+    norm["normalizer"] = serde_json::json!({"type": "Lowercase"});
     let mut pre = base.clone();
     pre["pre_tokenizer"] = serde_json::json!({"type": "Whitespace"});
     let mut bad_merge = base.clone();
@@ -94,4 +94,50 @@ fn a_long_word_round_trips() {
     let ids = tok.encode_ids(&word);
     assert!(ids.len() > 1000);
     assert_eq!(tok.decode(&ids), word);
+}
+
+#[test]
+fn nfc_normalizer_composes_before_tokenizing() {
+    // Qwen2's tokenizer.json asks for NFC: "e" + combining acute must tokenize as "é".
+    let mut v: serde_json::Value = read_json("tiny/tokenizer.json");
+    v["normalizer"] = serde_json::json!({"type": "NFC"});
+    let nfc = Tokenizer::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let plain = tokenizer("tiny/tokenizer.json");
+    assert_eq!(nfc.encode_ids("caf\u{0065}\u{0301}"), plain.encode_ids("caf\u{e9}"));
+    assert_ne!(plain.encode_ids("caf\u{0065}\u{0301}"), plain.encode_ids("caf\u{e9}"));
+}
+
+#[test]
+fn pre_tokenizer_sequences_split_digits_then_words() {
+    // SmolLM2's hub tokenizer: Digits(individual) then ByteLevel; Llama 3 / Qwen2: a Split
+    // regex then ByteLevel without its own regex.
+    let mut v: serde_json::Value = read_json("gpt2/tokenizer.json");
+    v["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Digits", "individual_digits": true},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]});
+    let digits = Tokenizer::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let gpt2 = tokenizer("gpt2/tokenizer.json");
+    let ids = digits.encode_ids("In 2024");
+    assert_eq!(gpt2.decode(&ids), "In 2024");
+    assert_eq!(ids.len(), 6, "In, space, 2, 0, 2, 4: {ids:?}");
+    assert!(gpt2.encode_ids("In 2024").len() < 6);
+    v["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": llm_xray::tokenizer::GPT2_PATTERN}, "behavior": "Isolated", "invert": false},
+        {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]});
+    let split = Tokenizer::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    for c in read_json("gpt2/cases.json").as_array().unwrap() {
+        let text = c["text"].as_str().unwrap();
+        assert_eq!(split.encode_ids(text), gpt2.encode_ids(text), "Split + ByteLevel(no regex) equals ByteLevel's regex on {text:?}");
+    }
+}
+
+#[test]
+fn template_processing_adds_a_beginning_of_sequence_token() {
+    let mut v: serde_json::Value = read_json("tiny/tokenizer.json");
+    v["post_processor"] = serde_json::json!({"type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [], "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [0], "tokens": ["<|endoftext|>"]}}});
+    let tok = Tokenizer::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+    let body = tok.encode_ids("Hello");
+    assert_eq!(tok.encode_prompt("Hello"), [vec![0], body].concat());
 }

@@ -6,7 +6,7 @@
 //! Run: cargo test --release --features train --test train_smoke
 #![cfg(feature = "train")]
 
-use llm_xray::{Backend, CpuBackend, Model, Part, Parts};
+use llm_xray::{CpuBackend, Model, Part, Parts};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn run(args: &[&str]) -> String {
 fn max_logit_gap(dir: &Path, ids: &[u32]) -> f32 {
     let model = Arc::new(Model::load(dir).expect("the engine loads the trainer's folder"));
     let mut cpu = CpuBackend::new(model);
-    let engine = cpu.trace(ids, Parts::none().with(Part::Logits)).unwrap().logits.unwrap();
+    let engine = cpu.trace(ids, Parts::none().with(Part::Logits)).unwrap().global.take(Part::Logits).unwrap();
     let list: Vec<String> = ids.iter().map(u32::to_string).collect();
     let trainer: Vec<Vec<f32>> =
         serde_json::from_str(&run(&["logits", "--model", dir.to_str().unwrap(), "--ids", &list.join(",")])).unwrap();

@@ -1,6 +1,6 @@
 // Residual add: out = a + b, elementwise over n values.
-struct P { n: u32, _a: u32, _b: u32, _c: u32, _d: u32, _e: u32, _f: u32, _g: u32 }
-@group(0) @binding(0) var<uniform> p: P;
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

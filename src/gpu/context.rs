@@ -1,9 +1,11 @@
-//! Adapter choice, device creation with the limits the model needs, buffers, and the one
-//! asynchronous readback per run (map_async; natively we drive it with `poll`, on the web
-//! the browser resolves it).
+//! Adapter choice, device creation with the limits the model needs, buffers (uploaded
+//! once, or pooled across runs), and the asynchronous readback (map_async; natively we
+//! drive it with `poll`, on the web the browser resolves it).
 
 use super::AdapterSummary;
 use crate::error::{Error, Result};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -17,10 +19,17 @@ pub(crate) struct Context {
     /// Largest storage binding and buffer the device was created with.
     pub max_binding: u64,
     pub max_buffer: u64,
+    /// Alignment of uniform-buffer offsets (where each kernel's parameters sit).
+    pub uniform_align: u64,
+    /// Whether the device can time passes (`bench --kernels`).
+    pub timestamps: bool,
     /// Set by the device-lost callback; every run checks it first.
     lost: Arc<Mutex<Option<String>>>,
     /// Errors wgpu reports outside an error scope (it would panic on them by default).
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// Buffers reused from run to run, by role: a run allocates nothing once they are big
+    /// enough.
+    pool: RefCell<HashMap<&'static str, wgpu::Buffer>>,
 }
 
 fn backends() -> wgpu::Backends {
@@ -64,10 +73,7 @@ pub(crate) async fn adapters() -> Vec<wgpu::Adapter> {
     let mut list = inst.enumerate_adapters(backends()).await;
     #[cfg(target_arch = "wasm32")]
     let mut list: Vec<wgpu::Adapter> = inst
-        .request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        })
+        .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
         .await
         .ok()
         .into_iter()
@@ -78,6 +84,12 @@ pub(crate) async fn adapters() -> Vec<wgpu::Adapter> {
         (summarize(&info).is_software, info.backend == wgpu::Backend::Gl)
     });
     list
+}
+
+/// What the best adapter allows, for refusing a model before anything is uploaded.
+pub(crate) async fn adapter_limits() -> Option<(AdapterSummary, wgpu::Limits)> {
+    let a = adapters().await.into_iter().next()?;
+    Some((summarize(&a.get_info()), a.limits()))
 }
 
 impl Context {
@@ -98,9 +110,11 @@ impl Context {
         let want = need.max(limits.max_storage_buffer_binding_size);
         limits.max_storage_buffer_binding_size = have.max_storage_buffer_binding_size.min(want);
         limits.max_buffer_size = have.max_buffer_size.min(want.max(limits.max_buffer_size));
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("llm-xray"),
+                required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
                 required_limits: limits.clone(),
                 memory_hints: wgpu::MemoryHints::Performance,
                 ..Default::default()
@@ -123,8 +137,11 @@ impl Context {
             summary,
             max_binding: limits.max_storage_buffer_binding_size,
             max_buffer: limits.max_buffer_size,
+            uniform_align: limits.min_uniform_buffer_offset_alignment as u64,
+            timestamps,
             lost,
             uncaptured,
+            pool: RefCell::new(HashMap::new()),
         })
     }
 
@@ -149,75 +166,148 @@ impl Context {
         Ok(())
     }
 
+    const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
+
     /// A zero-filled f32 storage buffer of `n` values.
     pub fn storage(&self, what: &str, n: usize) -> Result<wgpu::Buffer> {
         let bytes = (n.max(1) * 4) as u64;
         self.check_size(what, bytes)?;
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(what),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(what), size: bytes, usage: Self::STORAGE, mapped_at_creation: false }))
+    }
+
+    /// The pooled storage buffer for `role`, at least `n` f32 values: reused run after run,
+    /// replaced (with room to grow) only when a run needs more.
+    pub fn scratch(&self, role: &'static str, n: usize) -> Result<wgpu::Buffer> {
+        let bytes = (n.max(1) * 4) as u64;
+        self.check_size(role, bytes)?;
+        let mut pool = self.pool.borrow_mut();
+        if let Some(b) = pool.get(role).filter(|b| b.size() >= bytes) {
+            return Ok(b.clone());
+        }
+        let size = bytes.max(pool.get(role).map_or(0, |b| b.size() * 2)).min(self.max_binding).max(bytes);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(role), size, usage: Self::STORAGE, mapped_at_creation: false });
+        pool.insert(role, b.clone());
+        Ok(b)
+    }
+
+    /// The pooled uniform buffer, holding `bytes`.
+    pub fn pooled_uniform(&self, bytes: &[u8]) -> wgpu::Buffer {
+        let need = (bytes.len() as u64).max(16);
+        let mut pool = self.pool.borrow_mut();
+        let b = match pool.get("kernel parameters").filter(|b| b.size() >= need) {
+            Some(b) => b.clone(),
+            None => {
+                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("kernel parameters"),
+                    size: need.next_power_of_two(),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                pool.insert("kernel parameters", b.clone());
+                b
+            }
+        };
+        self.queue.write_buffer(&b, 0, bytes);
+        b
+    }
+
+    /// The pooled readback buffer, at least `bytes` long.
+    pub fn pooled_staging(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        let need = bytes.max(4).div_ceil(4) * 4;
+        if need > self.max_buffer {
+            return Err(Error::Backend(format!(
+                "this run reads back {need} bytes, more than one GPU buffer may hold on this adapter ({} bytes); ask for fewer parts or tokens",
+                self.max_buffer
+            )));
+        }
+        let mut pool = self.pool.borrow_mut();
+        if let Some(b) = pool.get("readback").filter(|b| b.size() >= need) {
+            return Ok(b.clone());
+        }
+        let size = need.next_power_of_two().min(self.max_buffer).max(need);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        }))
+        });
+        pool.insert("readback", b.clone());
+        Ok(b)
     }
 
     pub fn upload(&self, what: &str, data: &[f32]) -> Result<wgpu::Buffer> {
         let one = [0f32];
         let data = if data.is_empty() { &one[..] } else { data };
         self.check_size(what, (data.len() * 4) as u64)?;
-        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(what),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        }))
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(what), contents: bytemuck::cast_slice(data), usage: Self::STORAGE }))
     }
 
-    pub fn upload_u32(&self, what: &str, data: &[u32]) -> Result<wgpu::Buffer> {
-        let one = [0u32];
-        let data = if data.is_empty() { &one[..] } else { data };
-        self.check_size(what, (data.len() * 4) as u64)?;
-        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(what),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        }))
+    /// Writes u32 values into the pooled buffer for `role` (e.g. this run's token ids).
+    pub fn scratch_u32(&self, role: &'static str, data: &[u32]) -> Result<wgpu::Buffer> {
+        let b = self.scratch(role, data.len())?;
+        self.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
+        Ok(b)
     }
 
-    pub fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback staging"),
-            size: bytes.max(4),
+
+    /// A query set for `n` timed passes and the buffer it resolves into.
+    pub fn timer(&self, n: usize) -> (wgpu::QuerySet, wgpu::Buffer) {
+        let count = (2 * n).max(2) as u32;
+        let q = self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("kernel timestamps"), ty: wgpu::QueryType::Timestamp, count });
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel timestamps"),
+            size: 8 * count as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        (q, b)
+    }
+
+    /// The first `bytes` of resolved timestamps.
+    pub async fn read_query(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps readback"),
+            size: bytes.max(8),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        })
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, bytes.max(8));
+        self.queue.submit([enc.finish()]);
+        self.read(&staging, bytes).await
     }
 
-    /// Maps every staging buffer for reading (all after one submission) and waits for them.
-    pub async fn map_all(&self, bufs: &[wgpu::Buffer]) -> Result<()> {
-        let state = Arc::new(Mutex::new(MapState { pending: bufs.len(), error: None, waker: None }));
-        for b in bufs {
-            let s = state.clone();
-            b.map_async(wgpu::MapMode::Read, .., move |r| {
-                let mut st = s.lock().unwrap();
-                st.pending -= 1;
-                if let Err(e) = r {
-                    st.error.get_or_insert_with(|| e.to_string());
-                }
-                if let Some(w) = st.waker.take() {
-                    w.wake();
-                }
-            });
-        }
+    /// Maps `buf` (after everything submitted so far), copies its first `bytes` out and
+    /// unmaps it again for the next run.
+    pub async fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let state = Arc::new(Mutex::new(MapState { done: false, error: None, waker: None }));
+        let s = state.clone();
+        let len = bytes.max(4).div_ceil(4) * 4;
+        buf.map_async(wgpu::MapMode::Read, 0..len, move |r| {
+            let mut st = s.lock().unwrap();
+            st.done = true;
+            if let Err(e) = r {
+                st.error = Some(e.to_string());
+            }
+            if let Some(w) = st.waker.take() {
+                w.wake();
+            }
+        });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Backend(format!("waiting for the GPU failed: {e}")))?;
-        MapWait(state).await
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Backend(format!("waiting for the GPU failed: {e}")))?;
+        MapWait(state).await?;
+        let out = buf
+            .slice(0..len)
+            .get_mapped_range()
+            .map_err(|e| Error::Backend(format!("reading results back from the GPU failed: {e}")))?[..bytes as usize]
+            .to_vec();
+        buf.unmap();
+        Ok(out)
     }
 }
 
 struct MapState {
-    pending: usize,
+    done: bool,
     error: Option<String>,
     waker: Option<Waker>,
 }
@@ -231,7 +321,7 @@ impl Future for MapWait {
         if let Some(e) = st.error.take() {
             return Poll::Ready(Err(Error::Backend(format!("reading results back from the GPU failed: {e}"))));
         }
-        if st.pending == 0 {
+        if st.done {
             return Poll::Ready(Ok(()));
         }
         st.waker = Some(cx.waker().clone());

@@ -2,8 +2,8 @@
 // r_i that fall inside this chunk. r_i is the token id (use_ids = 1) or the position
 // pos_start + i. A table bigger than one storage binding (GPT-2's wte) is uploaded as
 // several chunks and this runs once per chunk; each output row is written by exactly one.
-struct P { rows: u32, d: u32, row0: u32, nrows: u32, pos_start: u32, use_ids: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> p: P;
+struct Params { rows: u32, d: u32, row0: u32, nrows: u32, pos_start: u32, use_ids: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

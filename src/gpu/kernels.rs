@@ -1,55 +1,124 @@
-//! The compute pipelines (one WGSL file each) and a recorder that encodes dispatches and
-//! readback copies into one command encoder.
+//! The compute kernels. Each is one WGSL entry point with one `#[repr(C)]` parameter struct
+//! that matches its WGSL `Params` field for field, and one launcher method on [`Recorder`]
+//! taking that struct and the buffers in binding order. The backend (`mod.rs`) and the
+//! kernel tests (`check.rs`) launch kernels only through these methods.
+//!
+//! A [`Recorder`] collects one run's dispatches and readback copies, then encodes them
+//! into one command encoder with every kernel's parameters in one uniform buffer (at
+//! aligned offsets), submits once and maps the readbacks once.
 
 use super::context::Context;
 use crate::error::{Error, Result};
+use bytemuck::{Pod, Zeroable};
 use std::borrow::Cow;
-use wgpu::util::DeviceExt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum K {
+pub(crate) enum Kernel {
     Embed,
     Add,
-    Activation,
+    Bias,
     LayerNorm,
-    Softmax,
-    SplitQkv,
-    AttnScores,
-    AttnValues,
+    RmsNorm,
+    Activation,
+    Gated,
     Matmul,
     MatmulRows,
+    SplitQkv,
+    Rope,
+    KvAppend,
+    AttnScores,
+    Softmax,
+    AttnValues,
+    HeadMask,
 }
 
-const SOURCES: [(K, &str, &str); 10] = [
-    (K::Embed, "embed.wgsl", include_str!("embed.wgsl")),
-    (K::Add, "add.wgsl", include_str!("add.wgsl")),
-    (K::Activation, "activation.wgsl", include_str!("activation.wgsl")),
-    (K::LayerNorm, "layernorm.wgsl", include_str!("layernorm.wgsl")),
-    (K::Softmax, "softmax.wgsl", include_str!("softmax.wgsl")),
-    (K::SplitQkv, "split_qkv.wgsl", include_str!("split_qkv.wgsl")),
-    (K::AttnScores, "attn_scores.wgsl", include_str!("attn_scores.wgsl")),
-    (K::AttnValues, "attn_values.wgsl", include_str!("attn_values.wgsl")),
-    (K::Matmul, "matmul.wgsl", include_str!("matmul.wgsl")),
-    (K::MatmulRows, "matmul_rows.wgsl", include_str!("matmul_rows.wgsl")),
+/// (kernel, file, entry point, source), in `Kernel` order.
+const SOURCES: [(Kernel, &str, &str, &str); 16] = [
+    (Kernel::Embed, "embed.wgsl", "main", include_str!("embed.wgsl")),
+    (Kernel::Add, "add.wgsl", "main", include_str!("add.wgsl")),
+    (Kernel::Bias, "bias.wgsl", "main", include_str!("bias.wgsl")),
+    (Kernel::LayerNorm, "norm.wgsl", "layer_norm", include_str!("norm.wgsl")),
+    (Kernel::RmsNorm, "norm.wgsl", "rms_norm", include_str!("norm.wgsl")),
+    (Kernel::Activation, "activation.wgsl", "main", include_str!("activation.wgsl")),
+    (Kernel::Gated, "activation.wgsl", "gated", include_str!("activation.wgsl")),
+    (Kernel::Matmul, "matmul.wgsl", "main", include_str!("matmul.wgsl")),
+    (Kernel::MatmulRows, "matmul_rows.wgsl", "main", include_str!("matmul_rows.wgsl")),
+    (Kernel::SplitQkv, "split_qkv.wgsl", "main", include_str!("split_qkv.wgsl")),
+    (Kernel::Rope, "rope.wgsl", "main", include_str!("rope.wgsl")),
+    (Kernel::KvAppend, "kv_append.wgsl", "main", include_str!("kv_append.wgsl")),
+    (Kernel::AttnScores, "attn_scores.wgsl", "main", include_str!("attn_scores.wgsl")),
+    (Kernel::Softmax, "softmax.wgsl", "main", include_str!("softmax.wgsl")),
+    (Kernel::AttnValues, "attn_values.wgsl", "main", include_str!("attn_values.wgsl")),
+    (Kernel::HeadMask, "head_mask.wgsl", "main", include_str!("head_mask.wgsl")),
 ];
 
-/// Matmul parameters, shared by matmul.wgsl and matmul_rows.wgsl.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Mm {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    /// Row stride of C and the column C's first output lands in.
-    pub ldc: usize,
-    pub c_off: usize,
-    /// f32 index of A's first row.
-    pub a_off: usize,
-    pub transposed: bool,
-    pub bias: bool,
+impl Kernel {
+    pub fn name(self) -> &'static str {
+        let (_, file, entry, _) = SOURCES[self as usize];
+        if entry == "main" { file.trim_end_matches(".wgsl") } else { entry }
+    }
 }
 
+macro_rules! params {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+        pub(crate) struct $name { $(pub $field: $ty),* }
+    };
+}
+
+params!(
+    /// embed.wgsl: rows of a table chunk [row0, row0 + nrows), picked by id or position.
+    EmbedParams { rows: u32, d: u32, row0: u32, nrows: u32, pos_start: u32, use_ids: u32 }
+);
+params!(
+    /// add.wgsl.
+    AddParams { n: u32 }
+);
+params!(
+    /// bias.wgsl: `len` values in rows of width `n`.
+    BiasParams { len: u32, n: u32 }
+);
+params!(
+    /// norm.wgsl (both entry points).
+    NormParams { rows: u32, n: u32, eps: f32 }
+);
+params!(
+    /// activation.wgsl: kind 0 GELU (tanh), 1 ReLU, 2 SiLU.
+    ActParams { n: u32, kind: u32 }
+);
+params!(
+    /// matmul.wgsl and matmul_rows.wgsl: C[m, c_off + n] (row stride ldc) = A[m, k] · B.
+    MatmulParams { m: u32, n: u32, k: u32, ldc: u32, c_off: u32, a_off: u32, trans_b: u32 }
+);
+params!(
+    /// split_qkv.wgsl.
+    SplitParams { t: u32, hq: u32, hkv: u32, hd: u32 }
+);
+params!(
+    /// rope.wgsl and kv_append.wgsl: per-head rows [heads, t, hd] of tokens at start...
+    HeadRowsParams { heads: u32, t: u32, hd: u32, start: u32 }
+);
+params!(
+    /// attn_scores.wgsl.
+    ScoresParams { h: u32, group: u32, t: u32, tk: u32, hd: u32, kv_width: u32, start: u32, scale: f32, neg_inf: f32 }
+);
+params!(
+    /// softmax.wgsl: causal = 1 treats row r as query r % t of a head, seeing start + (r % t) + 1 keys.
+    SoftmaxParams { rows: u32, n: u32, causal: u32, start: u32, t: u32 }
+);
+params!(
+    /// attn_values.wgsl.
+    ValuesParams { h: u32, group: u32, t: u32, tk: u32, hd: u32, kv_width: u32, start: u32 }
+);
+params!(
+    /// head_mask.wgsl.
+    MaskParams { t: u32, h: u32, hd: u32 }
+);
+
 /// Up to this many rows the per-column kernel beats a 64-row tile.
-const FEW_ROWS: usize = 8;
+const FEW_ROWS: u32 = 8;
 
 pub(crate) struct Kernels {
     pipelines: Vec<(wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
@@ -59,24 +128,26 @@ impl Kernels {
     /// Compiles every shader; a compile or validation error names the file.
     pub async fn new(ctx: &Context) -> Result<Kernels> {
         let mut pipelines = Vec::with_capacity(SOURCES.len());
-        for (i, (k, file, src)) in SOURCES.iter().enumerate() {
+        for (i, (k, file, entry, src)) in SOURCES.iter().enumerate() {
             debug_assert_eq!(*k as usize, i);
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
             let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(file),
                 source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(src)),
             });
+            // Layout from the entry point: bindings it does not use are left out, so e.g.
+            // RMSNorm's pipeline binds no bias.
             let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(file),
                 layout: None,
                 module: &module,
-                entry_point: Some("main"),
+                entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             });
             let layout = pipeline.get_bind_group_layout(0);
             if let Some(e) = scope.pop().await {
-                return Err(Error::Backend(format!("the GPU could not build the compute pipeline {file}: {e}")));
+                return Err(Error::Backend(format!("the GPU could not build the compute pipeline {file} ({entry}): {e}")));
             }
             pipelines.push((pipeline, layout));
         }
@@ -92,113 +163,247 @@ pub(crate) fn grid(n: usize) -> (u32, u32, u32) {
     (x as u32, groups.div_ceil(x) as u32, 1)
 }
 
-/// Where one readback landed: staging buffer, byte offset, f32 count.
+/// A linear layer on the GPU: weights [k, n] (Conv1D layout) and an optional bias [n].
+pub(crate) struct GpuLinear {
+    pub w: wgpu::Buffer,
+    pub b: Option<wgpu::Buffer>,
+    pub k: usize,
+    pub n: usize,
+}
+
+/// The shapes of one layer's attention, for [`Recorder::attention`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AttnShape {
+    pub h: usize,
+    pub kv: usize,
+    pub hd: usize,
+    pub t: usize,
+    pub start: usize,
+}
+
+impl AttnShape {
+    pub fn tk(&self) -> usize {
+        self.start + self.t
+    }
+}
+
+enum Op {
+    Dispatch { kernel: Kernel, offset: u64, size: u64, bufs: Vec<wgpu::Buffer>, groups: (u32, u32, u32) },
+    /// Copy `bytes` from `src` at `from` into the readback at `to`.
+    Save { src: wgpu::Buffer, from: u64, to: u64, bytes: u64 },
+}
+
+/// Where one readback lands: byte offset in the readback, f32 count.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
-    pub staging: usize,
-    pub offset: u64,
-    pub len: usize,
+    offset: u64,
+    len: usize,
 }
 
 pub(crate) struct Recorder<'a> {
-    pub ctx: &'a Context,
+    ctx: &'a Context,
     k: &'a Kernels,
-    pub enc: wgpu::CommandEncoder,
-    pub staging: Vec<wgpu::Buffer>,
-    used: u64,
-    remaining: u64,
-    // Every error of the run's encoding and submission lands here, not in a panic.
-    validation: wgpu::ErrorScopeGuard,
-    oom: wgpu::ErrorScopeGuard,
+    ops: Vec<Op>,
+    params: Vec<u8>,
+    readback: u64,
+    /// Time each dispatch (its own compute pass with timestamps), for `bench --kernels`.
+    profile: bool,
+}
+
+fn u(x: usize) -> u32 {
+    x as u32
 }
 
 impl<'a> Recorder<'a> {
-    /// `readback_bytes`: the total of every `save` this run will make.
-    pub fn new(ctx: &'a Context, k: &'a Kernels, readback_bytes: u64) -> Self {
+    pub fn new(ctx: &'a Context, k: &'a Kernels) -> Self {
+        Recorder { ctx, k, ops: Vec::new(), params: Vec::new(), readback: 0, profile: false }
+    }
+
+    /// Times every dispatch with timestamp queries when the device has them.
+    pub fn profiled(mut self) -> Self {
+        self.profile = self.ctx.timestamps;
+        self
+    }
+
+    /// One dispatch: binding 0 is the parameters, 1.. the buffers in order.
+    fn dispatch<P: Pod>(&mut self, kernel: Kernel, p: &P, bufs: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
+        let align = self.ctx.uniform_align;
+        let offset = (self.params.len() as u64).div_ceil(align) * align;
+        self.params.resize(offset as usize, 0);
+        self.params.extend_from_slice(bytemuck::bytes_of(p));
+        let size = (std::mem::size_of::<P>() as u64).div_ceil(16) * 16;
+        self.params.resize((offset + size) as usize, 0);
+        self.ops.push(Op::Dispatch { kernel, offset, size, bufs: bufs.iter().map(|b| (*b).clone()).collect(), groups });
+    }
+
+    /// Reads `len` f32 values of `buf` from index `from` back after the run. The copy is
+    /// encoded here, in order, so a buffer the next layer reuses is read before it changes.
+    pub fn save(&mut self, buf: &wgpu::Buffer, from: usize, len: usize) -> Slot {
+        let bytes = (len.max(1) * 4) as u64;
+        let slot = Slot { offset: self.readback, len };
+        self.ops.push(Op::Save { src: buf.clone(), from: (from * 4) as u64, to: self.readback, bytes });
+        self.readback += bytes;
+        slot
+    }
+
+    pub fn embed(&mut self, p: EmbedParams, ids: &wgpu::Buffer, table: &wgpu::Buffer, out: &wgpu::Buffer) {
+        self.dispatch(Kernel::Embed, &p, &[ids, table, out], grid((p.rows * p.d) as usize));
+    }
+
+    pub fn add(&mut self, p: AddParams, a: &wgpu::Buffer, b: &wgpu::Buffer, out: &wgpu::Buffer) {
+        self.dispatch(Kernel::Add, &p, &[a, b, out], grid(p.n as usize));
+    }
+
+    pub fn bias(&mut self, p: BiasParams, bias: &wgpu::Buffer, y: &wgpu::Buffer) {
+        self.dispatch(Kernel::Bias, &p, &[bias, y], grid(p.len as usize));
+    }
+
+    /// LayerNorm with bias `b`, or RMSNorm when `b` is None.
+    pub fn norm(&mut self, p: NormParams, x: &wgpu::Buffer, g: &wgpu::Buffer, b: Option<&wgpu::Buffer>, y: &wgpu::Buffer) {
+        match b {
+            Some(b) => self.dispatch(Kernel::LayerNorm, &p, &[x, g, y, b], (p.rows, 1, 1)),
+            None => self.dispatch(Kernel::RmsNorm, &p, &[x, g, y], (p.rows, 1, 1)),
+        }
+    }
+
+    pub fn activation(&mut self, p: ActParams, x: &wgpu::Buffer, out: &wgpu::Buffer) {
+        self.dispatch(Kernel::Activation, &p, &[x, out], grid(p.n as usize));
+    }
+
+    /// act(gate) · up, elementwise (SwiGLU with SiLU).
+    pub fn gated(&mut self, p: ActParams, gate: &wgpu::Buffer, up: &wgpu::Buffer, out: &wgpu::Buffer) {
+        self.dispatch(Kernel::Gated, &p, &[gate, out, up], grid(p.n as usize));
+    }
+
+    /// The tiled kernel, or the per-column one for a few rows (a KV-cache step has one):
+    /// there a 64-row tile would spend 63/64 of its work on padding.
+    pub fn matmul(&mut self, p: MatmulParams, a: &wgpu::Buffer, b: &wgpu::Buffer, c: &wgpu::Buffer) {
+        if p.m <= FEW_ROWS {
+            self.dispatch(Kernel::MatmulRows, &p, &[a, b, c], (p.n.div_ceil(256), p.m.div_ceil(4), 1));
+        } else {
+            self.dispatch(Kernel::Matmul, &p, &[a, b, c], (p.n.div_ceil(64), p.m.div_ceil(64), 1));
+        }
+    }
+
+    pub fn split_qkv(&mut self, p: SplitParams, qkv: &wgpu::Buffer, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer) {
+        let n = p.t * (p.hq + 2 * p.hkv) * p.hd;
+        self.dispatch(Kernel::SplitQkv, &p, &[qkv, q, k, v], grid(n as usize));
+    }
+
+    pub fn rope(&mut self, p: HeadRowsParams, x: &wgpu::Buffer, cos: &wgpu::Buffer, sin: &wgpu::Buffer, out: &wgpu::Buffer) {
+        self.dispatch(Kernel::Rope, &p, &[x, cos, sin, out], grid((p.heads * p.t * p.hd / 2) as usize));
+    }
+
+    pub fn kv_append(&mut self, p: HeadRowsParams, x: &wgpu::Buffer, cache: &wgpu::Buffer) {
+        self.dispatch(Kernel::KvAppend, &p, &[x, cache], grid((p.heads * p.t * p.hd) as usize));
+    }
+
+    pub fn attn_scores(&mut self, p: ScoresParams, q: &wgpu::Buffer, kc: &wgpu::Buffer, scores: &wgpu::Buffer) {
+        self.dispatch(Kernel::AttnScores, &p, &[q, kc, scores], grid((p.h * p.t * p.tk) as usize));
+    }
+
+    pub fn softmax(&mut self, p: SoftmaxParams, x: &wgpu::Buffer, y: &wgpu::Buffer) {
+        self.dispatch(Kernel::Softmax, &p, &[x, y], (p.rows, 1, 1));
+    }
+
+    pub fn attn_values(&mut self, p: ValuesParams, probs: &wgpu::Buffer, vc: &wgpu::Buffer, z: &wgpu::Buffer) {
+        self.dispatch(Kernel::AttnValues, &p, &[probs, vc, z], grid((p.t * p.h * p.hd) as usize));
+    }
+
+    pub fn head_mask(&mut self, p: MaskParams, keep: &wgpu::Buffer, replacement: &wgpu::Buffer, z: &wgpu::Buffer) {
+        self.dispatch(Kernel::HeadMask, &p, &[keep, replacement, z], grid((p.t * p.h * p.hd) as usize));
+    }
+
+    /// x [rows, k] · W + b into out [rows, n].
+    pub fn linear(&mut self, x: &wgpu::Buffer, rows: usize, l: &GpuLinear, out: &wgpu::Buffer) {
+        self.matmul(MatmulParams { m: u(rows), n: u(l.n), k: u(l.k), ldc: u(l.n), c_off: 0, a_off: 0, trans_b: 0 }, x, &l.w, out);
+        if let Some(b) = &l.b {
+            self.bias(BiasParams { len: u(rows * l.n), n: u(l.n) }, b, out);
+        }
+    }
+
+    /// Causal attention of queries q [H, T, hd] over the cached keys and values
+    /// [n_positions, Hkv·hd]: scores with scale and mask, softmax, probabilities · values
+    /// into z [T, H·hd]. The CPU reference is `cpu::attention`.
+    pub fn attention(&mut self, s: AttnShape, q: &wgpu::Buffer, kc: &wgpu::Buffer, vc: &wgpu::Buffer, scores: &wgpu::Buffer, probs: &wgpu::Buffer, z: &wgpu::Buffer) {
+        let (h, group, t, tk, hd, kvw, start) = (u(s.h), u(s.h / s.kv), u(s.t), u(s.tk()), u(s.hd), u(s.kv * s.hd), u(s.start));
+        let scale = 1.0 / (s.hd as f32).sqrt();
+        self.attn_scores(ScoresParams { h, group, t, tk, hd, kv_width: kvw, start, scale, neg_inf: f32::NEG_INFINITY }, q, kc, scores);
+        self.softmax(SoftmaxParams { rows: h * t, n: tk, causal: 1, start, t }, scores, probs);
+        self.attn_values(ValuesParams { h, group, t, tk, hd, kv_width: kvw, start }, probs, vc, z);
+    }
+
+    /// Encodes, submits and waits; returns each saved slot's values and, when profiled,
+    /// (kernel, milliseconds) per dispatch.
+    pub async fn finish(self, slots: &[Slot]) -> Result<(Vec<Vec<f32>>, Vec<(Kernel, f64)>)> {
+        let ctx = self.ctx;
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("llm-xray run") });
-        Recorder { ctx, k, enc, staging: Vec::new(), used: 0, remaining: readback_bytes, validation, oom }
-    }
-
-    /// One dispatch: binding 0 is the uniform parameters, 1.. the buffers in order.
-    pub fn dispatch(&mut self, kernel: K, params: [u32; 8], bufs: &[&wgpu::Buffer], groups: (u32, u32, u32)) {
-        let (pipeline, layout) = &self.k.pipelines[kernel as usize];
-        let uniform = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in bufs.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-        }
-        let bg = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
-        let mut pass = self.enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-    }
-
-    /// c = a · b (+ bias), choosing the kernel by the number of rows.
-    pub fn matmul(&mut self, mm: Mm, a: &wgpu::Buffer, b: &wgpu::Buffer, bias: &wgpu::Buffer, c: &wgpu::Buffer) {
-        let u = |x: usize| x as u32;
-        let params = [u(mm.m), u(mm.n), u(mm.k), u(mm.ldc), u(mm.c_off), u(mm.a_off), mm.transposed as u32, mm.bias as u32];
-        if mm.m <= FEW_ROWS {
-            self.dispatch(K::MatmulRows, params, &[a, b, bias, c], (u(mm.n.div_ceil(256)), u(mm.m.div_ceil(4)), 1));
-        } else {
-            self.dispatch(K::Matmul, params, &[a, b, bias, c], (u(mm.n.div_ceil(64)), u(mm.m.div_ceil(64)), 1));
-        }
-    }
-
-    /// Copies `len` f32 from `src` (starting at f32 index `from`) into staging, now, in
-    /// command order — so a buffer reused by the next layer is read before it is rewritten.
-    pub fn save(&mut self, src: &wgpu::Buffer, from: usize, len: usize) -> Slot {
-        let bytes = (len * 4) as u64;
-        let room = self.staging.last().map_or(0, |s| s.size() - self.used);
-        if room < bytes {
-            // Normally one staging buffer holds the whole run; a trace bigger than the
-            // adapter's largest buffer spills into more, all mapped after the same submit.
-            let size = self.remaining.min(self.ctx.max_buffer).max(bytes);
-            self.staging.push(self.ctx.staging(size));
-            self.used = 0;
-        }
-        let offset = self.used;
-        let dst = self.staging.last().expect("pushed above");
-        self.enc.copy_buffer_to_buffer(src, (from * 4) as u64, dst, offset, bytes);
-        self.used += bytes;
-        self.remaining = self.remaining.saturating_sub(bytes);
-        Slot { staging: self.staging.len() - 1, offset, len }
-    }
-
-    /// Submits everything, maps the staging buffers once and reads out every slot.
-    pub async fn finish(self, slots: &[Slot]) -> Result<Vec<Vec<f32>>> {
-        let Recorder { ctx, enc, staging, validation, oom, .. } = self;
-        ctx.queue.submit([enc.finish()]);
-        let v = validation.pop().await;
-        let o = oom.pop().await;
-        if let Some(e) = v.or(o) {
-            return Err(Error::Backend(format!("the GPU rejected the run: {e}")));
-        }
-        ctx.map_all(&staging).await?;
-        ctx.check()?;
-        let mut out = Vec::with_capacity(slots.len());
-        {
-            let views: Vec<_> = staging
-                .iter()
-                .map(|b| b.get_mapped_range(..).map_err(|e| Error::Backend(format!("reading the staging buffer: {e}"))))
-                .collect::<Result<_>>()?;
-            for s in slots {
-                let bytes = &views[s.staging][s.offset as usize..s.offset as usize + s.len * 4];
-                out.push(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-                    Ok(f) => f.to_vec(),
-                    Err(_) => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                });
+        let uniforms = ctx.pooled_uniform(&self.params);
+        let staging = ctx.pooled_staging(self.readback)?;
+        let dispatches = self.ops.iter().filter(|o| matches!(o, Op::Dispatch { .. })).count();
+        let timer = if self.profile { Some(ctx.timer(dispatches)) } else { None };
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("llm-xray run") });
+        let mut kernels = Vec::new();
+        let mut i = 0;
+        while i < self.ops.len() {
+            match &self.ops[i] {
+                Op::Save { src, from, to, bytes } => {
+                    enc.copy_buffer_to_buffer(src, *from, &staging, *to, *bytes);
+                    i += 1;
+                }
+                Op::Dispatch { .. } => {
+                    // Consecutive dispatches share one pass (one each when timed).
+                    let writes = timer.as_ref().map(|(q, _)| wgpu::ComputePassTimestampWrites {
+                        query_set: q,
+                        beginning_of_pass_write_index: Some(2 * kernels.len() as u32),
+                        end_of_pass_write_index: Some(2 * kernels.len() as u32 + 1),
+                    });
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: writes });
+                    while let Some(Op::Dispatch { kernel, offset, size, bufs, groups }) = self.ops.get(i) {
+                        let (pipeline, layout) = &self.k.pipelines[*kernel as usize];
+                        let mut entries = vec![wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &uniforms, offset: *offset, size: wgpu::BufferSize::new(*size) }),
+                        }];
+                        entries.extend(bufs.iter().enumerate().map(|(b, buf)| wgpu::BindGroupEntry { binding: b as u32 + 1, resource: buf.as_entire_binding() }));
+                        let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, &bg, &[]);
+                        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+                        kernels.push(*kernel);
+                        i += 1;
+                        if timer.is_some() {
+                            break;
+                        }
+                    }
+                }
             }
         }
-        for b in &staging {
-            b.unmap();
+        if let Some((q, buf)) = &timer {
+            enc.resolve_query_set(q, 0..2 * kernels.len() as u32, buf, 0);
         }
-        Ok(out)
+        ctx.queue.submit([enc.finish()]);
+        if let Some(e) = validation.pop().await {
+            return Err(Error::Backend(format!("the GPU rejected a kernel: {e}")));
+        }
+        if let Some(e) = oom.pop().await {
+            return Err(Error::Backend(format!("the GPU ran out of memory: {e}")));
+        }
+        let bytes = ctx.read(&staging, self.readback).await?;
+        let values = slots
+            .iter()
+            .map(|s| bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[s.offset as usize..s.offset as usize + 4 * s.len]))
+            .collect();
+        let times = match &timer {
+            Some((_, buf)) => {
+                let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.read_query(buf, 16 * kernels.len() as u64).await?);
+                let period = ctx.queue.get_timestamp_period() as f64;
+                kernels.iter().enumerate().map(|(k, kernel)| (*kernel, stamps[2 * k + 1].saturating_sub(stamps[2 * k]) as f64 * period / 1e6)).collect()
+            }
+            None => Vec::new(),
+        };
+        ctx.check()?;
+        Ok((values, times))
     }
 }

@@ -1,15 +1,15 @@
-// C[m, c_off + n] = Σ_k A[a_off + m·K + k] · B(k, n) + bias[n], C with row stride ldc.
+// C[m, c_off + n] = Σ_k A[a_off + m·K + k] · B(k, n), C with row stride ldc.
 // B(k, n) = B[k·N + n] (HF Conv1D layout [in, out], trans_b = 0) or B[n·K + k] (an
 // embedding table [V, d] used as the unembedding, trans_b = 1). ldc/c_off let the
-// unembedding write one vocabulary chunk's columns of the logits.
+// unembedding write one vocabulary chunk's columns of the logits. A bias is added by
+// bias.wgsl afterwards, as the CPU reference adds it.
 // Tiling: a 64×64 block of C per workgroup of 16×16 threads, 4×4 outputs per thread,
 // K in steps of 16 through workgroup memory.
-struct P { m: u32, n: u32, k: u32, ldc: u32, c_off: u32, a_off: u32, trans_b: u32, has_bias: u32 }
-@group(0) @binding(0) var<uniform> p: P;
+struct Params { m: u32, n: u32, k: u32, ldc: u32, c_off: u32, a_off: u32, trans_b: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 const TS: u32 = 64u;
 const BK: u32 = 16u;
@@ -79,8 +79,6 @@ fn store(gm: u32, gn: u32, v: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         let n = gn + 16u * j;
         if (n >= p.n) { return; }
-        var x = v[j];
-        if (p.has_bias == 1u) { x += bias[n]; }
-        c[gm * p.ldc + p.c_off + n] = x;
+        c[gm * p.ldc + p.c_off + n] = v[j];
     }
 }

@@ -2,23 +2,25 @@
 //! browser, Vulkan/Metal/DX12 natively — filling the same [`Trace`] as the CPU reference.
 //!
 //! One run is one command encoder: every kernel of every layer, and right after each layer
-//! the copies of the parts the caller asked for into one staging buffer (activation buffers
-//! are reused by the next layer, so the copy must come first). One submit, one map, then
-//! the trace is cut out of the mapped bytes. Weights are uploaded once, in `new`; the KV
-//! cache lives on the GPU as [n_positions, d] per layer.
+//! the copies of the parts the caller asked for into one readback buffer (activation
+//! buffers are reused by the next layer, so the copy must come first). One submit, one map,
+//! then the trace is cut out of the mapped bytes. Weights are uploaded once, in `new`; the
+//! KV cache lives on the GPU as [n_positions, kv_width] per layer; working buffers are
+//! pooled, so a run allocates nothing once they are large enough.
 
+pub mod check;
 mod context;
 mod kernels;
-pub mod ops;
 
+use crate::backend::Ablation;
 use crate::clock::now_ms;
-use crate::config::Activation;
+use crate::config::{Activation, Config};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::trace::{LayerTrace, Part, Parts, Tensor, Trace};
+use crate::trace::{self, Dims, Part, Parts, Trace};
+use crate::weights::{Linear, NormWeights};
 use context::Context;
-use kernels::{grid, Kernels, Mm, Recorder, Slot, K};
-use std::collections::HashMap;
+use kernels::{ActParams, AddParams, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
 use std::sync::Arc;
 
 /// The adapter a backend runs on, for people and for `auto`.
@@ -52,29 +54,38 @@ impl Table {
         let mut r0 = 0;
         while r0 < rows {
             let n = per.min(rows - r0);
-            let what = format!("{name} rows {r0}..{}", r0 + n);
-            chunks.push((r0, n, ctx.upload(&what, &data[r0 * cols..(r0 + n) * cols])?));
+            chunks.push((r0, n, ctx.upload(&format!("{name} rows {r0}..{}", r0 + n), &data[r0 * cols..(r0 + n) * cols])?));
             r0 += n;
         }
         Ok(Table { chunks })
     }
+
+    /// Rows picked by token id (`use_ids`) or by position start.. into out [t, d].
+    fn gather(&self, r: &mut Recorder, ids: &wgpu::Buffer, t: usize, d: usize, pos_start: Option<usize>, out: &wgpu::Buffer) {
+        for (row0, n, chunk) in &self.chunks {
+            let p = EmbedParams { rows: t as u32, d: d as u32, row0: *row0 as u32, nrows: *n as u32, pos_start: pos_start.unwrap_or(0) as u32, use_ids: pos_start.is_none() as u32 };
+            r.embed(p, ids, chunk, out);
+        }
+    }
+}
+
+struct GpuNorm {
+    g: wgpu::Buffer,
+    b: Option<wgpu::Buffer>,
 }
 
 struct GpuLayer {
-    ln_1_g: wgpu::Buffer,
-    ln_1_b: wgpu::Buffer,
-    c_attn_w: wgpu::Buffer,
-    c_attn_b: wgpu::Buffer,
-    attn_proj_w: wgpu::Buffer,
-    attn_proj_b: wgpu::Buffer,
-    ln_2_g: wgpu::Buffer,
-    ln_2_b: wgpu::Buffer,
-    fc_w: wgpu::Buffer,
-    fc_b: wgpu::Buffer,
-    mlp_proj_w: wgpu::Buffer,
-    mlp_proj_b: wgpu::Buffer,
+    ln_1: GpuNorm,
+    qkv: GpuLinear,
+    o: GpuLinear,
+    ln_2: GpuNorm,
+    up: GpuLinear,
+    gate: Option<GpuLinear>,
+    down: GpuLinear,
     k_cache: wgpu::Buffer,
     v_cache: wgpu::Buffer,
+    /// Ablated heads: keep-mask [H] and replacements [H·hd].
+    mask: Option<(wgpu::Buffer, wgpu::Buffer)>,
 }
 
 pub struct GpuBackend {
@@ -82,28 +93,48 @@ pub struct GpuBackend {
     ctx: Context,
     kernels: Kernels,
     wte: Table,
-    wpe: Table,
+    wpe: Option<Table>,
     /// None: tied, the unembedding is `wte`.
     lm_head: Option<Table>,
     layers: Vec<GpuLayer>,
-    ln_f_g: wgpu::Buffer,
-    ln_f_b: wgpu::Buffer,
-    /// Bytes of one binding for the logits (row blocks of [rows, V] are split by it).
-    max_binding: u64,
-    len: usize,
-    bytes_len: usize,
-}
-
-fn flat(a: &ndarray::Array2<f32>) -> Vec<f32> {
-    a.as_standard_layout().iter().copied().collect()
+    ln_f: GpuNorm,
+    /// cos and sin of every position's RoPE angles [n_positions, hd/2].
+    rope: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// The context's token ids (what the KV cache holds).
+    ids: Vec<u32>,
 }
 
 /// The largest single buffer this model would like: the biggest weight, or the attention
 /// scores / logits of a full context.
-fn wanted_binding(m: &Model) -> u64 {
-    let c = &m.config;
+fn wanted_binding(c: &Config) -> u64 {
     let (v, d, p, f, h) = (c.vocab_size as u64, c.n_embd as u64, c.n_positions as u64, c.n_inner as u64, c.n_head as u64);
-    4 * [v * d, p * d, d * f, 3 * d * d, h * p * p, p * v, p * f].into_iter().max().unwrap_or(0)
+    4 * [v * d, p * d, d * c.qkv_width() as u64, d * f, h * p * p, p * v, p * f].into_iter().max().unwrap_or(0)
+}
+
+fn activation_kind(a: Activation) -> u32 {
+    match a {
+        Activation::GeluNew => 0,
+        Activation::Relu => 1,
+        Activation::Silu => 2,
+    }
+}
+
+fn u(x: usize) -> u32 {
+    x as u32
+}
+
+/// The RoPE angles' cos and sin for positions 0..n [n, inv_freq.len()], with the CPU
+/// reference's arithmetic.
+fn rope_tables(inv: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut cos, mut sin) = (Vec::with_capacity(n * inv.len()), Vec::with_capacity(n * inv.len()));
+    for pos in 0..n {
+        for f in inv {
+            let (s, c) = (pos as f32 * f).sin_cos();
+            cos.push(c);
+            sin.push(s);
+        }
+    }
+    (cos, sin)
 }
 
 impl GpuBackend {
@@ -113,51 +144,69 @@ impl GpuBackend {
     }
 
     pub async fn with_options(model: Arc<Model>, opts: GpuOptions) -> Result<GpuBackend> {
-        let ctx = Context::new(wanted_binding(&model)).await?;
-        let kernels = Kernels::new(&ctx).await?;
         let cfg = &model.config;
+        let ctx = Context::new(wanted_binding(cfg)).await?;
+        let kernels = Kernels::new(&ctx).await?;
         let w = &model.weights;
         let d = cfg.n_embd;
         let table_bytes = opts.max_binding_bytes.map_or(ctx.max_binding, |b| b.min(ctx.max_binding));
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let wte = Table::upload(&ctx, "wte.weight", &flat(&w.wte), d, table_bytes)?;
-        let wpe = Table::upload(&ctx, "wpe.weight", &flat(&w.wpe), d, table_bytes)?;
+        let flat = |a: &ndarray::Array2<f32>| a.as_standard_layout().iter().copied().collect::<Vec<_>>();
+        let linear = |name: String, l: &Linear| -> Result<GpuLinear> {
+            let b = match &l.b {
+                Some(b) => Some(ctx.upload(&format!("{name}.bias"), &b.to_vec())?),
+                None => None,
+            };
+            Ok(GpuLinear { w: ctx.upload(&format!("{name}.weight"), &flat(&l.w))?, b, k: l.w.nrows(), n: l.w.ncols() })
+        };
+        let norm = |name: String, n: &NormWeights| -> Result<GpuNorm> {
+            let b = match &n.b {
+                Some(b) => Some(ctx.upload(&format!("{name}.bias"), &b.to_vec())?),
+                None => None,
+            };
+            Ok(GpuNorm { g: ctx.upload(&format!("{name}.weight"), &n.g.to_vec())?, b })
+        };
+        let wte = Table::upload(&ctx, "token embedding", &flat(&w.wte), d, table_bytes)?;
+        let wpe = match &w.wpe {
+            Some(p) => Some(Table::upload(&ctx, "position embedding", &flat(p), d, table_bytes)?),
+            None => None,
+        };
         let lm_head = match &w.lm_head {
-            Some(h) => Some(Table::upload(&ctx, "lm_head.weight", &flat(h), d, table_bytes)?),
+            Some(h) => Some(Table::upload(&ctx, "unembedding", &flat(h), d, table_bytes)?),
             None => None,
         };
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for (i, lw) in w.layers.iter().enumerate() {
-            let up = |name: &str, data: &[f32]| ctx.upload(&format!("h.{i}.{name}"), data);
-            let v1 = |a: &ndarray::Array1<f32>| a.to_vec();
+            let n = |s: &str| format!("layer {i} {s}");
             layers.push(GpuLayer {
-                ln_1_g: up("ln_1.weight", &v1(&lw.ln_1_g))?,
-                ln_1_b: up("ln_1.bias", &v1(&lw.ln_1_b))?,
-                c_attn_w: up("attn.c_attn.weight", &flat(&lw.c_attn_w))?,
-                c_attn_b: up("attn.c_attn.bias", &v1(&lw.c_attn_b))?,
-                attn_proj_w: up("attn.c_proj.weight", &flat(&lw.attn_proj_w))?,
-                attn_proj_b: up("attn.c_proj.bias", &v1(&lw.attn_proj_b))?,
-                ln_2_g: up("ln_2.weight", &v1(&lw.ln_2_g))?,
-                ln_2_b: up("ln_2.bias", &v1(&lw.ln_2_b))?,
-                fc_w: up("mlp.c_fc.weight", &flat(&lw.fc_w))?,
-                fc_b: up("mlp.c_fc.bias", &v1(&lw.fc_b))?,
-                mlp_proj_w: up("mlp.c_proj.weight", &flat(&lw.mlp_proj_w))?,
-                mlp_proj_b: up("mlp.c_proj.bias", &v1(&lw.mlp_proj_b))?,
-                k_cache: ctx.storage(&format!("layer {i} key cache"), cfg.n_positions * d)?,
-                v_cache: ctx.storage(&format!("layer {i} value cache"), cfg.n_positions * d)?,
+                ln_1: norm(n("ln_1"), &lw.ln_1)?,
+                qkv: linear(n("q|k|v"), &lw.qkv)?,
+                o: linear(n("attention output"), &lw.o)?,
+                ln_2: norm(n("ln_2"), &lw.ln_2)?,
+                up: linear(n("MLP up"), &lw.up)?,
+                gate: match &lw.gate {
+                    Some(g) => Some(linear(n("MLP gate"), g)?),
+                    None => None,
+                },
+                down: linear(n("MLP down"), &lw.down)?,
+                k_cache: ctx.storage(&n("key cache"), cfg.n_positions * cfg.kv_width())?,
+                v_cache: ctx.storage(&n("value cache"), cfg.n_positions * cfg.kv_width())?,
+                mask: None,
             });
         }
-        let ln_f_g = ctx.upload("ln_f.weight", &w.ln_f_g.to_vec())?;
-        let ln_f_b = ctx.upload("ln_f.bias", &w.ln_f_b.to_vec())?;
+        let ln_f = norm("final norm".into(), &w.ln_f)?;
+        let rope = match cfg.rope_theta {
+            Some(_) => {
+                let (c, s) = rope_tables(&cfg.rope_inv_freq(), cfg.n_positions);
+                Some((ctx.upload("RoPE cos", &c)?, ctx.upload("RoPE sin", &s)?))
+            }
+            None => None,
+        };
         if let Some(e) = scope.pop().await {
-            return Err(Error::Backend(format!(
-                "the GPU \"{}\" ran out of memory uploading the weights: {e}",
-                ctx.summary.name
-            )));
+            return Err(Error::Backend(format!("the GPU \"{}\" ran out of memory uploading the weights: {e}", ctx.summary.name)));
         }
         ctx.check()?;
-        let max_binding = ctx.max_binding;
-        Ok(GpuBackend { model, ctx, kernels, wte, wpe, lm_head, layers, ln_f_g, ln_f_b, max_binding, len: 0, bytes_len: 0 })
+        Ok(GpuBackend { model, ctx, kernels, wte, wpe, lm_head, layers, ln_f, rope, ids: Vec::new() })
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -173,208 +222,257 @@ impl GpuBackend {
         &self.model
     }
 
+    /// The context's token ids (the KV cache).
+    pub fn context(&self) -> &[u32] {
+        &self.ids
+    }
+
     pub fn context_len(&self) -> usize {
-        self.len
+        self.ids.len()
+    }
+
+    /// Keeps the first `n` tokens: the cache rows past them are simply overwritten later.
+    pub fn truncate(&mut self, n: usize) {
+        self.ids.truncate(n);
     }
 
     pub fn reset(&mut self) {
-        self.len = 0;
-        self.bytes_len = 0;
+        self.ids.clear();
     }
 
-    /// Same semantics as Backend::run: appends ids to the KV cache, returns the trace of those rows.
-    pub async fn run_async(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+    /// Heads to ablate from now on (a mask in the kernels); empties the context.
+    pub fn set_ablation(&mut self, a: Ablation) {
+        let cfg = &self.model.config;
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            layer.mask = a.layer_mask(l, cfg.n_head, cfg.head_dim).and_then(|(keep, repl)| {
+                Some((self.ctx.upload("ablation keep-mask", &keep).ok()?, self.ctx.upload("ablation replacements", &repl).ok()?))
+            });
+        }
+        self.reset();
+    }
+
+    /// Frees the device and its memory. Every later run fails as after a lost device (the
+    /// engine then falls back to the CPU), which is also how tests lose a device on purpose.
+    pub fn destroy(&self) {
+        self.ctx.device.destroy();
+    }
+
+    /// A fresh run of a whole prompt (the context is emptied first).
+    pub async fn trace(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+        self.reset();
+        self.run(ids, parts).await
+    }
+
+    /// Same semantics as `CpuBackend::run`: appends ids to the KV cache, returns the trace of
+    /// those rows. A run that fails leaves the context as it was.
+    pub async fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+        Ok(self.run_timed(ids, parts, false).await?.0)
+    }
+
+    /// A run with each kernel timed by timestamp queries (where the adapter has them):
+    /// (kernel file, milliseconds) per dispatch, for `bench --kernels`.
+    pub async fn run_timed(&mut self, ids: &[u32], parts: Parts, profile: bool) -> Result<(Trace, Vec<(&'static str, f64)>)> {
         let started = now_ms();
         self.ctx.check()?;
         let model = self.model.clone();
-        let m = &*model;
-        m.check_ids(ids, self.len)?;
+        let (m, start, t) = (&*model, self.ids.len(), ids.len());
+        m.check_ids(ids, start)?;
         let cfg = &m.config;
-        let (t, d, nh, hd, f, v) = (ids.len(), cfg.n_embd, cfg.n_head, cfg.head_dim(), cfg.n_inner, cfg.vocab_size);
-        let start = self.len;
-        let tk = start + t;
-        let rec = |p: Part| parts.has(p);
-        let all_rows = rec(Part::Logits) || rec(Part::Probs);
-        let ctx = &self.ctx;
-
-        // The readback size, known before encoding so the staging buffer is made once.
-        let part_len = |p: Part| match p {
-            Part::AttnScores | Part::AttnProbs => nh * t * tk,
-            Part::MlpPre | Part::MlpPost => t * f,
-            Part::Logits | Part::Probs => t * v,
-            _ => t * d,
-        };
-        let global = [Part::TokEmb, Part::PosEmb, Part::LnF, Part::Logits, Part::Probs];
-        let per_layer: usize = Part::ALL.iter().filter(|p| rec(**p) && !global.contains(p)).map(|p| part_len(*p)).sum();
-        let globals: usize = global.iter().filter(|p| rec(**p)).map(|p| part_len(*p)).sum();
-        let readback = 4 * (per_layer * cfg.n_layer + globals + v) as u64;
-
-        let u = |x: usize| x as u32;
-        let ids_buf = ctx.upload_u32("token ids", ids)?;
-        let tok = ctx.storage("token embeddings [T, d]", t * d)?;
-        let pos = ctx.storage("position embeddings [T, d]", t * d)?;
-        let mut x = ctx.storage("residual stream [T, d]", t * d)?;
-        let ln = ctx.storage("layer norm output [T, d]", t * d)?;
-        let qkv = ctx.storage("q|k|v projection [T, 3d]", t * 3 * d)?;
-        let (qh, kh, vh) = (ctx.storage("q [H, T, hd]", t * d)?, ctx.storage("k [H, T, hd]", t * d)?, ctx.storage("v [H, T, hd]", t * d)?);
-        let scores = ctx.storage("attention scores [H, T, Tk]", nh * t * tk)?;
-        let probs = ctx.storage("attention probabilities [H, T, Tk]", nh * t * tk)?;
-        let heads = ctx.storage("attention heads [T, d]", t * d)?;
-        let attn_out = ctx.storage("attention output [T, d]", t * d)?;
-        let mid = ctx.storage("residual after attention [T, d]", t * d)?;
-        let ln2 = ctx.storage("ln_2 output [T, d]", t * d)?;
-        let pre = ctx.storage("MLP pre-activation [T, n_inner]", t * f)?;
-        let post = ctx.storage("MLP activation [T, n_inner]", t * f)?;
-        let mlp_out = ctx.storage("MLP output [T, d]", t * d)?;
-        let mut x_next = ctx.storage("residual stream [T, d]", t * d)?;
-
-        let mut r = Recorder::new(ctx, &self.kernels, readback);
+        let mut rec = trace::Recorder::new(cfg, parts, Dims::new(cfg, start, t));
+        let b = Buffers::new(&self.ctx, cfg, t, start)?;
+        let mut r = Recorder::new(&self.ctx, &self.kernels);
+        if profile {
+            r = r.profiled();
+        }
         let mut saved = Saved::default();
-        const G: usize = usize::MAX; // layer index of the parts outside the blocks
 
-        // Embeddings: gather per table chunk, then x = tok + pos.
-        for (row0, rows, chunk) in &self.wte.chunks {
-            r.dispatch(K::Embed, [u(t), u(d), u(*row0), u(*rows), 0, 1, 0, 0], &[&ids_buf, chunk, &tok], grid(t * d));
+        let mut x = self.embed(&mut r, &mut saved, &rec, ids, start, &b)?;
+        for l in 0..cfg.n_layer {
+            x = self.layer(&mut r, &mut saved, &rec, l, &x, start, t, &b);
         }
-        for (row0, rows, chunk) in &self.wpe.chunks {
-            r.dispatch(K::Embed, [u(t), u(d), u(*row0), u(*rows), u(start), 0, 0, 0], &[&ids_buf, chunk, &pos], grid(t * d));
-        }
-        r.dispatch(K::Add, [u(t * d), 0, 0, 0, 0, 0, 0, 0], &[&tok, &pos, &x], grid(t * d));
-        if rec(Part::TokEmb) {
-            saved.save(&mut r, (G, Part::TokEmb), &tok, 0, t * d);
-        }
-        if rec(Part::PosEmb) {
-            saved.save(&mut r, (G, Part::PosEmb), &pos, 0, t * d);
-        }
+        let next = self.unembed(&mut r, &mut saved, &rec, &x, t, &b)?;
 
-        let eps = cfg.layer_norm_epsilon.to_bits();
-        let scale = (1.0 / (hd as f32).sqrt()).to_bits();
-        let kind = match cfg.activation {
-            Activation::GeluNew => 0,
-            Activation::Relu => 1,
+        let (mut data, times) = r.finish(&saved.slots).await?;
+        let next_logits = std::mem::take(&mut data[next]);
+        for (layer, part) in saved.parts() {
+            rec.put(layer, part, || saved.take(layer, part, &mut data));
+        }
+        let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
+        // Only a run that completed moves the context on.
+        self.ids.extend_from_slice(ids);
+        let times = times.into_iter().map(|(k, ms)| (k.name(), ms)).collect();
+        Ok((rec.finish(tokens, start, next_logits, now_ms() - started), times))
+    }
+
+    /// Token embeddings, plus the learned position table where the model has one: the
+    /// residual stream entering layer 1.
+    fn embed(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, ids: &[u32], start: usize, b: &Buffers) -> Result<wgpu::Buffer> {
+        let (t, d) = (ids.len(), self.model.config.n_embd);
+        let ids_buf = self.ctx.scratch_u32("token ids", ids)?;
+        self.wte.gather(r, &ids_buf, t, d, None, &b.tok);
+        saved.save(r, rec, None, Part::TokEmb, &b.tok);
+        let Some(wpe) = &self.wpe else { return Ok(b.tok.clone()) };
+        wpe.gather(r, &ids_buf, t, d, Some(start), &b.pos);
+        saved.save(r, rec, None, Part::PosEmb, &b.pos);
+        r.add(AddParams { n: u(t * d) }, &b.tok, &b.pos, &b.resid[1]);
+        Ok(b.resid[1].clone())
+    }
+
+    /// One transformer block on the residual stream x; returns the buffer holding its output.
+    #[allow(clippy::too_many_arguments)]
+    fn layer(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, l: usize, x: &wgpu::Buffer, start: usize, t: usize, b: &Buffers) -> wgpu::Buffer {
+        let cfg = &self.model.config;
+        let lw = &self.layers[l];
+        let (d, h, kv, hd, f) = (cfg.n_embd, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.n_inner);
+        let at = Some(l);
+        let norm = |r: &mut Recorder, x: &wgpu::Buffer, n: &GpuNorm, y: &wgpu::Buffer| {
+            r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, x, &n.g, n.b.as_ref(), y);
         };
-        let matmul = |r: &mut Recorder, a: &wgpu::Buffer, w: &wgpu::Buffer, b: &wgpu::Buffer, c: &wgpu::Buffer, m: usize, k: usize, n: usize| {
-            r.matmul(Mm { m, n, k, ldc: n, c_off: 0, a_off: 0, transposed: false, bias: true }, a, w, b, c);
-        };
-        for (l, lw) in self.layers.iter().enumerate() {
-            r.dispatch(K::LayerNorm, [u(t), u(d), eps, 0, 0, 0, 0, 0], &[&x, &lw.ln_1_g, &lw.ln_1_b, &ln], (u(t), 1, 1));
-            matmul(&mut r, &ln, &lw.c_attn_w, &lw.c_attn_b, &qkv, t, d, 3 * d);
-            r.dispatch(K::SplitQkv, [u(t), u(d), u(hd), u(start), 0, 0, 0, 0], &[&qkv, &qh, &kh, &vh, &lw.k_cache, &lw.v_cache], grid(t * 3 * d));
-            let neg_inf = f32::NEG_INFINITY.to_bits();
-            r.dispatch(K::AttnScores, [u(nh), u(t), u(tk), u(hd), u(d), u(start), scale, neg_inf], &[&qh, &lw.k_cache, &scores], grid(nh * t * tk));
-            r.dispatch(K::Softmax, [u(nh * t), u(tk), 1, u(start), u(t), 0, 0, 0], &[&scores, &probs], (u(nh * t), 1, 1));
-            r.dispatch(K::AttnValues, [u(t), u(tk), u(hd), u(d), u(start), 0, 0, 0], &[&probs, &lw.v_cache, &heads], grid(t * d));
-            matmul(&mut r, &heads, &lw.attn_proj_w, &lw.attn_proj_b, &attn_out, t, d, d);
-            r.dispatch(K::Add, [u(t * d), 0, 0, 0, 0, 0, 0, 0], &[&x, &attn_out, &mid], grid(t * d));
-            r.dispatch(K::LayerNorm, [u(t), u(d), eps, 0, 0, 0, 0, 0], &[&mid, &lw.ln_2_g, &lw.ln_2_b, &ln2], (u(t), 1, 1));
-            matmul(&mut r, &ln2, &lw.fc_w, &lw.fc_b, &pre, t, d, f);
-            r.dispatch(K::Activation, [u(t * f), kind, 0, 0, 0, 0, 0, 0], &[&pre, &post], grid(t * f));
-            matmul(&mut r, &post, &lw.mlp_proj_w, &lw.mlp_proj_b, &mlp_out, t, f, d);
-            r.dispatch(K::Add, [u(t * d), 0, 0, 0, 0, 0, 0, 0], &[&mid, &mlp_out, &x_next], grid(t * d));
 
-            for (p, buf, n) in [
-                (Part::Ln1, &ln, t * d),
-                (Part::Q, &qh, t * d),
-                (Part::K, &kh, t * d),
-                (Part::V, &vh, t * d),
-                (Part::AttnScores, &scores, nh * t * tk),
-                (Part::AttnProbs, &probs, nh * t * tk),
-                (Part::AttnOut, &attn_out, t * d),
-                (Part::ResidMid, &mid, t * d),
-                (Part::Ln2, &ln2, t * d),
-                (Part::MlpPre, &pre, t * f),
-                (Part::MlpPost, &post, t * f),
-                (Part::MlpOut, &mlp_out, t * d),
-                (Part::ResidPost, &x_next, t * d),
-            ] {
-                if rec(p) {
-                    saved.save(&mut r, (l, p), buf, 0, n);
-                }
+        norm(r, x, &lw.ln_1, &b.h);
+        saved.save(r, rec, at, Part::Ln1, &b.h);
+        r.linear(&b.h, t, &lw.qkv, &b.qkv);
+        r.split_qkv(SplitParams { t: u(t), hq: u(h), hkv: u(kv), hd: u(hd) }, &b.qkv, &b.q, &b.k, &b.v);
+        saved.save(r, rec, at, Part::Q, &b.q);
+        saved.save(r, rec, at, Part::K, &b.k);
+        saved.save(r, rec, at, Part::V, &b.v);
+        let (q, k) = match &self.rope {
+            Some((cos, sin)) => {
+                r.rope(HeadRowsParams { heads: u(h), t: u(t), hd: u(hd), start: u(start) }, &b.q, cos, sin, &b.q_rot);
+                r.rope(HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) }, &b.k, cos, sin, &b.k_rot);
+                saved.save(r, rec, at, Part::QRot, &b.q_rot);
+                saved.save(r, rec, at, Part::KRot, &b.k_rot);
+                (&b.q_rot, &b.k_rot)
             }
-            std::mem::swap(&mut x, &mut x_next);
+            None => (&b.q, &b.k),
+        };
+        let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
+        r.kv_append(rows, k, &lw.k_cache);
+        r.kv_append(rows, &b.v, &lw.v_cache);
+        r.attention(AttnShape { h, kv, hd, t, start }, q, &lw.k_cache, &lw.v_cache, &b.scores, &b.probs, &b.z);
+        saved.save(r, rec, at, Part::AttnScores, &b.scores);
+        saved.save(r, rec, at, Part::AttnProbs, &b.probs);
+        if let Some((keep, repl)) = &lw.mask {
+            r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, keep, repl, &b.z);
         }
+        saved.save(r, rec, at, Part::HeadOutputs, &b.z);
+        r.linear(&b.z, t, &lw.o, &b.attn_out);
+        saved.save(r, rec, at, Part::AttnOut, &b.attn_out);
+        r.add(AddParams { n: u(t * d) }, x, &b.attn_out, &b.mid);
+        saved.save(r, rec, at, Part::ResidMid, &b.mid);
 
-        r.dispatch(K::LayerNorm, [u(t), u(d), eps, 0, 0, 0, 0, 0], &[&x, &self.ln_f_g, &self.ln_f_b, &ln], (u(t), 1, 1));
-        if rec(Part::LnF) {
-            saved.save(&mut r, (G, Part::LnF), &ln, 0, t * d);
+        norm(r, &b.mid, &lw.ln_2, &b.h);
+        saved.save(r, rec, at, Part::Ln2, &b.h);
+        let act = ActParams { n: u(t * f), kind: activation_kind(cfg.activation) };
+        r.linear(&b.h, t, &lw.up, &b.up);
+        match &lw.gate {
+            None => {
+                saved.save(r, rec, at, Part::MlpPre, &b.up);
+                r.activation(act, &b.up, &b.act);
+            }
+            Some(gate) => {
+                r.linear(&b.h, t, gate, &b.gate);
+                saved.save(r, rec, at, Part::MlpGate, &b.gate);
+                saved.save(r, rec, at, Part::MlpUp, &b.up);
+                r.gated(act, &b.gate, &b.up, &b.act);
+            }
         }
+        saved.save(r, rec, at, Part::MlpPost, &b.act);
+        r.linear(&b.act, t, &lw.down, &b.mlp_out);
+        saved.save(r, rec, at, Part::MlpOut, &b.mlp_out);
+        // Blocks alternate between the two residual buffers; the embedding output is in
+        // resid[1] or its own buffer, so block l never writes its own input.
+        let out = &b.resid[l % 2];
+        r.add(AddParams { n: u(t * d) }, &b.mid, &b.mlp_out, out);
+        saved.save(r, rec, at, Part::ResidPost, out);
+        out.clone()
+    }
 
-        // Unembedding: logits = ln_f · Uᵀ, one dispatch per vocabulary chunk of U, in row
-        // blocks small enough that [rows, V] fits one binding. Without a request for
-        // logits/probabilities only the last row (what generation needs) is computed.
-        let unembed = self.lm_head.as_ref().unwrap_or(&self.wte);
-        let (first_row, rows) = if all_rows { (0, t) } else { (t - 1, 1) };
-        let block = ((self.max_binding / (v as u64 * 4)) as usize).clamp(1, rows);
+    /// Final norm and logits = ln_f · Uᵀ, one dispatch per vocabulary chunk of U, in row
+    /// blocks small enough that [rows, V] fits one binding. Without a request for logits or
+    /// probabilities only the last row (what generation needs) is computed. Returns the
+    /// slot of the next-token logits.
+    fn unembed(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, x: &wgpu::Buffer, t: usize, b: &Buffers) -> Result<usize> {
+        let cfg = &self.model.config;
+        let (d, v) = (cfg.n_embd, cfg.vocab_size);
+        r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, x, &self.ln_f.g, self.ln_f.b.as_ref(), &b.h);
+        saved.save(r, rec, None, Part::LnF, &b.h);
+        let u_table = self.lm_head.as_ref().unwrap_or(&self.wte);
+        let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
+        let (first, rows) = if all_rows { (0, t) } else { (t - 1, 1) };
+        let block = ((self.ctx.max_binding / (v as u64 * 4)) as usize).clamp(1, rows);
+        let logits = self.ctx.scratch("logits [rows, V]", block * v)?;
+        let probs = if rec.wants(Part::Probs) { Some(self.ctx.scratch("probabilities [rows, V]", block * v)?) } else { None };
         let mut next = 0;
-        let mut b0 = 0;
-        while b0 < rows {
+        for b0 in (0..rows).step_by(block) {
             let br = block.min(rows - b0);
-            let logits = ctx.storage("logits [rows, V]", br * v)?;
-            for (row0, n, chunk) in &unembed.chunks {
-                let mm = Mm { m: br, n: *n, k: d, ldc: v, c_off: *row0, a_off: (first_row + b0) * d, transposed: true, bias: false };
-                r.matmul(mm, &ln, chunk, &self.ln_f_b, &logits);
+            for (row0, n, chunk) in &u_table.chunks {
+                let p = MatmulParams { m: u(br), n: u(*n), k: u(d), ldc: u(v), c_off: u(*row0), a_off: u((first + b0) * d), trans_b: 1 };
+                r.matmul(p, &b.h, chunk, &logits);
             }
-            if rec(Part::Logits) {
-                saved.save(&mut r, (G, Part::Logits), &logits, 0, br * v);
-            }
-            if rec(Part::Probs) {
-                let p = ctx.storage("probabilities [rows, V]", br * v)?;
-                r.dispatch(K::Softmax, [u(br), u(v), 0, 0, 1, 0, 0, 0], &[&logits, &p], (u(br), 1, 1));
-                saved.save(&mut r, (G, Part::Probs), &p, 0, br * v);
+            saved.save_rows(r, rec, Part::Logits, &logits, br * v);
+            if let Some(p) = &probs {
+                r.softmax(SoftmaxParams { rows: u(br), n: u(v), causal: 0, start: 0, t: u(br) }, &logits, p);
+                saved.save_rows(r, rec, Part::Probs, p, br * v);
             }
             if b0 + br == rows {
                 next = saved.slots.len();
                 saved.slots.push(r.save(&logits, (br - 1) * v, v));
             }
-            b0 += br;
         }
+        Ok(next)
+    }
+}
 
-        let Saved { slots, index } = saved;
-        let mut data: Vec<Option<Vec<f32>>> = r.finish(&slots).await?.into_iter().map(Some).collect();
-        let next_logits = data[next].take().expect("next-token logits were read back");
-        let mut take = |l: usize, p: Part, shape: Vec<usize>| -> Option<Tensor> {
-            let list = index.get(&(l, p))?;
-            let mut out = Vec::with_capacity(shape.iter().product());
-            for &i in list {
-                out.extend(data[i].take().expect("each slot is read once"));
-            }
-            Some(Tensor::new(shape, out))
-        };
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        for l in 0..cfg.n_layer {
-            layers.push(LayerTrace {
-                ln_1: take(l, Part::Ln1, vec![t, d]),
-                q: take(l, Part::Q, vec![nh, t, hd]),
-                k: take(l, Part::K, vec![nh, t, hd]),
-                v: take(l, Part::V, vec![nh, t, hd]),
-                attention_scores: take(l, Part::AttnScores, vec![nh, t, tk]),
-                attentions: take(l, Part::AttnProbs, vec![nh, t, tk]),
-                attention_output: take(l, Part::AttnOut, vec![t, d]),
-                residual_after_attention: take(l, Part::ResidMid, vec![t, d]),
-                ln_2: take(l, Part::Ln2, vec![t, d]),
-                mlp_pre_activation: take(l, Part::MlpPre, vec![t, f]),
-                mlp_activation: take(l, Part::MlpPost, vec![t, f]),
-                mlp_output: take(l, Part::MlpOut, vec![t, d]),
-                residual_after_mlp: take(l, Part::ResidPost, vec![t, d]),
-            });
-        }
-        let tokens = m.token_infos(ids, self.bytes_len);
-        let trace = Trace {
-            start_position: start,
-            token_embeddings: take(G, Part::TokEmb, vec![t, d]),
-            position_embeddings: take(G, Part::PosEmb, vec![t, d]),
-            layers,
-            ln_f: take(G, Part::LnF, vec![t, d]),
-            logits: take(G, Part::Logits, vec![t, v]),
-            probabilities: take(G, Part::Probs, vec![t, v]),
-            next_logits,
-            elapsed_ms: 0.0,
-            tokens,
-        };
-        // Only a run that completed moves the context on; a failed one leaves it as it was.
-        self.len = tk;
-        self.bytes_len = trace.tokens.last().map_or(self.bytes_len, |t| t.span.1);
-        Ok(Trace { elapsed_ms: now_ms() - started, ..trace })
+/// One run's working buffers, pooled by role in the context.
+struct Buffers {
+    tok: wgpu::Buffer,
+    pos: wgpu::Buffer,
+    /// Two residual-stream buffers: each block reads one and writes the other.
+    resid: [wgpu::Buffer; 2],
+    h: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    q_rot: wgpu::Buffer,
+    k_rot: wgpu::Buffer,
+    scores: wgpu::Buffer,
+    probs: wgpu::Buffer,
+    z: wgpu::Buffer,
+    attn_out: wgpu::Buffer,
+    mid: wgpu::Buffer,
+    up: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    act: wgpu::Buffer,
+    mlp_out: wgpu::Buffer,
+}
+
+impl Buffers {
+    fn new(ctx: &Context, cfg: &Config, t: usize, start: usize) -> Result<Buffers> {
+        let (d, f, qw, kvw, tk) = (cfg.n_embd, cfg.n_inner, cfg.q_width(), cfg.kv_width(), start + t);
+        let s = |role: &'static str, n: usize| ctx.scratch(role, n);
+        Ok(Buffers {
+            tok: s("token embeddings [T, d]", t * d)?,
+            pos: s("position embeddings [T, d]", t * d)?,
+            resid: [s("residual stream A [T, d]", t * d)?, s("residual stream B [T, d]", t * d)?],
+            h: s("norm output [T, d]", t * d)?,
+            qkv: s("q|k|v projection [T, qkv]", t * cfg.qkv_width())?,
+            q: s("q [H, T, hd]", t * qw)?,
+            k: s("k [Hkv, T, hd]", t * kvw)?,
+            v: s("v [Hkv, T, hd]", t * kvw)?,
+            q_rot: s("rotated q [H, T, hd]", if cfg.rope_theta.is_some() { t * qw } else { 1 })?,
+            k_rot: s("rotated k [Hkv, T, hd]", if cfg.rope_theta.is_some() { t * kvw } else { 1 })?,
+            scores: s("attention scores [H, T, Tk]", cfg.n_head * t * tk)?,
+            probs: s("attention probabilities [H, T, Tk]", cfg.n_head * t * tk)?,
+            z: s("head outputs [T, H·hd]", t * qw)?,
+            attn_out: s("attention output [T, d]", t * d)?,
+            mid: s("residual after attention [T, d]", t * d)?,
+            up: s("MLP up [T, F]", t * f)?,
+            gate: s("MLP gate [T, F]", if cfg.gated_mlp { t * f } else { 1 })?,
+            act: s("MLP activation [T, F]", t * f)?,
+            mlp_out: s("MLP output [T, d]", t * d)?,
+        })
     }
 }
 
@@ -382,13 +480,46 @@ impl GpuBackend {
 #[derive(Default)]
 struct Saved {
     slots: Vec<Slot>,
-    index: HashMap<(usize, Part), Vec<usize>>,
+    index: Vec<(Option<usize>, Part, usize)>,
 }
 
 impl Saved {
-    fn save(&mut self, r: &mut Recorder, key: (usize, Part), buf: &wgpu::Buffer, from: usize, len: usize) {
-        self.index.entry(key).or_default().push(self.slots.len());
-        self.slots.push(r.save(buf, from, len));
+    /// Reads back `buf` as part `p` (of layer `l`) if the caller asked for it; its length
+    /// comes from the part's description.
+    fn save(&mut self, r: &mut Recorder, rec: &trace::Recorder, l: Option<usize>, p: Part, buf: &wgpu::Buffer) {
+        if rec.wants(p) {
+            let len = (p.spec().shape)(&rec.dims()).iter().product();
+            self.index.push((l, p, self.slots.len()));
+            self.slots.push(r.save(buf, 0, len));
+        }
+    }
+
+    /// One row block of a global part read in blocks (logits, probabilities).
+    fn save_rows(&mut self, r: &mut Recorder, rec: &trace::Recorder, p: Part, buf: &wgpu::Buffer, len: usize) {
+        if rec.wants(p) {
+            self.index.push((None, p, self.slots.len()));
+            self.slots.push(r.save(buf, 0, len));
+        }
+    }
+
+    /// Each saved (layer, part) once, in the order saved.
+    fn parts(&self) -> Vec<(Option<usize>, Part)> {
+        let mut out: Vec<(Option<usize>, Part)> = Vec::new();
+        for (l, p, _) in &self.index {
+            if !out.contains(&(*l, *p)) {
+                out.push((*l, *p));
+            }
+        }
+        out
+    }
+
+    /// The values of (layer, part), its row blocks concatenated.
+    fn take(&self, l: Option<usize>, p: Part, data: &mut [Vec<f32>]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for (_, _, slot) in self.index.iter().filter(|(a, b, _)| *a == l && *b == p) {
+            out.append(&mut data[*slot]);
+        }
+        out
     }
 }
 
@@ -397,74 +528,8 @@ pub async fn hardware_adapter_available() -> bool {
     context::adapters().await.iter().any(|a| !context::summarize(&a.get_info()).is_software)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-impl crate::Backend for GpuBackend {
-    fn describe(&self) -> String {
-        GpuBackend::describe(self)
-    }
-    fn model(&self) -> &Arc<Model> {
-        &self.model
-    }
-    fn context_len(&self) -> usize {
-        self.len
-    }
-    fn reset(&mut self) {
-        GpuBackend::reset(self)
-    }
-    fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
-        pollster::block_on(self.run_async(ids, parts))
-    }
-}
-
-/// A backend that switches to the CPU reference when the one it wraps fails with a
-/// backend error (lost device, failed pipeline): it says so on stderr, replays the context
-/// on the CPU and reruns the call, so no run is lost.
-#[cfg(not(target_arch = "wasm32"))]
-pub struct CpuFallback {
-    inner: Box<dyn crate::Backend>,
-    history: Vec<u32>,
-    fell_back: bool,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl CpuFallback {
-    pub fn new(inner: Box<dyn crate::Backend>) -> Self {
-        CpuFallback { inner, history: Vec::new(), fell_back: false }
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl crate::Backend for CpuFallback {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn model(&self) -> &Arc<Model> {
-        self.inner.model()
-    }
-    fn context_len(&self) -> usize {
-        self.inner.context_len()
-    }
-    fn reset(&mut self) {
-        self.history.clear();
-        self.inner.reset()
-    }
-    fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
-        let out = match self.inner.run(ids, parts) {
-            Err(Error::Backend(msg)) if !self.fell_back => {
-                eprintln!("warning: {} failed ({msg}); continuing on the CPU", self.inner.describe());
-                let mut cpu = crate::CpuBackend::new(self.inner.model().clone());
-                if !self.history.is_empty() {
-                    crate::Backend::run(&mut cpu, &self.history, Parts::none())?;
-                }
-                self.inner = Box::new(cpu);
-                self.fell_back = true;
-                self.inner.run(ids, parts)
-            }
-            other => other,
-        };
-        if out.is_ok() {
-            self.history.extend_from_slice(ids);
-        }
-        out
-    }
+/// The best adapter and its limits, without creating a device (for refusing a model that
+/// cannot fit before downloading it).
+pub async fn best_adapter_limits() -> Option<(AdapterSummary, u64, u64)> {
+    context::adapter_limits().await.map(|(a, l)| (a, l.max_storage_buffer_binding_size, l.max_buffer_size))
 }

@@ -3,8 +3,8 @@
 // causal = 1: row r is query i = r % t of a head; only its first start + i + 1 entries are
 // visible, the rest are exactly 0. The masked inputs (−∞) are never read, so no infinity
 // arithmetic is needed from the shader compiler.
-struct P { rows: u32, n: u32, causal: u32, start: u32, t: u32, _a: u32, _b: u32, _c: u32 }
-@group(0) @binding(0) var<uniform> p: P;
+struct Params { rows: u32, n: u32, causal: u32, start: u32, t: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
@@ -14,7 +14,6 @@ var<workgroup> red: array<f32, 256>;
 fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let lid = lid3.x;
     let row = wid.x;
-    if (row >= p.rows) { return; }
     var valid = p.n;
     if (p.causal == 1u) { valid = min(p.n, p.start + (row % p.t) + 1u); }
     let base = row * p.n;

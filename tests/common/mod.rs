@@ -10,8 +10,10 @@ pub fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
 }
 
+/// A fixture model: a folder, or (for names ending in "-gguf") the folder's model.gguf.
 pub fn load(name: &str) -> Arc<Model> {
-    Arc::new(Model::load(&fixture(name)).unwrap_or_else(|e| panic!("loading fixture {name}: {e}")))
+    let path = if name.ends_with("-gguf") { fixture(name).join("model.gguf") } else { fixture(name) };
+    Arc::new(Model::load(&path).unwrap_or_else(|e| panic!("loading fixture {name}: {e}")))
 }
 
 pub fn read_json(path: &str) -> Value {
@@ -54,6 +56,10 @@ pub fn assert_close_abs(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert!(d <= tol, "{what}: max |diff| {d:e} exceeds {tol:e}");
 }
 
-pub fn t<'a>(x: &'a Option<Tensor>, what: &str) -> &'a Tensor {
-    x.as_ref().unwrap_or_else(|| panic!("{what} was not recorded"))
+pub fn t<'a>(x: Option<&'a Tensor>, what: &str) -> &'a Tensor {
+    x.unwrap_or_else(|| panic!("{what} was not recorded"))
+}
+
+pub fn ids_of(v: &Value) -> Vec<u32> {
+    v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
 }

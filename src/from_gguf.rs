@@ -1,0 +1,277 @@
+//! A GGUF file (llama.cpp's format) mapped onto the engine's one description of a model:
+//! hyperparameters from `{arch}.*` metadata, learned parameters dequantized to f32, the
+//! tokenizer from `tokenizer.ggml.*`. Architectures `llama`, `qwen2` and `gpt2`.
+//!
+//! llama.cpp's converter permutes the rows of a Llama model's `attn_q` and `attn_k` so
+//! its interleaved RoPE kernel can rotate adjacent pairs; this loader undoes that, so q and
+//! k come out exactly as transformers computes them (rotate-half RoPE). Qwen2 and GPT-2
+//! files are not permuted.
+
+use crate::config::{Activation, Config, Family, Norm};
+use crate::error::{Error, Result};
+use crate::gguf::{Gguf, TensorInfo};
+use crate::model::{check_vocab, Model, Storage};
+use crate::tokenizer::{gguf_pre_patterns, Tokenizer, TokenizerSpec};
+use crate::weights::{check_finite, fuse_qkv, LayerWeights, Linear, NormWeights, Weights};
+use ndarray::{Array1, Array2};
+
+fn err(msg: impl Into<String>) -> Error {
+    Error::Gguf(format!("GGUF: {}", msg.into()))
+}
+
+/// Config errors, worded for a GGUF file rather than `config.json`.
+fn as_gguf(e: Error) -> Error {
+    match e {
+        Error::Config(m) => err(m),
+        other => other,
+    }
+}
+
+pub fn load(bytes: &[u8]) -> Result<Model> {
+    let g = Gguf::parse(bytes)?;
+    let arch = g.get_str("general.architecture")?.to_string();
+    let family = match arch.as_str() {
+        "llama" => Family::Llama,
+        "qwen2" => Family::Qwen2,
+        "gpt2" => Family::Gpt2,
+        other => return Err(err(format!("general.architecture is \"{other}\"; this engine runs llama, qwen2 and gpt2"))),
+    };
+    let config = config(&g, &arch, family)?;
+    let tokenizer = tokenizer(&g)?;
+    check_vocab(&tokenizer, &config, |m| err(format!("the tokenizer {m}")))?;
+    let storage = Storage::new("gguf", g.tensors().iter().map(|t| t.ty.name().to_string()));
+    let weights = weights(&g, &config)?;
+    Ok(Model { config, weights, tokenizer, storage })
+}
+
+fn config(g: &Gguf, arch: &str, family: Family) -> Result<Config> {
+    let key = |k: &str| format!("{arch}.{k}");
+    let usize_of = |k: &str| g.get_usize(&key(k));
+    let n_embd = usize_of("embedding_length")?;
+    let n_head = usize_of("attention.head_count")?;
+    if n_head == 0 {
+        return Err(err(format!("{} is 0; expected a positive integer", key("attention.head_count"))));
+    }
+    let n_kv_head = match g.get(&key("attention.head_count_kv")) {
+        Some(_) => usize_of("attention.head_count_kv")?,
+        None => n_head,
+    };
+    let head_dim = match g.get(&key("attention.key_length")) {
+        Some(_) => usize_of("attention.key_length")?,
+        None => n_embd / n_head,
+    };
+    let vocab_size = match g.get(&key("vocab_size")) {
+        Some(_) => usize_of("vocab_size")?,
+        None => g.get_str_array("tokenizer.ggml.tokens")?.len(),
+    };
+    let gpt2 = family == Family::Gpt2;
+    let rope_theta = if gpt2 {
+        None
+    } else {
+        if let Some(kind) = g.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) {
+            if kind != "none" {
+                return Err(err(format!("{} is \"{kind}\"; this engine implements the default RoPE (no scaling)", key("rope.scaling.type"))));
+            }
+        }
+        if let Some(n) = g.get(&key("rope.dimension_count")).and_then(|v| v.as_u64()) {
+            if n as usize != head_dim {
+                return Err(err(format!(
+                    "{} is {n}, but heads are {head_dim} wide; rotating only part of each head is not supported",
+                    key("rope.dimension_count")
+                )));
+            }
+        }
+        Some(match g.get(&key("rope.freq_base")) {
+            Some(_) => g.get_f32(&key("rope.freq_base"))?,
+            None => 10000.0,
+        })
+    };
+    let eps = if gpt2 { g.get_f32(&key("attention.layer_norm_epsilon"))? } else { g.get_f32(&key("attention.layer_norm_rms_epsilon"))? };
+    let qkv_bias = match family {
+        Family::Gpt2 => true,
+        _ => g.tensor("blk.0.attn_q.bias").is_some(),
+    };
+    let cfg = Config {
+        model_type: family,
+        vocab_size,
+        n_positions: usize_of("context_length")?,
+        n_embd,
+        n_layer: usize_of("block_count")?,
+        n_head,
+        n_kv_head,
+        head_dim,
+        n_inner: usize_of("feed_forward_length")?,
+        norm: if gpt2 { Norm::LayerNorm } else { Norm::RmsNorm },
+        layer_norm_epsilon: eps,
+        activation: if gpt2 { Activation::GeluNew } else { Activation::Silu },
+        gated_mlp: !gpt2,
+        rope_theta,
+        qkv_bias,
+        o_bias: gpt2 || g.tensor("blk.0.attn_output.bias").is_some(),
+        mlp_bias: gpt2 || g.tensor("blk.0.ffn_up.bias").is_some(),
+        tie_word_embeddings: g.tensor("output.weight").is_none(),
+        bos_token_id: g.get("tokenizer.ggml.bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32),
+        eos_token_ids: ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"]
+            .iter()
+            .filter_map(|k| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32))
+            .fold(Vec::new(), |mut v, id| {
+                if !v.contains(&id) {
+                    v.push(id);
+                }
+                v
+            }),
+    };
+    cfg.validate().map_err(as_gguf)?;
+    Ok(cfg)
+}
+
+fn tokenizer(g: &Gguf) -> Result<Tokenizer> {
+    match g.get_str("tokenizer.ggml.model")? {
+        "gpt2" => {}
+        "llama" => return Err(err("tokenizer.ggml.model is \"llama\" (a SentencePiece vocabulary), which this engine does not implement; it runs byte-level BPE vocabularies (\"gpt2\")")),
+        other => return Err(err(format!("tokenizer.ggml.model is \"{other}\"; this engine runs byte-level BPE vocabularies (\"gpt2\")"))),
+    }
+    let tokens = g.get_str_array("tokenizer.ggml.tokens")?.to_vec();
+    let types: Vec<i64> = g.opt_as("tokenizer.ggml.token_type")?.unwrap_or_default();
+    // Control (3) and user-defined (4) tokens are matched verbatim in the text, as llama.cpp
+    // and transformers do with special tokens.
+    let added: Vec<(String, u32)> = types
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| matches!(t, 3 | 4) && !tokens[*i].is_empty())
+        .map(|(i, _)| (tokens[i].clone(), i as u32))
+        .collect();
+    let merges = match g.get("tokenizer.ggml.merges") {
+        None => Vec::new(),
+        Some(_) => g
+            .get_str_array("tokenizer.ggml.merges")?
+            .iter()
+            .enumerate()
+            .map(|(rank, m)| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space"))))
+            .collect::<Result<_>>()?,
+    };
+    let pre = match g.get("tokenizer.ggml.pre") {
+        Some(_) => g.get_str("tokenizer.ggml.pre")?,
+        None => "default",
+    };
+    let patterns = gguf_pre_patterns(pre)
+        .ok_or_else(|| err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)")))?;
+    let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(|v| v.as_bool()).unwrap_or(false);
+    let bos = g.get("tokenizer.ggml.bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32);
+    let prefix = match (add_bos, bos) {
+        (true, Some(b)) => vec![b],
+        (true, None) => return Err(err("tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id is missing")),
+        _ => Vec::new(),
+    };
+    Tokenizer::new(TokenizerSpec {
+        tokens,
+        merges,
+        added,
+        patterns: patterns.into_iter().map(String::from).collect(),
+        add_prefix_space: g.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(false),
+        ignore_merges: false,
+        nfc: false,
+        prefix,
+        suffix: Vec::new(),
+        error: |m| Error::Gguf(format!("GGUF: the tokenizer: {m}")),
+    })
+}
+
+/// Reads tensors by name, checking their shapes against the configuration.
+struct Tensors<'g, 'a> {
+    g: &'g Gguf<'a>,
+}
+
+impl Tensors<'_, '_> {
+    fn info(&self, name: &str, shape: &[usize]) -> Result<&TensorInfo> {
+        let t = self.g.tensor(name).ok_or_else(|| err(format!("tensor \"{name}\" is missing; expected shape {shape:?}")))?;
+        if t.shape() != shape {
+            return Err(err(format!("tensor \"{name}\" has shape {:?}; expected {shape:?} from the file's hyperparameters", t.shape())));
+        }
+        Ok(t)
+    }
+
+    /// The tensor's values in PyTorch order, row-major over `shape`.
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self.info(name, shape)?;
+        let v = self.g.dequantize(t)?;
+        check_finite(name, &v, err)?;
+        Ok(v)
+    }
+
+    fn vec(&self, name: &str, n: usize) -> Result<Array1<f32>> {
+        Ok(Array1::from_vec(self.values(name, &[n])?))
+    }
+
+    fn mat(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
+        Ok(Array2::from_shape_vec((rows, cols), self.values(name, &[rows, cols])?).expect("shape checked"))
+    }
+
+    /// A linear layer stored [out, in] (as nn.Linear), transposed to [in, out], with its
+    /// bias if the file has one. `unpermute` undoes llama.cpp's Q/K row order for `heads`.
+    fn linear(&self, name: &str, out: usize, inp: usize, bias: bool, unpermute: Option<usize>) -> Result<Linear> {
+        let mut w = self.mat(&format!("{name}.weight"), out, inp)?;
+        if let Some(heads) = unpermute {
+            w = unpermute_rows(&w, heads);
+        }
+        let b = if bias { Some(self.vec(&format!("{name}.bias"), out)?) } else { None };
+        Ok(Linear { w: w.reversed_axes().as_standard_layout().into_owned(), b })
+    }
+
+    fn norm(&self, name: &str, d: usize, bias: bool) -> Result<NormWeights> {
+        let b = if bias { Some(self.vec(&format!("{name}.bias"), d)?) } else { None };
+        Ok(NormWeights { g: self.vec(&format!("{name}.weight"), d)?, b })
+    }
+}
+
+/// Undoes llama.cpp's `permute`: within each head, row 2i + j of the file is row
+/// j·hd/2 + i of the model (j ∈ {0, 1}).
+fn unpermute_rows(w: &Array2<f32>, heads: usize) -> Array2<f32> {
+    let (rows, _) = w.dim();
+    let hd = rows / heads;
+    let half = hd / 2;
+    let mut out = w.clone();
+    for h in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                out.row_mut(h * hd + j * half + i).assign(&w.row(h * hd + 2 * i + j));
+            }
+        }
+    }
+    out
+}
+
+fn weights(g: &Gguf, cfg: &Config) -> Result<Weights> {
+    let t = Tensors { g };
+    let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
+    let gpt2 = cfg.model_type == Family::Gpt2;
+    let permute = cfg.model_type == Family::Llama;
+    let mut layers = Vec::with_capacity(cfg.n_layer);
+    for i in 0..cfg.n_layer {
+        let n = |s: &str| format!("blk.{i}.{s}");
+        let qkv = if gpt2 {
+            t.linear(&n("attn_qkv"), cfg.qkv_width(), d, true, None)?
+        } else {
+            let q = t.linear(&n("attn_q"), cfg.q_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_head))?;
+            let k = t.linear(&n("attn_k"), cfg.kv_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_kv_head))?;
+            let vv = t.linear(&n("attn_v"), cfg.kv_width(), d, cfg.qkv_bias, None)?;
+            fuse_qkv(q, k, vv)
+        };
+        layers.push(LayerWeights {
+            ln_1: t.norm(&n("attn_norm"), d, gpt2)?,
+            qkv,
+            o: t.linear(&n("attn_output"), d, cfg.q_width(), cfg.o_bias, None)?,
+            ln_2: t.norm(&n("ffn_norm"), d, gpt2)?,
+            up: t.linear(&n("ffn_up"), f, d, cfg.mlp_bias, None)?,
+            gate: if gpt2 { None } else { Some(t.linear(&n("ffn_gate"), f, d, cfg.mlp_bias, None)?) },
+            down: t.linear(&n("ffn_down"), d, f, cfg.mlp_bias, None)?,
+        });
+    }
+    Ok(Weights {
+        wte: t.mat("token_embd.weight", v, d)?,
+        wpe: if gpt2 { Some(t.mat("position_embd.weight", cfg.n_positions, d)?) } else { None },
+        layers,
+        ln_f: t.norm("output_norm", d, gpt2)?,
+        lm_head: if cfg.tie_word_embeddings { None } else { Some(t.mat("output.weight", v, d)?) },
+    })
+}

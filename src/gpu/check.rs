@@ -1,0 +1,181 @@
+//! Each kernel on its own, host slices in and out, for the kernel tests (tests/gpu.rs) to
+//! hold against the CPU reference's function for the same op. Not a fast path: every call
+//! uploads and reads back. The kernels are launched through the same launchers the backend
+//! uses, so what is tested is what runs.
+
+use super::context::Context;
+use super::kernels::{ActParams, AddParams, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
+use crate::config::Activation;
+use crate::error::Result;
+
+pub struct Ops {
+    ctx: Context,
+    k: Kernels,
+}
+
+/// Everything one layer's attention computes: per-head q, k, v of the new rows
+/// [heads, T, hd] (q and k after RoPE when rotated), scores and probabilities [H, T, Tk],
+/// and the heads' outputs z [T, H·hd].
+pub struct AttentionOut {
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub scores: Vec<f32>,
+    pub probs: Vec<f32>,
+    pub z: Vec<f32>,
+}
+
+fn u(x: usize) -> u32 {
+    x as u32
+}
+
+impl Ops {
+    pub async fn new() -> Result<Ops> {
+        let ctx = Context::new(1 << 27).await?;
+        let k = Kernels::new(&ctx).await?;
+        Ok(Ops { ctx, k })
+    }
+
+    pub fn adapter(&self) -> &super::AdapterSummary {
+        &self.ctx.summary
+    }
+
+    async fn run(&self, r: Recorder<'_>, outs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
+        let mut r = r;
+        let slots: Vec<_> = outs.iter().map(|(b, n)| r.save(b, 0, *n)).collect();
+        Ok(r.finish(&slots).await?.0)
+    }
+
+    fn up(&self, data: &[f32]) -> Result<wgpu::Buffer> {
+        self.ctx.upload("test input", data)
+    }
+
+    fn out(&self, n: usize) -> Result<wgpu::Buffer> {
+        self.ctx.storage("test output", n)
+    }
+
+    /// LayerNorm (with `b`) or RMSNorm (without) of the rows of x [rows, n].
+    pub async fn norm(&self, x: &[f32], n: usize, g: &[f32], b: Option<&[f32]>, eps: f32) -> Result<Vec<f32>> {
+        let (xb, gb, y) = (self.up(x)?, self.up(g)?, self.out(x.len())?);
+        let bb = b.map(|b| self.up(b)).transpose()?;
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        r.norm(NormParams { rows: u(x.len() / n), n: u(n), eps }, &xb, &gb, bb.as_ref(), &y);
+        Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
+    }
+
+    /// a [m, k] · w + bias, with w [k, n] (Conv1D layout) or, `transposed`, w [n, k] (an
+    /// embedding table used as the unembedding, which has no bias).
+    #[allow(clippy::too_many_arguments)] // the shapes spelled out read better in tests
+    pub async fn matmul(&self, a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, transposed: bool) -> Result<Vec<f32>> {
+        let (ab, c) = (self.up(a)?, self.out(m * n)?);
+        let l = GpuLinear { w: self.up(w)?, b: bias.map(|b| self.up(b)).transpose()?, k, n };
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        if transposed {
+            r.matmul(MatmulParams { m: u(m), n: u(n), k: u(k), ldc: u(n), c_off: 0, a_off: 0, trans_b: 1 }, &ab, &l.w, &c);
+        } else {
+            r.linear(&ab, m, &l, &c);
+        }
+        Ok(self.run(r, &[(&c, m * n)]).await?.remove(0))
+    }
+
+    /// act(x), or act(x) · up when `up` is given (the gated MLP).
+    pub async fn activation(&self, x: &[f32], a: Activation, up: Option<&[f32]>) -> Result<Vec<f32>> {
+        let (xb, y) = (self.up(x)?, self.out(x.len())?);
+        let kind = match a {
+            Activation::GeluNew => 0,
+            Activation::Relu => 1,
+            Activation::Silu => 2,
+        };
+        let p = ActParams { n: u(x.len()), kind };
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        match up {
+            Some(up) => {
+                let ub = self.up(up)?;
+                r.gated(p, &xb, &ub, &y);
+            }
+            None => r.activation(p, &xb, &y),
+        }
+        Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
+    }
+
+    pub async fn add(&self, a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
+        let (ab, bb, y) = (self.up(a)?, self.up(b)?, self.out(a.len())?);
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        r.add(AddParams { n: u(a.len()) }, &ab, &bb, &y);
+        Ok(self.run(r, &[(&y, a.len())]).await?.remove(0))
+    }
+
+    /// Softmax of each row of x [rows, n] (no mask).
+    pub async fn softmax(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
+        let rows = x.len() / n;
+        let (xb, y) = (self.up(x)?, self.out(x.len())?);
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        r.softmax(SoftmaxParams { rows: u(rows), n: u(n), causal: 0, start: 0, t: u(rows) }, &xb, &y);
+        Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
+    }
+
+    /// Rows `ids` of `table` [_, d], with the table uploaded in chunks of `chunk_rows` rows
+    /// (one gather dispatch per chunk, as for an embedding larger than one binding).
+    pub async fn embed(&self, ids: &[u32], table: &[f32], d: usize, chunk_rows: usize) -> Result<Vec<f32>> {
+        let t = ids.len();
+        let idb = self.ctx.scratch_u32("test ids", ids)?;
+        let y = self.out(t * d)?;
+        let rows = table.len() / d;
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        let mut chunks = Vec::new();
+        for r0 in (0..rows).step_by(chunk_rows) {
+            let n = chunk_rows.min(rows - r0);
+            chunks.push((r0, n, self.up(&table[r0 * d..(r0 + n) * d])?));
+        }
+        for (r0, n, c) in &chunks {
+            r.embed(EmbedParams { rows: u(t), d: u(d), row0: u(*r0), nrows: u(*n), pos_start: 0, use_ids: 1 }, &idb, c, &y);
+        }
+        Ok(self.run(r, &[(&y, t * d)]).await?.remove(0))
+    }
+
+    /// RoPE of per-head rows x [heads, T, hd] at positions start.., with frequencies
+    /// `inv_freq` [hd/2] (through the cos/sin tables the backend uploads).
+    pub async fn rope(&self, x: &[f32], heads: usize, hd: usize, start: usize, inv_freq: &[f32]) -> Result<Vec<f32>> {
+        let t = x.len() / (heads * hd);
+        let (cos, sin) = super::rope_tables(inv_freq, start + t);
+        let (xb, cb, sb, y) = (self.up(x)?, self.up(&cos)?, self.up(&sin)?, self.out(x.len())?);
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        r.rope(HeadRowsParams { heads: u(heads), t: u(t), hd: u(hd), start: u(start) }, &xb, &cb, &sb, &y);
+        Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
+    }
+
+    /// One layer's attention from the fused projection qkv [T, (H + 2·Hkv)·hd], after
+    /// `past_k` and `past_v` [start, Hkv·hd] already in the cache: split into heads,
+    /// append to the cache, scores with scale and causal mask, softmax, probabilities ·
+    /// values; then the heads in `ablate` get their outputs replaced by zeros.
+    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], h: usize, kv: usize, hd: usize, ablate: &[usize]) -> Result<AttentionOut> {
+        let kvw = kv * hd;
+        let (t, start) = (qkv.len() / ((h + 2 * kv) * hd), past_k.len() / kvw);
+        let tk = start + t;
+        let cache = |past: &[f32]| {
+            let mut c = past.to_vec();
+            c.resize(tk * kvw, 0.0);
+            self.up(&c)
+        };
+        let (qkvb, kc, vc) = (self.up(qkv)?, cache(past_k)?, cache(past_v)?);
+        let (q, k, v) = (self.out(t * h * hd)?, self.out(t * kvw)?, self.out(t * kvw)?);
+        let (sc, pr, z) = (self.out(h * t * tk)?, self.out(h * t * tk)?, self.out(t * h * hd)?);
+        let mut r = Recorder::new(&self.ctx, &self.k);
+        r.split_qkv(SplitParams { t: u(t), hq: u(h), hkv: u(kv), hd: u(hd) }, &qkvb, &q, &k, &v);
+        let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
+        r.kv_append(rows, &k, &kc);
+        r.kv_append(rows, &v, &vc);
+        r.attention(AttnShape { h, kv, hd, t, start }, &q, &kc, &vc, &sc, &pr, &z);
+        let (keep, repl): (Vec<f32>, Vec<f32>) = ((0..h).map(|x| if ablate.contains(&x) { 0.0 } else { 1.0 }).collect(), vec![0.0; h * hd]);
+        let (kb, rb) = (self.up(&keep)?, self.up(&repl)?);
+        if !ablate.is_empty() {
+            r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, &kb, &rb, &z);
+        }
+        let mut out = self
+            .run(r, &[(&q, t * h * hd), (&k, t * kvw), (&v, t * kvw), (&sc, h * t * tk), (&pr, h * t * tk), (&z, t * h * hd)])
+            .await?
+            .into_iter();
+        let mut next = || out.next().expect("six readbacks");
+        Ok(AttentionOut { q: next(), k: next(), v: next(), scores: next(), probs: next(), z: next() })
+    }
+}

@@ -1,0 +1,192 @@
+//! Instruments that ask *why* the model predicts what it predicts, computed from a trace
+//! of either backend: the logit lens and direct logit attribution. (Head ablation is a
+//! backend setting, [`crate::backend::Ablation`], since it changes the run itself.)
+//!
+//! - Logit lens (nostalgebraist 2020): the residual stream after the embeddings and after
+//!   each block, put through the final norm and the unembedding as if the model ended
+//!   there. It shows what the stream "would predict" at each depth; it does not claim the
+//!   model uses that prediction.
+//! - Direct logit attribution (as TransformerLens decomposes it): the final residual is a
+//!   sum of the embeddings, each head's output, each attention bias and each MLP output;
+//!   with the final norm's scale frozen from the actual run, the norm is linear, so each
+//!   component's share of one token's logit is its own dot product with that token's
+//!   unembedding direction. Direct effects only: a head's influence through later layers
+//!   is not counted here.
+
+use crate::config::Norm;
+use crate::cpu::{norm, softmax, unembed};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::session::PartSource;
+use crate::trace::{Part, Parts};
+use ndarray::{Array2, ArrayView2};
+use serde::Serialize;
+
+/// The parts a lens needs from a run.
+pub fn lens_parts() -> Parts {
+    Parts::of(&[Part::TokEmb, Part::PosEmb, Part::ResidPost])
+}
+
+/// The parts attribution needs from a run.
+pub fn attribution_parts() -> Parts {
+    Parts::of(&[Part::TokEmb, Part::PosEmb, Part::HeadOutputs, Part::MlpOut])
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopToken {
+    pub id: u32,
+    pub text: String,
+    pub p: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LensLayer {
+    /// "embeddings" or "layer N" (counted from 1).
+    pub after: String,
+    /// [T][K]: the K most probable tokens at each position.
+    pub top: Vec<Vec<TopToken>>,
+    /// For the target token, at each position: its probability and rank (1 = top).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Vec<(f32, usize)>>,
+}
+
+fn missing(what: &str) -> Error {
+    Error::Input(format!("the run did not record {what}, which this instrument needs"))
+}
+
+/// The residual stream entering layer 1 [T, d]: token embedding (+ position embedding).
+pub fn embedding_stream(tr: &(impl PartSource + ?Sized)) -> Result<Array2<f32>> {
+    let te = tr.part(None, Part::TokEmb).ok_or_else(|| missing("token_embeddings"))?;
+    let mut x = Array2::from_shape_vec((te.shape[0], te.shape[1]), te.data.clone()).expect("shape checked by the recorder");
+    if let Some(pe) = tr.part(None, Part::PosEmb) {
+        x += &ArrayView2::from_shape((pe.shape[0], pe.shape[1]), &pe.data).expect("shape checked by the recorder");
+    }
+    Ok(x)
+}
+
+/// Ranks (1-based) of every token and the top-k, by probability, lower ids first on ties.
+fn top_k(model: &Model, probs: &[f32], k: usize) -> Vec<TopToken> {
+    let mut idx: Vec<u32> = (0..probs.len() as u32).collect();
+    let k = k.min(idx.len());
+    idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx.sort_by(|&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
+    idx.into_iter()
+        .map(|id| TopToken { id, text: String::from_utf8_lossy(&model.tokenizer.token_bytes(id).unwrap_or_default()).into_owned(), p: probs[id as usize] })
+        .collect()
+}
+
+/// The logit lens of a run recorded with [`lens_parts`]: L + 1 entries, the last being the
+/// model's own output distribution. `target` adds that token's probability and rank.
+pub fn lens(model: &Model, tr: &(impl PartSource + ?Sized), k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
+    let cfg = &model.config;
+    let w = &model.weights;
+    let mut streams = vec![("embeddings".to_string(), embedding_stream(tr)?)];
+    for l in 0..cfg.n_layer {
+        let r = tr.part(Some(l), Part::ResidPost).ok_or_else(|| missing("residual_after_mlp"))?;
+        streams.push((format!("layer {}", l + 1), Array2::from_shape_vec((r.shape[0], r.shape[1]), r.data.clone()).expect("shape checked")));
+    }
+    let mut out = Vec::with_capacity(streams.len());
+    for (after, x) in streams {
+        let logits = unembed(norm(&x, &w.ln_f, cfg.norm, cfg.layer_norm_epsilon).view(), w.unembedding());
+        let mut top = Vec::with_capacity(x.nrows());
+        let mut tgt = target.map(|_| Vec::with_capacity(x.nrows()));
+        for row in logits.rows() {
+            let mut p = row.to_vec();
+            softmax(&mut p);
+            top.push(top_k(model, &p, k));
+            if let (Some(t), Some(v)) = (target, tgt.as_mut()) {
+                let pt = p[t as usize];
+                let rank = 1 + p.iter().enumerate().filter(|(i, &q)| q > pt || (q == pt && (*i as u32) < t)).count();
+                v.push((pt, rank));
+            }
+        }
+        out.push(LensLayer { after, top, target: tgt });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// "embeddings", "layer N head H", "layer N attention bias", "layer N MLP", "final norm bias".
+    pub name: String,
+    /// Counted from 1; None for the embeddings and the final norm bias.
+    pub layer: Option<usize>,
+    pub head: Option<usize>,
+    /// This component's direct contribution to the target token's logit.
+    pub value: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attribution {
+    pub position: usize,
+    /// The target token.
+    pub token: u32,
+    pub text: String,
+    /// The model's logit for the token at this position.
+    pub logit: f32,
+    /// The contributions, which sum to `logit`.
+    pub components: Vec<Component>,
+    /// The final norm's divisor at this position, frozen from the run (σ for LayerNorm,
+    /// the root mean square for RMSNorm).
+    pub norm_scale: f32,
+}
+
+/// Direct logit attribution of `token` at `position` for a run recorded with
+/// [`attribution_parts`].
+pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize, token: u32) -> Result<Attribution> {
+    let cfg = &model.config;
+    let w = &model.weights;
+    let (d, hd) = (cfg.n_embd, cfg.head_dim);
+    let emb = embedding_stream(tr)?;
+    if position >= emb.nrows() {
+        return Err(Error::Input(format!("position {position} is past the {} tokens of this run", emb.nrows())));
+    }
+    if token as usize >= cfg.vocab_size {
+        return Err(Error::Input(format!("token id {token} is outside the vocabulary (ids 0..{} are valid)", cfg.vocab_size - 1)));
+    }
+    // Every component as a d-vector at this position; their sum is the final residual.
+    let mut parts: Vec<(String, Option<usize>, Option<usize>, Vec<f32>)> = Vec::new();
+    parts.push(("embeddings".into(), None, None, emb.row(position).to_vec()));
+    for (l, lw) in w.layers.iter().enumerate() {
+        let z = tr.part(Some(l), Part::HeadOutputs).ok_or_else(|| missing("head_outputs"))?;
+        let z = &z.row(position);
+        for h in 0..cfg.n_head {
+            let wo = lw.o.w.slice(ndarray::s![h * hd..(h + 1) * hd, ..]);
+            let c = ndarray::ArrayView1::from(&z[h * hd..(h + 1) * hd]).dot(&wo).to_vec();
+            parts.push((format!("layer {} head {}", l + 1, h + 1), Some(l + 1), Some(h + 1), c));
+        }
+        if let Some(b) = &lw.o.b {
+            parts.push((format!("layer {} attention bias", l + 1), Some(l + 1), None, b.to_vec()));
+        }
+        let m = tr.part(Some(l), Part::MlpOut).ok_or_else(|| missing("mlp_output"))?;
+        parts.push((format!("layer {} MLP", l + 1), Some(l + 1), None, m.row(position).to_vec()));
+    }
+    let x: Vec<f32> = (0..d).map(|j| parts.iter().map(|p| p.3[j]).sum()).collect();
+    let u = w.unembedding().row(token as usize);
+    let g = &w.ln_f.g;
+    let eps = cfg.layer_norm_epsilon;
+    // With the scale frozen, the norm is linear in x; LayerNorm also centres each component.
+    let (scale, centre) = match cfg.norm {
+        Norm::LayerNorm => {
+            let mean = x.iter().sum::<f32>() / d as f32;
+            ((x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32 + eps).sqrt(), true)
+        }
+        Norm::RmsNorm => (crate::cpu::rms_scale(&x, eps), false),
+    };
+    let direct = |c: &[f32]| -> f32 {
+        let mean = if centre { c.iter().sum::<f32>() / d as f32 } else { 0.0 };
+        c.iter().zip(g).zip(u).map(|((v, g), u)| (v - mean) * g * u).sum::<f32>() / scale
+    };
+    let mut components: Vec<Component> =
+        parts.iter().map(|(name, layer, head, c)| Component { name: name.clone(), layer: *layer, head: *head, value: direct(c) }).collect();
+    if let Some(b) = &w.ln_f.b {
+        components.push(Component { name: "final norm bias".into(), layer: None, head: None, value: b.iter().zip(u).map(|(b, u)| b * u).sum() });
+    }
+    let logit = {
+        let y = norm(&Array2::from_shape_vec((1, d), x).expect("d values"), &w.ln_f, cfg.norm, eps);
+        y.row(0).iter().zip(u).map(|(a, b)| a * b).sum()
+    };
+    let text = String::from_utf8_lossy(&model.tokenizer.token_bytes(token).unwrap_or_default()).into_owned();
+    Ok(Attribution { position, token, text, logit, components, norm_scale: scale })
+}

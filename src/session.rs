@@ -1,0 +1,585 @@
+//! A session: one model, one context (a prompt and the tokens generated after it) and the
+//! activations of that whole context, kept for the page's views. Platform-neutral: the wasm
+//! binding (`wasm.rs`) only forwards to it, and native tests drive it directly.
+//!
+//! Runs append to the [`Store`]: a prompt run records every row, each "generate next token"
+//! step (one KV-cache run) appends its row, and typing that extends or edits the end of the
+//! prompt keeps the common prefix and computes only the new tokens. Because attention is
+//! causal, the first `n` rows of the store are exactly what a run of the first `n` tokens
+//! computes; the page's history shows earlier steps that way.
+
+use crate::backend::{head_outputs, Ablation, AblationMode, BackendInfo, Choice, Engine};
+use crate::error::{Error, Result};
+use crate::heads::{census, HeadScores};
+use crate::instruments::{self, Attribution, LensLayer};
+use crate::model::Model;
+use crate::sampling::{Rng, Sampling};
+use crate::trace::{Layout, Part, Parts, Tensor, TokenInfo, Trace};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A source of recorded parts: a trace, or the store of a whole context.
+pub trait PartSource {
+    fn part(&self, layer: Option<usize>, p: Part) -> Option<&Tensor>;
+}
+
+impl PartSource for Trace {
+    fn part(&self, layer: Option<usize>, p: Part) -> Option<&Tensor> {
+        match layer {
+            Some(l) => self.layer(l, p),
+            None => self.get(p),
+        }
+    }
+}
+
+/// The L2 norm of the residual stream and of what each block adds to it, per token:
+/// what the page's residual view draws.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResidualNorms {
+    /// ‖embedding‖ (token + position embedding: the stream entering layer 1) [T].
+    pub embedding: Vec<f32>,
+    /// Per layer: ‖residual after the block‖ [L][T].
+    pub after_layer: Vec<Vec<f32>>,
+    /// Per layer: ‖attention output‖ [L][T].
+    pub attention: Vec<Vec<f32>>,
+    /// Per layer: ‖MLP output‖ [L][T].
+    pub mlp: Vec<Vec<f32>>,
+}
+
+fn l2(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+impl ResidualNorms {
+    fn truncate(&mut self, n: usize) {
+        self.embedding.truncate(n);
+        for v in self.after_layer.iter_mut().chain(&mut self.attention).chain(&mut self.mlp) {
+            v.truncate(n);
+        }
+    }
+}
+
+/// The activations of the whole context, one growing tensor per (layer, part).
+#[derive(Default)]
+pub struct Store {
+    tokens: Vec<TokenInfo>,
+    parts: Vec<(Option<usize>, Part, Tensor)>,
+    norms: ResidualNorms,
+    /// Next-token logits after the first `n` tokens, for each `n` a run ended at.
+    next_logits: Vec<(usize, Vec<f32>)>,
+}
+
+/// Appends a run's rows `add` (of `t` tokens, its part's layout) to the stored tensor `old`
+/// of `t0` tokens. Earlier rows of a Keys tensor get a zero for each new key: the mask.
+fn append(layout: Layout, old: &Tensor, t0: usize, add: &Tensor) -> Tensor {
+    match layout {
+        Layout::Rows => {
+            let mut data = old.data.clone();
+            data.extend_from_slice(&add.data);
+            Tensor::new(vec![t0 + add.shape[0], add.shape[1]], data)
+        }
+        Layout::Heads => {
+            let (h, t, w) = (add.shape[0], add.shape[1], add.shape[2]);
+            let mut data = Vec::with_capacity(h * (t0 + t) * w);
+            for k in 0..h {
+                data.extend_from_slice(&old.data[k * t0 * w..(k + 1) * t0 * w]);
+                data.extend_from_slice(&add.data[k * t * w..(k + 1) * t * w]);
+            }
+            Tensor::new(vec![h, t0 + t, w], data)
+        }
+        Layout::Keys => {
+            let (h, t) = (add.shape[0], add.shape[1]);
+            let tn = t0 + t;
+            let mut data = vec![0.0; h * tn * tn];
+            for k in 0..h {
+                for i in 0..t0 {
+                    let src = &old.data[(k * t0 + i) * t0..(k * t0 + i + 1) * t0];
+                    data[(k * tn + i) * tn..(k * tn + i) * tn + t0].copy_from_slice(src);
+                }
+                for i in 0..t {
+                    let src = &add.data[(k * t + i) * tn..(k * t + i + 1) * tn];
+                    data[(k * tn + t0 + i) * tn..(k * tn + t0 + i + 1) * tn].copy_from_slice(src);
+                }
+            }
+            Tensor::new(vec![h, tn, tn], data)
+        }
+    }
+}
+
+/// The first `n` tokens' rows of a stored tensor.
+fn truncated(layout: Layout, t: &Tensor, n: usize) -> Tensor {
+    match layout {
+        Layout::Rows => Tensor::new(vec![n, t.shape[1]], t.data[..n * t.shape[1]].to_vec()),
+        Layout::Heads => {
+            let (h, t0, w) = (t.shape[0], t.shape[1], t.shape[2]);
+            let data = (0..h).flat_map(|k| t.data[k * t0 * w..(k * t0 + n) * w].iter().copied()).collect();
+            Tensor::new(vec![h, n, w], data)
+        }
+        Layout::Keys => {
+            let (h, t0) = (t.shape[0], t.shape[1]);
+            let data = (0..h).flat_map(|k| (0..n).flat_map(move |i| t.data[(k * t0 + i) * t0..(k * t0 + i) * t0 + n].iter().copied())).collect();
+            Tensor::new(vec![h, n, n], data)
+        }
+    }
+}
+
+impl Store {
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn tokens(&self) -> &[TokenInfo] {
+        &self.tokens
+    }
+
+    pub fn norms(&self) -> &ResidualNorms {
+        &self.norms
+    }
+
+    /// Appends a run of the tokens after the stored ones. The run must have recorded the
+    /// attention output, MLP output and residual stream (for the norms) and the token
+    /// embeddings.
+    pub fn append(&mut self, mut tr: Trace, keep: Parts) -> Result<()> {
+        let t0 = self.len();
+        if tr.start_position != t0 {
+            return Err(Error::Input(format!("a run starting at position {} cannot follow {t0} stored tokens", tr.start_position)));
+        }
+        let missing = |what: &str| Error::Input(format!("the run did not record {what}, which the page needs"));
+        let emb = instruments::embedding_stream(&tr)?;
+        self.norms.embedding.extend(emb.rows().into_iter().map(|r| l2(r.as_slice().expect("contiguous"))));
+        let n_layer = tr.layers.len();
+        self.norms.after_layer.resize(n_layer, Vec::new());
+        self.norms.attention.resize(n_layer, Vec::new());
+        self.norms.mlp.resize(n_layer, Vec::new());
+        for (l, layer) in tr.layers.iter().enumerate() {
+            let rows = |p: Part| layer.get(p).map(|x| (0..x.shape[0]).map(|i| l2(x.row(i))).collect::<Vec<_>>()).ok_or_else(|| missing(p.name()));
+            self.norms.after_layer[l].extend(rows(Part::ResidPost)?);
+            self.norms.attention[l].extend(rows(Part::AttnOut)?);
+            self.norms.mlp[l].extend(rows(Part::MlpOut)?);
+        }
+        let mut add = |layer: Option<usize>, p: Part, t: Tensor| {
+            if !keep.has(p) {
+                return;
+            }
+            let layout = p.spec().layout;
+            match self.parts.iter_mut().find(|(l, q, _)| *l == layer && *q == p) {
+                Some((_, _, old)) => *old = append(layout, old, t0, &t),
+                None if t0 == 0 => self.parts.push((layer, p, t)),
+                // A part not recorded before cannot be filled in for earlier tokens.
+                None => {}
+            }
+        };
+        for p in Part::all() {
+            if let Some(t) = tr.global.take(p) {
+                add(None, p, t);
+            }
+        }
+        for (l, layer) in tr.layers.iter_mut().enumerate() {
+            for p in Part::all() {
+                if let Some(t) = layer.take(p) {
+                    add(Some(l), p, t);
+                }
+            }
+        }
+        self.tokens.append(&mut tr.tokens);
+        let n = self.len();
+        self.next_logits.retain(|(k, _)| *k != n);
+        self.next_logits.push((n, tr.next_logits));
+        Ok(())
+    }
+
+    /// Keeps the first `n` tokens (going back in the history, or to a prefix of an edited
+    /// prompt).
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.len() {
+            return;
+        }
+        self.tokens.truncate(n);
+        if n == 0 {
+            self.parts.clear();
+        }
+        for (_, p, t) in &mut self.parts {
+            *t = truncated(p.spec().layout, t, n);
+        }
+        self.norms.truncate(n);
+        self.next_logits.retain(|(k, _)| *k <= n);
+    }
+
+    /// Next-token logits after the first `n` tokens, if a run ended there.
+    pub fn logits_at(&self, n: usize) -> Option<&[f32]> {
+        self.next_logits.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_slice())
+    }
+}
+
+impl PartSource for Store {
+    fn part(&self, layer: Option<usize>, p: Part) -> Option<&Tensor> {
+        self.parts.iter().find(|(l, q, _)| *l == layer && *q == p).map(|(_, _, t)| t)
+    }
+}
+
+/// What the page is told after every run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Every token of the context.
+    pub tokens: Vec<TokenInfo>,
+    pub prompt_len: usize,
+    /// Tokens computed by this call: the whole prompt, only the new tokens of an edited
+    /// prompt, or 1 for a generation step.
+    pub computed: usize,
+    /// Tokens kept from the previous context (their keys and values reused).
+    pub reused: usize,
+    pub elapsed_ms: f64,
+    pub backend: BackendInfo,
+    /// Set when the GPU failed and the CPU took over the run.
+    pub notice: Option<String>,
+    /// The context ends with an end-of-sequence token: generation has stopped.
+    pub ended: bool,
+    /// The ablated heads (counted from 1) and how.
+    pub ablated: Vec<(usize, usize)>,
+    pub ablation_mode: AblationMode,
+}
+
+/// The largest context the page keeps: the model's own context, or fewer tokens where the
+/// recorded activations would pass `budget` bytes (they grow with every token, and the
+/// attention maps with its square).
+pub fn max_tokens(model: &Model, budget: f64) -> usize {
+    let c = &model.config;
+    let per_token: usize = session_parts(model)
+        .iter()
+        .filter(|p| p.spec().layout != Layout::Keys)
+        .map(|p| {
+            let n: usize = (p.spec().shape)(&crate::trace::Dims::new(c, 0, 1)).iter().product();
+            if p.is_layer() { n * c.n_layer } else { n }
+        })
+        .sum();
+    let (a, b) = (4.0 * (c.n_layer * c.n_head) as f64, 4.0 * per_token as f64);
+    // a·T² + b·T ≤ budget
+    let t = (-b + (b * b + 4.0 * a * budget).sqrt()) / (2.0 * a);
+    (t as usize).clamp(1, c.n_positions)
+}
+
+/// The parts the page keeps for every token.
+pub fn session_parts(model: &Model) -> Parts {
+    let mut keep = vec![Part::TokEmb, Part::PosEmb, Part::AttnProbs, Part::HeadOutputs, Part::MlpGate, Part::MlpUp, Part::MlpPost, Part::MlpOut, Part::ResidPost];
+    if model.config.rope_theta.is_some() {
+        keep.extend([Part::Q, Part::K, Part::QRot, Part::KRot]);
+    }
+    Parts::of(&keep.into_iter().filter(|p| p.applies_to(&model.config)).collect::<Vec<_>>())
+}
+
+/// The parts a run records for the store: what it keeps, plus what the norms need.
+fn run_parts(model: &Model) -> Parts {
+    Parts::of(&session_parts(model).iter().chain([Part::AttnOut, Part::MlpOut, Part::ResidPost, Part::TokEmb, Part::PosEmb]).collect::<Vec<_>>())
+}
+
+/// Bytes of recorded activations the page allows itself per context.
+pub const STORE_BUDGET: f64 = 256e6;
+
+pub struct Session {
+    engine: Engine,
+    /// The context's ids, prompt first.
+    ids: Vec<u32>,
+    prompt_len: usize,
+    store: Store,
+    keep: Parts,
+    max_tokens: usize,
+    ablated: Vec<(usize, usize)>,
+    ablation_mode: AblationMode,
+    /// The un-ablated next-token logits at the end of the prompt, while heads are ablated
+    /// (the page shows before and after).
+    baseline: Option<Vec<f32>>,
+}
+
+impl Session {
+    pub fn new(engine: Engine) -> Session {
+        let model = engine.model().clone();
+        Session {
+            engine,
+            ids: Vec::new(),
+            prompt_len: 0,
+            store: Store::default(),
+            keep: session_parts(&model),
+            max_tokens: max_tokens(&model, STORE_BUDGET),
+            ablated: Vec::new(),
+            ablation_mode: AblationMode::Zero,
+            baseline: None,
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        self.engine.model()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The most tokens this session's context may hold.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    fn info(&mut self, computed: usize, reused: usize, elapsed_ms: f64) -> RunInfo {
+        let eos = &self.model().config.eos_token_ids;
+        let ended = self.ids.len() > self.prompt_len && self.ids.last().is_some_and(|id| eos.contains(id));
+        RunInfo {
+            tokens: self.store.tokens.clone(),
+            prompt_len: self.prompt_len,
+            computed,
+            reused,
+            elapsed_ms,
+            backend: self.engine.info().clone(),
+            notice: self.engine.take_notice(),
+            ended,
+            ablated: self.ablated.iter().map(|(l, h)| (l + 1, h + 1)).collect(),
+            ablation_mode: self.ablation_mode,
+        }
+    }
+
+    fn check_len(&self, n: usize) -> Result<()> {
+        if n > self.max_tokens {
+            let why = if self.max_tokens < self.model().config.n_positions {
+                format!(" (the model's context holds {}, but this page keeps every activation of every token, which would pass {} MB)", self.model().config.n_positions, (STORE_BUDGET / 1e6) as u64)
+            } else {
+                " (n_positions)".to_string()
+            };
+            return Err(Error::Input(format!("{n} tokens do not fit: this page runs at most {} tokens with this model{why}", self.max_tokens)));
+        }
+        Ok(())
+    }
+
+    /// Truncates the engine and the store to `n` tokens and runs `ids[n..]` after them.
+    async fn extend(&mut self, n: usize) -> Result<(usize, f64)> {
+        self.engine.truncate(n);
+        self.store.truncate(n);
+        if self.engine.context_len() != n {
+            // The engine lost its context (a backend switch): rebuild it.
+            self.engine.reset();
+            if n > 0 {
+                self.engine.run(&self.ids[..n], Parts::none()).await?;
+            }
+        }
+        let tr = self.engine.run(&self.ids[n..], run_parts(self.model())).await?;
+        let elapsed = tr.elapsed_ms;
+        self.store.append(tr, self.keep)?;
+        Ok((self.ids.len() - n, elapsed))
+    }
+
+    /// Runs a prompt. When it shares a prefix with the context (typing at the end of the
+    /// prompt, or editing its last word), the prefix's keys and values are kept and only
+    /// the tokens after it are computed; the result equals a fresh run's.
+    pub async fn run_prompt(&mut self, text: &str) -> Result<RunInfo> {
+        let ids = self.model().encode_prompt(text)?;
+        self.check_len(ids.len())?;
+        let common = self.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+        // Mean-ablation depends on the whole prompt: a new prompt recomputes it from scratch.
+        let fresh = self.ablation_mode == AblationMode::Mean && !self.ablated.is_empty();
+        // The last token is always recomputed: its next-token logits are what the page shows.
+        let keep = if fresh { 0 } else { common.min(ids.len() - 1) };
+        let unchanged = common == ids.len() && common == self.ids.len() && self.prompt_len == ids.len();
+        if unchanged {
+            let n = self.ids.len();
+            return Ok(self.info(0, n, 0.0));
+        }
+        let old = (std::mem::replace(&mut self.ids, ids), self.prompt_len);
+        self.prompt_len = self.ids.len();
+        let result = if fresh { self.set_ablation_inner().await } else { self.extend(keep).await.map(|(c, ms)| (c, keep, ms)) };
+        match result {
+            Ok((computed, reused, ms)) => Ok(self.info(computed, reused, ms)),
+            Err(e) => {
+                // A failed run leaves the previous context on screen.
+                (self.ids, self.prompt_len) = old;
+                self.rerun().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends one token after the first `at` tokens of the context (dropping any later
+    /// ones: going back in the history), chosen from the next-token logits with `sampling`
+    /// (temperature 0 = greedy; else seeded: the k-th generated token uses the k-th draw of
+    /// the generator seeded with `seed`, as `llm-xray generate` does), and runs it as one
+    /// KV-cache step.
+    pub async fn generate_next(&mut self, at: usize, sampling: &Sampling) -> Result<RunInfo> {
+        if at == 0 || at > self.ids.len() || at < self.prompt_len {
+            return Err(Error::Input(format!("step {at} is not in this context of {} tokens (prompt {})", self.ids.len(), self.prompt_len)));
+        }
+        if at >= self.max_tokens {
+            return Err(Error::Input(format!("the context is full: this page runs at most {} tokens with this model", self.max_tokens)));
+        }
+        let logits = self.store.logits_at(at).ok_or_else(|| Error::Input(format!("no logits recorded after {at} tokens")))?;
+        let mut rng = Rng::new(sampling.seed);
+        for _ in 0..(at - self.prompt_len) {
+            rng.next_u64();
+        }
+        let next = sampling.sample(logits, &mut rng);
+        self.ids.truncate(at);
+        self.ids.push(next);
+        let (_, ms) = self.extend(at).await?;
+        Ok(self.info(1, at, ms))
+    }
+
+    /// The sampling distribution after the first `at` tokens, (id, probability), most
+    /// probable first, at most `limit`; and how many tokens sampling could pick. With
+    /// `baseline`, the distribution without the current head ablation.
+    pub fn distribution(&self, at: usize, sampling: &Sampling, limit: usize, baseline: bool) -> Result<(Vec<(u32, f32)>, usize)> {
+        let logits = if baseline {
+            self.baseline.as_deref().filter(|_| at == self.prompt_len).ok_or_else(|| Error::Input("no un-ablated distribution: no head is ablated, or this is not the end of the prompt".into()))?
+        } else {
+            self.store.logits_at(at).ok_or_else(|| Error::Input(format!("no logits recorded after {at} tokens")))?
+        };
+        let dist = sampling.distribution(logits);
+        let kept = dist.len();
+        Ok((dist.into_iter().take(limit).collect(), kept))
+    }
+
+    /// Re-runs the whole context on the engine as it is now and rebuilds the store: the
+    /// prompt in one run, then each generated token as one KV-cache step, as it was made,
+    /// so every history step keeps its next-token logits.
+    async fn rerun(&mut self) -> Result<(usize, usize, f64)> {
+        if self.ids.is_empty() {
+            return Ok((0, 0, 0.0));
+        }
+        self.engine.reset();
+        self.store = Store::default();
+        let tr = self.engine.run(&self.ids[..self.prompt_len], run_parts(self.model())).await?;
+        let mut ms = tr.elapsed_ms;
+        self.store.append(tr, self.keep)?;
+        for k in self.prompt_len..self.ids.len() {
+            let tr = self.engine.run(&self.ids[k..k + 1], run_parts(self.model())).await?;
+            ms += tr.elapsed_ms;
+            self.store.append(tr, self.keep)?;
+        }
+        Ok((self.ids.len(), 0, ms))
+    }
+
+    /// Chooses the backend ("auto", "gpu"/"webgpu" or "cpu"); `gpu_api` is whether the
+    /// platform has a GPU API at all. The context is re-run on it.
+    pub async fn set_backend(&mut self, choice: Choice, gpu_api: bool) -> Result<Option<RunInfo>> {
+        self.engine.choose(choice, gpu_api).await;
+        if self.ids.is_empty() {
+            return Ok(None);
+        }
+        let (c, r, ms) = self.rerun().await?;
+        Ok(Some(self.info(c, r, ms)))
+    }
+
+    /// Ablates `heads` (0-based (layer, head)) from now on, by zeros or by their mean over the
+    /// prompt, and re-runs the context. An empty list restores the model.
+    pub async fn set_ablation(&mut self, heads: Vec<(usize, usize)>, mode: AblationMode) -> Result<Option<RunInfo>> {
+        let cfg = &self.model().config;
+        if let Some((l, h)) = heads.iter().find(|(l, h)| *l >= cfg.n_layer || *h >= cfg.n_head) {
+            return Err(Error::Input(format!("there is no head {}.{}: this model has {} layers of {} heads", l + 1, h + 1, cfg.n_layer, cfg.n_head)));
+        }
+        self.ablated = heads;
+        self.ablation_mode = mode;
+        if self.ids.is_empty() {
+            self.engine.set_ablation(Ablation::default());
+            return Ok(None);
+        }
+        let (c, r, ms) = self.set_ablation_inner().await?;
+        Ok(Some(self.info(c, r, ms)))
+    }
+
+    /// Sets the engine's ablation for the current prompt (computing means and the
+    /// un-ablated baseline from a clean run) and re-runs the context.
+    async fn set_ablation_inner(&mut self) -> Result<(usize, usize, f64)> {
+        let cfg = self.model().config.clone();
+        if self.ablated.is_empty() {
+            self.baseline = None;
+            self.engine.set_ablation(Ablation::default());
+            return self.rerun().await;
+        }
+        let prompt = self.ids[..self.prompt_len].to_vec();
+        let z = head_outputs(&mut self.engine, &prompt).await?;
+        self.baseline = Some(self.engine.trace(&prompt, Parts::none()).await?.next_logits);
+        let a = match self.ablation_mode {
+            AblationMode::Zero => Ablation::zero(&cfg, &self.ablated),
+            AblationMode::Mean => Ablation::mean(&cfg, &self.ablated, &z.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+        };
+        self.engine.set_ablation(a);
+        self.rerun().await
+    }
+
+    /// The logit lens over the context (its first `at` tokens' rows are what the page shows).
+    pub fn lens(&self, k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
+        instruments::lens(self.model(), &self.store, k, target)
+    }
+
+    /// Direct logit attribution of `token` at `position` (0-based).
+    pub fn attribute(&self, position: usize, token: u32) -> Result<Attribution> {
+        instruments::attribute(self.model(), &self.store, position, token)
+    }
+
+    /// The head census, run on this session's backend; the context is re-run afterwards.
+    pub async fn census(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<HeadScores>> {
+        let saved = std::mem::take(&mut self.ablated);
+        self.engine.set_ablation(Ablation::default());
+        let out = census(&mut self.engine, None, progress).await;
+        self.ablated = saved;
+        self.set_ablation_inner().await?;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shape: &[usize], from: f32) -> Tensor {
+        let n: usize = shape.iter().product();
+        Tensor::new(shape.to_vec(), (0..n).map(|i| from + i as f32).collect())
+    }
+
+    #[test]
+    fn rows_append_then_truncate_round_trips() {
+        let a = t(&[2, 3], 0.0);
+        let b = t(&[1, 3], 100.0);
+        let ab = append(Layout::Rows, &a, 2, &b);
+        assert_eq!(ab.shape, vec![3, 3]);
+        assert_eq!(&ab.data[6..], &b.data[..]);
+        assert_eq!(truncated(Layout::Rows, &ab, 2), a);
+    }
+
+    #[test]
+    fn heads_append_keeps_each_head_contiguous() {
+        // [2 heads, 2 tokens, width 2] + [2 heads, 1 token, width 2]
+        let a = t(&[2, 2, 2], 0.0);
+        let b = t(&[2, 1, 2], 100.0);
+        let ab = append(Layout::Heads, &a, 2, &b);
+        assert_eq!(ab.shape, vec![2, 3, 2]);
+        assert_eq!(ab.data, vec![0.0, 1.0, 2.0, 3.0, 100.0, 101.0, 4.0, 5.0, 6.0, 7.0, 102.0, 103.0]);
+        assert_eq!(truncated(Layout::Heads, &ab, 2), a);
+    }
+
+    #[test]
+    fn keys_append_masks_earlier_rows_and_truncates_to_the_square() {
+        // One head, 2 tokens [1, 2, 2], then a step of 1 token [1, 1, 3].
+        let a = Tensor::new(vec![1, 2, 2], vec![1.0, 0.0, 0.4, 0.6]);
+        let b = Tensor::new(vec![1, 1, 3], vec![0.2, 0.3, 0.5]);
+        let ab = append(Layout::Keys, &a, 2, &b);
+        assert_eq!(ab.shape, vec![1, 3, 3]);
+        assert_eq!(ab.data, vec![1.0, 0.0, 0.0, 0.4, 0.6, 0.0, 0.2, 0.3, 0.5]);
+        assert_eq!(truncated(Layout::Keys, &ab, 2), a);
+        assert_eq!(truncated(Layout::Keys, &ab, 1).data, vec![1.0]);
+    }
+
+    #[test]
+    fn residual_norms_truncate_every_field() {
+        let mut n = ResidualNorms { embedding: vec![1.0, 2.0, 3.0], after_layer: vec![vec![1.0, 2.0, 3.0]], attention: vec![vec![4.0, 5.0, 6.0]], mlp: vec![vec![7.0, 8.0, 9.0]] };
+        n.truncate(1);
+        assert_eq!(n, ResidualNorms { embedding: vec![1.0], after_layer: vec![vec![1.0]], attention: vec![vec![4.0]], mlp: vec![vec![7.0]] });
+    }
+}

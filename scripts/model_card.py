@@ -173,11 +173,11 @@ def main():
     w("| layer | head | previous-token | induction (random) | induction (text) | first-token | self |\n|---:|---:|---:|---:|---:|---:|---:|")
     for h in heads:
         it = "-" if h["induction_text"] is None else f"{h['induction_text']:.3f}"
-        w(f"| {h['layer']+1} | {h['head']+1} | {h['previous_token']:.3f} | {h['induction_random']:.3f} | {it} | "
+        w(f"| {h['layer']} | {h['head']} | {h['previous_token']:.3f} | {h['induction_random']:.3f} | {it} | "
           f"{h['first_token']:.3f} | {h['self_attention']:.3f} |")
     bp, bi = best("previous_token"), best("induction_text")
-    w(f"\nBest previous-token head: layer {bp['layer']+1} head {bp['head']+1} ({bp['previous_token']:.3f}). "
-      f"Best induction head on repeated held-out text: layer {bi['layer']+1} head {bi['head']+1} "
+    w(f"\nBest previous-token head: layer {bp['layer']} head {bp['head']} ({bp['previous_token']:.3f}). "
+      f"Best induction head on repeated held-out text: layer {bi['layer']} head {bi['head']} "
       f"({bi['induction_text']:.3f}; {bi['induction_random']:.3f} on random tokens). (Layers and heads count from 1.)\n")
     ok = lambda c: "met" if c else "**not met**"
     w("### Against the targets of issue 5\n")

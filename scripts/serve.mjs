@@ -1,6 +1,8 @@
 // A tiny static file server for the page (no dependencies). `node scripts/serve.mjs [dir]
 // [port]` serves `dir` (default dist/) on 127.0.0.1 and prints the URL. The tests import
 // `startServer` to serve on an ephemeral port, with extra folders mounted beside the page.
+// It answers HEAD and byte-range requests (the page sizes a GGUF file from its header before
+// downloading it), as static hosts and the Hugging Face Hub do.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,10 +18,15 @@ const TYPES = {
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.md': 'text/plain; charset=utf-8',
+  '.gguf': 'application/octet-stream',
 };
 
-/** Serves `root` (and `mounts`: {'/url-prefix/': dir}) on 127.0.0.1:`port` (0 = any free port). */
-export function startServer({ root, port = 0, mounts = {}, quiet = true }) {
+/**
+ * Serves `root` (and `mounts`: {'/url-prefix/': dir}) on 127.0.0.1:`port` (0 = any free
+ * port). `hub` (tests only) names the origin the page may treat as the Hugging Face Hub:
+ * index.html's hub and Content-Security-Policy are rewritten to it when served.
+ */
+export function startServer({ root, port = 0, mounts = {}, quiet = true, hub = null }) {
   const server = http.createServer((req, res) => {
     let url;
     try {
@@ -50,11 +57,22 @@ export function startServer({ root, port = 0, mounts = {}, quiet = true }) {
           res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${url}`);
           return;
         }
-        res.writeHead(200, {
-          'content-type': TYPES[path.extname(target)] || 'application/octet-stream',
-          'content-length': st2.size,
-          'cache-control': 'no-cache',
-        });
+        const type = TYPES[path.extname(target)] || 'application/octet-stream';
+        if (hub && path.basename(target) === 'index.html') {
+          const html = fs.readFileSync(target, 'utf8').replaceAll('https://huggingface.co', hub);
+          res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+          return res.end(req.method === 'HEAD' ? undefined : html);
+        }
+        const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || '');
+        if (range) {
+          const start = Number(range[1]);
+          const end = Math.min(range[2] ? Number(range[2]) : st2.size - 1, st2.size - 1);
+          if (start > end) return res.writeHead(416, { 'content-range': `bytes */${st2.size}` }).end();
+          res.writeHead(206, { 'content-type': type, 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${st2.size}`, 'accept-ranges': 'bytes' });
+          if (req.method === 'HEAD') return res.end();
+          return fs.createReadStream(target, { start, end }).pipe(res);
+        }
+        res.writeHead(200, { 'content-type': type, 'content-length': st2.size, 'cache-control': 'no-cache', 'accept-ranges': 'bytes' });
         if (req.method === 'HEAD') return res.end();
         fs.createReadStream(target).pipe(res);
       });

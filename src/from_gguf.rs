@@ -10,7 +10,7 @@
 use crate::config::{Activation, Config, Family, Norm};
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorInfo};
-use crate::model::{check_vocab, Model, Storage};
+use crate::model::{check_vocab, Footprint, Model, Progress, Storage};
 use crate::tokenizer::{gguf_pre_patterns, Tokenizer, TokenizerSpec};
 use crate::weights::{check_finite, fuse_qkv, LayerWeights, Linear, NormWeights, Weights};
 use ndarray::{Array1, Array2};
@@ -27,8 +27,7 @@ fn as_gguf(e: Error) -> Error {
     }
 }
 
-pub fn load(bytes: &[u8]) -> Result<Model> {
-    let g = Gguf::parse(bytes)?;
+fn family(g: &Gguf) -> Result<(String, Family)> {
     let arch = g.get_str("general.architecture")?.to_string();
     let family = match arch.as_str() {
         "llama" => Family::Llama,
@@ -36,11 +35,29 @@ pub fn load(bytes: &[u8]) -> Result<Model> {
         "gpt2" => Family::Gpt2,
         other => return Err(err(format!("general.architecture is \"{other}\"; this engine runs llama, qwen2 and gpt2"))),
     };
+    Ok((arch, family))
+}
+
+/// The model's size from a GGUF file's first bytes: its hyperparameters must be ones this
+/// engine runs, and its tensors' element counts give the f32 size.
+pub fn footprint(prefix: &[u8], file_len: u64) -> Result<Footprint> {
+    let g = Gguf::parse_header(prefix, file_len)?;
+    let (arch, family) = family(&g)?;
+    config(&g, &arch, family)?;
+    let tables = ["token_embd.weight", "output.weight", "position_embd.weight"];
+    let parameters: u64 = g.tensors().iter().map(|t| t.n_elements()).sum();
+    let largest = g.tensors().iter().filter(|t| !tables.contains(&t.name.as_str())).map(|t| t.n_elements()).max().unwrap_or(0);
+    Ok(Footprint { model_type: family, parameters, f32_bytes: 4 * parameters, largest_matrix_bytes: 4 * largest })
+}
+
+pub fn load(bytes: &[u8], progress: Progress) -> Result<Model> {
+    let g = Gguf::parse(bytes)?;
+    let (arch, family) = family(&g)?;
     let config = config(&g, &arch, family)?;
     let tokenizer = tokenizer(&g)?;
     check_vocab(&tokenizer, &config, |m| err(format!("the tokenizer {m}")))?;
     let storage = Storage::new("gguf", g.tensors().iter().map(|t| t.ty.name().to_string()));
-    let weights = weights(&g, &config)?;
+    let weights = weights(&g, &config, progress)?;
     Ok(Model { config, weights, tokenizer, storage })
 }
 
@@ -241,7 +258,7 @@ fn unpermute_rows(w: &Array2<f32>, heads: usize) -> Array2<f32> {
     out
 }
 
-fn weights(g: &Gguf, cfg: &Config) -> Result<Weights> {
+fn weights(g: &Gguf, cfg: &Config, progress: Progress) -> Result<Weights> {
     let t = Tensors { g };
     let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
     let gpt2 = cfg.model_type == Family::Gpt2;
@@ -266,6 +283,7 @@ fn weights(g: &Gguf, cfg: &Config) -> Result<Weights> {
             gate: if gpt2 { None } else { Some(t.linear(&n("ffn_gate"), f, d, cfg.mlp_bias, None)?) },
             down: t.linear(&n("ffn_down"), d, f, cfg.mlp_bias, None)?,
         });
+        progress(i + 1, cfg.n_layer);
     }
     Ok(Weights {
         wte: t.mat("token_embd.weight", v, d)?,

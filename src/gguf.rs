@@ -391,6 +391,17 @@ impl fmt::Debug for Gguf<'_> {
 impl<'a> Gguf<'a> {
     /// Parses a whole GGUF file.
     pub fn parse(bytes: &'a [u8]) -> Result<Gguf<'a>> {
+        Self::parse_with(bytes, bytes.len() as u64, true)
+    }
+
+    /// Parses the metadata and tensor infos from the first bytes of a file of `file_len`
+    /// bytes (a download's first range), without the tensor data: enough to size a model
+    /// before fetching it. Tensor data accessors fail on the result.
+    pub fn parse_header(prefix: &'a [u8], file_len: u64) -> Result<Gguf<'a>> {
+        Self::parse_with(prefix, file_len, false)
+    }
+
+    fn parse_with(bytes: &'a [u8], file_len: u64, whole: bool) -> Result<Gguf<'a>> {
         let mut r = Reader { bytes, pos: 0 };
         let at = |context: &str, fault: Fault| Error::Gguf(format!("GGUF: {context}: {fault}"));
 
@@ -432,7 +443,7 @@ impl<'a> Gguf<'a> {
         // A metadata entry takes at least 13 bytes (key length, value type, a u8) and a
         // tensor info 24 (name length, dimension count, type, offset): counts the rest of
         // the file cannot hold are corrupt, and must not size an allocation.
-        let rest = r.remaining() as u64;
+        let rest = if whole { r.remaining() as u64 } else { file_len.saturating_sub(r.pos as u64) };
         let need = n_kv.checked_mul(13).zip(n_tensors.checked_mul(24)).and_then(|(a, b)| a.checked_add(b));
         if need.is_none_or(|need| need > rest) {
             return Err(Error::Gguf(format!(
@@ -481,6 +492,7 @@ impl<'a> Gguf<'a> {
         let end_of_infos = r.pos as u64;
         let data_offset = end_of_infos.div_ceil(alignment).saturating_mul(alignment);
         let data = match usize::try_from(data_offset).ok().and_then(|o| bytes.get(o..)) {
+            _ if !whole => &bytes[bytes.len()..],
             Some(data) => data,
             // A file without tensors may end right after its infos, without padding.
             None if tensors.is_empty() => &bytes[bytes.len()..],
@@ -493,8 +505,9 @@ impl<'a> Gguf<'a> {
                 )))
             }
         };
+        let data_len = if whole { data.len() as u64 } else { file_len.saturating_sub(data_offset) };
         for t in &tensors {
-            t.byte_range(data.len()).map_err(Error::Gguf)?;
+            t.byte_range(usize::try_from(data_len).unwrap_or(usize::MAX)).map_err(Error::Gguf)?;
         }
 
         Ok(Gguf {

@@ -190,3 +190,94 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
     let text = String::from_utf8_lossy(&model.tokenizer.token_bytes(token).unwrap_or_default()).into_owned();
     Ok(Attribution { position, token, text, logit, components, norm_scale: scale })
 }
+
+/// A token and how close its embedding is to another's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Neighbour {
+    pub id: u32,
+    pub text: String,
+    /// Cosine similarity of the two rows of the token-embedding table.
+    pub cosine: f32,
+}
+
+fn token_text(model: &Model, id: u32) -> String {
+    String::from_utf8_lossy(&model.tokenizer.token_bytes(id).unwrap_or_default()).into_owned()
+}
+
+fn check_token(model: &Model, id: u32) -> Result<()> {
+    if id as usize >= model.config.vocab_size {
+        return Err(Error::Input(format!("token id {id} is outside the vocabulary (ids 0..{} are valid)", model.config.vocab_size - 1)));
+    }
+    Ok(())
+}
+
+/// Cosine similarity of the token-embedding rows of `a` and `b`.
+pub fn cosine(model: &Model, a: u32, b: u32) -> Result<f32> {
+    check_token(model, a)?;
+    check_token(model, b)?;
+    let (x, y) = (model.weights.wte.row(a as usize), model.weights.wte.row(b as usize));
+    Ok(x.dot(&y) / (x.dot(&x).sqrt() * y.dot(&y).sqrt()).max(f32::MIN_POSITIVE))
+}
+
+/// The `k` tokens whose rows of the token-embedding table are nearest `id`'s by cosine
+/// (the token itself left out). Tokens the tokenizer never produces are skipped.
+pub fn neighbours(model: &Model, id: u32, k: usize) -> Result<Vec<Neighbour>> {
+    check_token(model, id)?;
+    let wte = &model.weights.wte;
+    let x = wte.row(id as usize);
+    let xn = x.dot(&x).sqrt().max(f32::MIN_POSITIVE);
+    let mut scored: Vec<(u32, f32)> = wte
+        .rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u32 != id && model.tokenizer.token_bytes(*i as u32).is_some())
+        .map(|(i, r)| (i as u32, r.dot(&x) / (r.dot(&r).sqrt() * xn).max(f32::MIN_POSITIVE)))
+        .collect();
+    let k = k.min(scored.len());
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(scored.into_iter().map(|(id, cosine)| Neighbour { id, text: token_text(model, id), cosine }).collect())
+}
+
+/// Each token's coordinates on the first two principal components of the embedding rows of
+/// `ids` (centred): a 2-D map in which tokens the model embeds alike sit close together.
+pub fn pca_2d(model: &Model, ids: &[u32]) -> Result<Vec<[f32; 2]>> {
+    for &id in ids {
+        check_token(model, id)?;
+    }
+    let n = ids.len();
+    if n < 2 {
+        return Ok(vec![[0.0, 0.0]; n]);
+    }
+    let mut x = crate::cpu::embedding(&model.weights.wte, ids.iter().map(|&i| i as usize));
+    let mean = x.mean_axis(ndarray::Axis(0)).expect("at least two rows");
+    x -= &mean;
+    // X = U S Vᵀ: the coordinates on the principal axes are U·S, the eigenvectors of the
+    // small Gram matrix X·Xᵀ [n, n] scaled by √eigenvalue. Power iteration with deflation.
+    let mut g = x.dot(&x.t()).mapv(|v| v as f64);
+    let mut coords = vec![[0.0f32; 2]; n];
+    for c in 0..2 {
+        let mut v = ndarray::Array1::from_shape_fn(n, |i| 1.0 + i as f64 / n as f64);
+        let mut lambda = 0.0;
+        for _ in 0..500 {
+            let w = g.dot(&v);
+            let norm = w.dot(&w).sqrt();
+            if norm < 1e-12 {
+                break;
+            }
+            lambda = v.dot(&w) / v.dot(&v);
+            v = w / norm;
+        }
+        let s = lambda.max(0.0).sqrt();
+        for i in 0..n {
+            coords[i][c] = (v[i] * s) as f32;
+        }
+        let vv = v.clone().insert_axis(ndarray::Axis(1));
+        g = g - lambda * vv.dot(&vv.t());
+    }
+    Ok(coords)
+}

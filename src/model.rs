@@ -36,6 +36,42 @@ impl Storage {
     }
 }
 
+/// What a model will take in memory once loaded, known before its weights are read: from
+/// `config.json`, or from a GGUF file's header. The page refuses a model that cannot fit
+/// before downloading it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub model_type: crate::config::Family,
+    pub parameters: u64,
+    /// The learned parameters as f32, as both backends hold them.
+    pub f32_bytes: u64,
+    /// The largest weight matrix other than the (split) embedding tables, in bytes: one GPU
+    /// binding must hold it.
+    pub largest_matrix_bytes: u64,
+}
+
+impl Footprint {
+    pub fn of_config(c: &Config) -> Footprint {
+        let p = c.parameter_estimate().min(u64::MAX as u128 / 4) as u64;
+        let (d, f) = (c.n_embd as u64, c.n_inner as u64);
+        let largest = 4 * [d * c.qkv_width() as u64, d * f, c.q_width() as u64 * d].into_iter().max().unwrap_or(0);
+        Footprint { model_type: c.model_type, parameters: p, f32_bytes: 4 * p, largest_matrix_bytes: largest }
+    }
+
+    /// From `config.json`'s bytes.
+    pub fn from_config_json(bytes: &[u8]) -> Result<Footprint> {
+        Ok(Footprint::of_config(&Config::from_json(bytes)?))
+    }
+
+    /// From the first bytes of a GGUF file of `file_len` bytes (its metadata and tensor infos).
+    pub fn from_gguf_header(prefix: &[u8], file_len: u64) -> Result<Footprint> {
+        crate::from_gguf::footprint(prefix, file_len)
+    }
+}
+
+/// Reports loading progress: (layers done, layers in all).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
 pub struct Model {
     pub config: Config,
     pub weights: Weights,
@@ -47,17 +83,27 @@ impl Model {
     /// Builds a model from the contents of a Hugging Face folder's three files (the browser
     /// hands us bytes).
     pub fn from_bytes(config: &[u8], weights: &[u8], tokenizer: &[u8]) -> Result<Model> {
+        Self::from_bytes_with(config, weights, tokenizer, &mut |_, _| {})
+    }
+
+    /// As `from_bytes`, reporting progress as each layer's weights are converted.
+    pub fn from_bytes_with(config: &[u8], weights: &[u8], tokenizer: &[u8], progress: Progress) -> Result<Model> {
         let config = Config::from_json(config)?;
         let tokenizer = Tokenizer::from_json(tokenizer)?;
         check_vocab(&tokenizer, &config, Error::Tokenizer)?;
         let storage = Storage::new("safetensors", safetensor_dtypes(weights));
-        let weights = Weights::from_safetensors(weights, &config)?;
+        let weights = Weights::from_safetensors(weights, &config, progress)?;
         Ok(Model { config, weights, tokenizer, storage })
     }
 
     /// Builds a model from a GGUF file's bytes; `file` names it in error messages.
     pub fn from_gguf(bytes: &[u8], file: &str) -> Result<Model> {
-        crate::from_gguf::load(bytes).map_err(|e| match e {
+        Self::from_gguf_with(bytes, file, &mut |_, _| {})
+    }
+
+    /// As `from_gguf`, reporting progress as each layer is dequantized.
+    pub fn from_gguf_with(bytes: &[u8], file: &str, progress: Progress) -> Result<Model> {
+        crate::from_gguf::load(bytes, progress).map_err(|e| match e {
             Error::Gguf(m) => Error::Gguf(format!("{file}: {}", m.strip_prefix("GGUF: ").unwrap_or(&m))),
             other => other,
         })

@@ -243,6 +243,35 @@ pub struct RunInfo {
     pub ablation_mode: AblationMode,
 }
 
+/// Small pictures of every stage's real activations for the page's overview: each layer's
+/// attention averaged over its heads [T][T], and the MLP's hidden neurons and the residual
+/// stream entering layer 1, pooled to at most `cols` columns (each column keeps the value of
+/// largest magnitude among those it covers, so a single strong neuron is never lost).
+#[derive(Debug, Clone, Serialize)]
+pub struct Thumbnails {
+    pub tokens: usize,
+    pub attention: Vec<Vec<f32>>,
+    pub mlp: Vec<Vec<f32>>,
+    pub mlp_cols: usize,
+    pub embedding: Vec<f32>,
+    pub embedding_cols: usize,
+}
+
+/// Rows of `t` [T, w] pooled to at most `cols` columns by largest magnitude.
+fn pool(t: &Tensor, cols: usize) -> (Vec<f32>, usize) {
+    let (rows, w) = (t.shape[0], t.shape[1]);
+    let c = cols.clamp(1, w.max(1));
+    let mut out = Vec::with_capacity(rows * c);
+    for r in 0..rows {
+        let row = t.row(r);
+        for k in 0..c {
+            let (a, b) = (k * w / c, ((k + 1) * w / c).max(k * w / c + 1));
+            out.push(row[a..b].iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m }));
+        }
+    }
+    (out, c)
+}
+
 /// The largest context the page keeps: the model's own context, or fewer tokens where the
 /// recorded activations would pass `budget` bytes (they grow with every token, and the
 /// attention maps with its square).
@@ -382,6 +411,13 @@ impl Session {
     /// the tokens after it are computed; the result equals a fresh run's.
     pub async fn run_prompt(&mut self, text: &str) -> Result<RunInfo> {
         let ids = self.model().encode_prompt(text)?;
+        self.run_ids(ids).await
+    }
+
+    /// Runs a prompt given as token ids (e.g. a repeated random sequence that no text
+    /// tokenizes to), as `run_prompt` does.
+    pub async fn run_ids(&mut self, ids: Vec<u32>) -> Result<RunInfo> {
+        self.model().check_ids(&ids, 0)?;
         self.check_len(ids.len())?;
         let common = self.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count();
         // Mean-ablation depends on the whole prompt: a new prompt recomputes it from scratch.
@@ -521,6 +557,26 @@ impl Session {
     /// Direct logit attribution of `token` at `position` (0-based).
     pub fn attribute(&self, position: usize, token: u32) -> Result<Attribution> {
         instruments::attribute(self.model(), &self.store, position, token)
+    }
+
+    /// The overview's thumbnails of the stored context (see [`Thumbnails`]).
+    pub fn thumbnails(&self, cols: usize) -> Result<Thumbnails> {
+        let missing = |what: &str| Error::Input(format!("no {what} is stored; run a prompt first"));
+        let cfg = &self.model().config;
+        let mut attention = Vec::with_capacity(cfg.n_layer);
+        let mut mlp = Vec::with_capacity(cfg.n_layer);
+        let mut mlp_cols = 0;
+        for l in 0..cfg.n_layer {
+            let a = self.store.part(Some(l), Part::AttnProbs).ok_or_else(|| missing("attention"))?;
+            let (h, t) = (a.shape[0], a.shape[1]);
+            attention.push((0..t * t).map(|i| (0..h).map(|k| a.data[k * t * t + i]).sum::<f32>() / h as f32).collect());
+            let (m, c) = pool(self.store.part(Some(l), Part::MlpPost).ok_or_else(|| missing("MLP activation"))?, cols);
+            mlp.push(m);
+            mlp_cols = c;
+        }
+        let emb = instruments::embedding_stream(&self.store)?;
+        let (embedding, embedding_cols) = pool(&Tensor::new(emb.shape().to_vec(), emb.into_raw_vec_and_offset().0), cols);
+        Ok(Thumbnails { tokens: self.store.len(), attention, mlp, mlp_cols, embedding, embedding_cols })
     }
 
     /// The head census, run on this session's backend; the context is re-run afterwards.

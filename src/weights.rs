@@ -130,16 +130,16 @@ impl<'a> Reader<'a> {
 }
 
 impl Weights {
-    pub fn from_safetensors(bytes: &[u8], cfg: &Config) -> Result<Self> {
+    pub fn from_safetensors(bytes: &[u8], cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::Weights(format!("not a valid safetensors file ({e}); expected an 8-byte header length, a JSON header and the tensor data it describes")))?;
         match cfg.model_type {
-            Family::Gpt2 => Self::gpt2(Reader { st, prefixes: ["transformer.", ""] }, cfg),
-            Family::Llama | Family::Qwen2 => Self::llama(Reader { st, prefixes: ["model.", ""] }, cfg),
+            Family::Gpt2 => Self::gpt2(Reader { st, prefixes: ["transformer.", ""] }, cfg, progress),
+            Family::Llama | Family::Qwen2 => Self::llama(Reader { st, prefixes: ["model.", ""] }, cfg, progress),
         }
     }
 
-    fn gpt2(r: Reader, cfg: &Config) -> Result<Self> {
+    fn gpt2(r: Reader, cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
         let (d, inner, v, p) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size, cfg.n_positions);
         let linear = |name: &str, i: usize, o: usize| -> Result<Linear> {
             Ok(Linear { w: r.mat(&format!("{name}.weight"), i, o)?, b: Some(r.vec(&format!("{name}.bias"), o)?) })
@@ -159,6 +159,7 @@ impl Weights {
                 gate: None,
                 down: linear(&n("mlp.c_proj"), inner, d)?,
             });
+            progress(i + 1, cfg.n_layer);
         }
         // `lm_head.weight` never carries the `transformer.` prefix; absent means tied to wte.
         let lm_head = match r.st.tensor("lm_head.weight") {
@@ -168,7 +169,7 @@ impl Weights {
         Ok(Weights { wte: r.mat("wte.weight", v, d)?, wpe: Some(r.mat("wpe.weight", p, d)?), layers, ln_f: norm("ln_f")?, lm_head })
     }
 
-    fn llama(r: Reader, cfg: &Config) -> Result<Self> {
+    fn llama(r: Reader, cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
         let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
         let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
         let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
@@ -195,6 +196,7 @@ impl Weights {
                 gate: Some(linear(&n("mlp.gate_proj"), f, d, cfg.mlp_bias)?),
                 down: linear(&n("mlp.down_proj"), d, f, cfg.mlp_bias)?,
             });
+            progress(i + 1, cfg.n_layer);
         }
         // `lm_head.weight` sits outside `model.`; a tied checkpoint may still carry a copy.
         let lm_head = match r.st.tensor("lm_head.weight") {

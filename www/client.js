@@ -1,12 +1,15 @@
-// The page's side of the worker: request/response with promises, progress events, and a
-// crash report when the worker dies.
+// The page's side of the worker: requests answered by promises, progress events, and a
+// crash report when the worker dies. Counts the bytes of tensors it receives (what the
+// page moves per run; see the Model panel).
+import { protocolError } from './protocol.js';
 
 export class EngineClient {
-  constructor({ onProgress, onCrash }) {
+  constructor({ onEvent, onCrash }) {
     this.pending = new Map();
     this.next = 1;
-    this.onProgress = onProgress;
+    this.onEvent = onEvent;
     this.onCrash = onCrash;
+    this.bytesReceived = 0;
     this.start();
   }
 
@@ -15,27 +18,24 @@ export class EngineClient {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.worker.onmessage = (e) => {
       const m = e.data;
-      if (m.type === 'progress') return this.onProgress && this.onProgress(m);
+      if (m.id == null) return this.onEvent && this.onEvent(m);
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.result);
-      else {
-        const err = new Error(m.error);
-        err.fatal = m.fatal;
+      if (m.ok) {
+        if (m.result && m.result.data instanceof Float32Array) this.bytesReceived += m.result.data.byteLength;
+        p.resolve(m.result);
+      } else {
+        const err = protocolError(m.error, m.fatal);
         p.reject(err);
-        if (m.fatal && this.onCrash) this.onCrash(`the engine stopped with an internal error: ${m.error}`);
+        if (m.fatal && this.onCrash) this.onCrash(`the engine stopped with an internal error: ${err.message}`);
       }
     };
     this.worker.onerror = (e) => {
       e.preventDefault();
       const msg = e.message || 'the worker script failed to load';
       this.dead = msg;
-      for (const p of this.pending.values()) {
-        const err = new Error(msg);
-        err.fatal = true;
-        p.reject(err);
-      }
+      for (const p of this.pending.values()) p.reject(protocolError({ kind: 'internal', message: msg }, true));
       this.pending.clear();
       if (this.onCrash) this.onCrash(msg);
     };
@@ -44,22 +44,17 @@ export class EngineClient {
   /** Restarts the worker (after a crash); the model must be loaded again. */
   restart() {
     this.worker.terminate();
-    for (const p of this.pending.values()) p.reject(new Error('the engine was restarted'));
+    for (const p of this.pending.values()) p.reject(protocolError({ kind: 'internal', message: 'the engine was restarted' }, true));
     this.pending.clear();
     this.start();
   }
 
-  request(cmd, args) {
-    if (this.dead) {
-      const err = new Error(this.dead);
-      err.fatal = true;
-      if (this.onCrash) this.onCrash(this.dead);
-      return Promise.reject(err);
-    }
+  request(type, args = {}) {
+    if (this.dead) return Promise.reject(protocolError({ kind: 'internal', message: this.dead }, true));
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, cmd, args });
+      this.worker.postMessage({ id, type, ...args });
     });
   }
 }

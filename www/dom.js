@@ -52,3 +52,13 @@ export function fmt(v, digits = 4) {
 export function fmtCount(n) {
   return n.toLocaleString('en-US');
 }
+
+/** What a view shows while the data it asked the worker for is on its way. */
+export function loadingNote(what) {
+  return el('p', { class: 'muted loading-note', role: 'status' }, `Computing ${what}…`);
+}
+
+/** What a view shows when its data request failed. */
+export function errorNote(what, data) {
+  return el('p', { class: 'warn', role: 'alert' }, `Could not compute ${what}: ${data.error}`);
+}

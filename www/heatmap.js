@@ -1,9 +1,12 @@
-// A canvas heatmap with token labels, a colour legend and a hover tooltip. Cells are drawn
-// on device-pixel boundaries so the picture is crisp at any devicePixelRatio; large maps
-// go through an ImageData scaled without smoothing.
+// A canvas heatmap with token labels, a colour legend, a hover tooltip, keyboard reading of
+// cells (focus the map, then arrow keys; the value is announced), and PNG/CSV export.
+// Cells are drawn on device-pixel boundaries so the picture is crisp at any
+// devicePixelRatio; large maps go through an ImageData scaled without smoothing.
 
-import { scaleFn, css } from './colors.js';
+import { scaleFn, css, ink } from './colors.js';
 import { showTooltip, hideTooltip } from './tooltip.js';
+import { el } from './dom.js';
+import { downloadCanvas, downloadCsv, composeFigure } from './export.js';
 
 const FONT = '11px system-ui, sans-serif';
 const MONO = '11px ui-monospace, SFMono-Regular, Menlo, monospace';
@@ -27,30 +30,46 @@ function hatchPattern(ctx, dpr) {
   return hatch.pattern;
 }
 
+let ids = 0;
+
 export class Heatmap {
   /**
    * opts: scale 'diverging'|'sequential'; square (cells as wide as high); rowHeight;
    * maxHeight; rowTitle, colTitle (axis captions); valueName (legend caption);
-   * tooltip(i, j, v) → string; onHoverRow(i|null); onClick(i, j).
+   * tooltip(i, j, v) → string; onHoverRow(i|null); onClick(i, j); title (for exports);
+   * exportName (file name stem; adds PNG and CSV buttons); cellText(i, j) → string drawn in
+   * each cell that is wide enough (e.g. the logit lens's top token).
    */
   constructor(parent, opts = {}) {
     this.opts = { scale: 'diverging', rowHeight: 16, maxHeight: 520, ...opts };
-    this.root = document.createElement('figure');
-    this.root.className = 'heatmap';
-    this.canvas = document.createElement('canvas');
-    this.canvas.setAttribute('role', 'img');
-    this.legend = document.createElement('canvas');
-    this.legend.className = 'legend';
-    this.caption = document.createElement('figcaption');
-    this.root.append(this.canvas, this.legend, this.caption);
+    this.id = `heatmap-${++ids}`;
+    this.root = el('figure', { class: 'heatmap' });
+    this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': 'heatmap', class: 'map' });
+    this.legend = el('canvas', { class: 'legend', 'aria-hidden': 'true' });
+    this.caption = el('figcaption', {});
+    this.live = el('p', { class: 'sr-only', 'aria-live': 'polite', id: `${this.id}-value` });
+    this.root.append(this.canvas, this.legend, this.caption, this.live);
+    if (opts.exportName) {
+      this.root.append(
+        el(
+          'div',
+          { class: 'export-row' },
+          el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportPng() }, 'Download PNG'),
+          el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportCsv() }, 'Download CSV'),
+        ),
+      );
+    }
     parent.append(this.root);
     this.spec = null;
+    this.cursor = null;
     this.canvas.addEventListener('pointermove', (e) => this.hover(e));
     this.canvas.addEventListener('pointerleave', () => this.leave());
     this.canvas.addEventListener('click', (e) => {
       const c = this.cellAt(e);
       if (c && this.opts.onClick) this.opts.onClick(c.i, c.j);
     });
+    this.canvas.addEventListener('keydown', (e) => this.key(e));
+    this.canvas.addEventListener('blur', () => this.leave());
     this.ro = new ResizeObserver(() => this.draw());
     this.ro.observe(this.root);
   }
@@ -61,11 +80,11 @@ export class Heatmap {
    */
   set(spec) {
     this.spec = spec;
-    this.canvas.setAttribute('aria-label', spec.label || 'heatmap');
+    this.canvas.setAttribute('aria-label', `${spec.label || 'heatmap'}, ${spec.rows} rows × ${spec.cols} columns; arrow keys read the cells`);
+    this.canvas.dataset.rows = spec.rows;
+    this.canvas.dataset.cols = spec.cols;
     const o = this.opts;
-    this.caption.textContent = [o.rowTitle && `rows: ${o.rowTitle}`, o.colTitle && `columns: ${o.colTitle}`]
-      .filter(Boolean)
-      .join(' · ');
+    this.caption.textContent = [o.rowTitle && `rows: ${o.rowTitle}`, o.colTitle && `columns: ${o.colTitle}`].filter(Boolean).join(' · ');
     this.draw();
   }
 
@@ -98,16 +117,21 @@ export class Heatmap {
     const s = this.spec;
     if (!s || !this.root.isConnected || this.root.clientWidth === 0) return;
     const dpr = window.devicePixelRatio || 1;
-    const ctx = this.canvas.getContext('2d');
-    const L = this.layout(ctx);
+    const L = this.layout(this.canvas.getContext('2d'));
     this.L = L;
     this.canvas.style.width = L.W + 'px';
     this.canvas.style.height = L.H + 'px';
     this.canvas.width = Math.round(L.W * dpr);
     this.canvas.height = Math.round(L.H * dpr);
-    this.canvas._layout = { left: L.left, top: L.top, cw: L.cw, ch: L.ch, rows: s.rows, cols: s.cols };
+    this.paint(this.canvas.getContext('2d'), L, dpr);
+    this.drawLegend(dpr);
+  }
+
+  /** Draws the cells, highlights and labels with layout L at scale dpr. */
+  paint(ctx, L, dpr) {
+    const s = this.spec;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.clearRect(0, 0, Math.round(L.W * dpr), Math.round(L.H * dpr));
     const color = scaleFn(this.opts.scale);
     const X = (j) => Math.round((L.left + j * L.cw) * dpr);
     const Y = (i) => Math.round((L.top + i * L.ch) * dpr);
@@ -129,7 +153,7 @@ export class Heatmap {
           const j0 = Math.floor((k * s.cols) / outW);
           const j1 = Math.max(j0 + 1, Math.floor(((k + 1) * s.cols) / outW));
           let v = s.get(i, j0);
-          let masked = s.masked && s.masked(i, j0);
+          const masked = s.masked && s.masked(i, j0);
           for (let j = j0 + 1; j < j1; j++) {
             const w = s.get(i, j);
             if (Math.abs(w) > Math.abs(v)) v = w;
@@ -148,31 +172,47 @@ export class Heatmap {
       off.getContext('2d').putImageData(img, 0, 0);
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(off, X(0), Y(0), X(s.cols) - X(0), Y(s.rows) - Y(0));
-      if (outW < s.cols) this.caption.textContent = this.caption.textContent.replace(/ · each pixel.*$/, '') + ` · each pixel column shows the largest |value| of ~${(s.cols / outW).toFixed(1)} columns (hover for exact values)`;
+      if (outW < s.cols && !/each pixel/.test(this.caption.textContent)) {
+        this.caption.textContent += ` · each pixel column shows the largest |value| of ~${(s.cols / outW).toFixed(1)} columns (hover or use the arrow keys for exact values)`;
+      }
     }
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    // Highlighted row/column (the hovered token).
+    if (this.opts.cellText && L.cw >= 24 && L.ch >= 12) {
+      ctx.font = MONO;
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      for (let i = 0; i < s.rows; i++) {
+        for (let j = 0; j < s.cols; j++) {
+          const t = this.opts.cellText(i, j);
+          if (!t) continue;
+          ctx.fillStyle = ink(color(s.get(i, j), s.max));
+          ctx.fillText(t, L.left + (j + 0.5) * L.cw, L.top + (i + 0.5) * L.ch, L.cw - 4);
+        }
+      }
+    }
+    // Highlighted row/column (the hovered token) and the keyboard cursor.
     ctx.strokeStyle = '#f59e0b';
     ctx.lineWidth = 2;
     if (s.highlightRow != null && s.highlightRow < s.rows) ctx.strokeRect(L.left, L.top + s.highlightRow * L.ch, L.cw * s.cols, L.ch);
     if (s.highlightCol != null && s.highlightCol < s.cols) ctx.strokeRect(L.left + s.highlightCol * L.cw, L.top, L.cw, L.ch * s.rows);
-    // Labels.
+    if (this.cursor) {
+      ctx.strokeStyle = '#18181b';
+      ctx.strokeRect(L.left + this.cursor.j * L.cw, L.top + this.cursor.i * L.ch, L.cw, L.ch);
+    }
     ctx.fillStyle = '#27272a';
     ctx.font = MONO;
     ctx.textBaseline = 'middle';
-    const every = (n, size) => Math.max(1, Math.ceil(12 / size));
+    const every = (size) => Math.max(1, Math.ceil(12 / size));
     if (s.rowLabels) {
       ctx.textAlign = 'right';
-      const step = every(s.rows, L.ch);
-      for (let i = 0; i < s.rows; i += step) {
+      for (let i = 0; i < s.rows; i += every(L.ch)) {
         ctx.fillStyle = i === s.highlightRow ? '#b45309' : '#27272a';
         ctx.fillText(s.rowLabels[i], L.left - 4, L.top + (i + 0.5) * L.ch, L.left - 6);
       }
     }
     if (s.colLabels) {
-      const step = every(s.cols, L.cw);
       ctx.textAlign = 'left';
-      for (let j = 0; j < s.cols; j += step) {
+      for (let j = 0; j < s.cols; j += every(L.cw)) {
         ctx.save();
         ctx.translate(L.left + (j + 0.5) * L.cw, L.top - 4);
         ctx.rotate(-Math.PI / 2);
@@ -181,7 +221,6 @@ export class Heatmap {
         ctx.restore();
       }
     }
-    this.drawLegend(dpr);
   }
 
   drawLegend(dpr) {
@@ -230,7 +269,6 @@ export class Heatmap {
       ctx.fillText('masked', barW + 30, 1);
       ctx.fillText('(future)', barW + 30, 15);
     }
-    c.setAttribute('aria-label', `colour scale from ${fmt(lo)} to ${fmt(s.max)}`);
   }
 
   cellAt(e) {
@@ -238,27 +276,70 @@ export class Heatmap {
     const s = this.spec;
     if (!L || !s) return null;
     const r = this.canvas.getBoundingClientRect();
-    const x = e.clientX - r.left - L.left;
-    const y = e.clientY - r.top - L.top;
-    const i = Math.floor(y / L.ch);
-    const j = Math.floor(x / L.cw);
+    const i = Math.floor((e.clientY - r.top - L.top) / L.ch);
+    const j = Math.floor((e.clientX - r.left - L.left) / L.cw);
     if (i < 0 || j < 0 || i >= s.rows || j >= s.cols) return null;
     return { i, j };
+  }
+
+  text(i, j) {
+    const s = this.spec;
+    const masked = s.masked && s.masked(i, j);
+    return this.opts.tooltip ? this.opts.tooltip(i, j, masked ? null : s.get(i, j)) : String(s.get(i, j));
   }
 
   hover(e) {
     const c = this.cellAt(e);
     if (!c) return this.leave();
-    const s = this.spec;
-    const masked = s.masked && s.masked(c.i, c.j);
-    const text = this.opts.tooltip ? this.opts.tooltip(c.i, c.j, masked ? null : s.get(c.i, c.j)) : String(s.get(c.i, c.j));
-    showTooltip(text, e.clientX, e.clientY);
+    showTooltip(this.text(c.i, c.j), e.clientX, e.clientY);
     if (this.opts.onHoverRow) this.opts.onHoverRow(c.i);
+  }
+
+  /** Arrow keys move a cursor over the cells; its value is shown and announced. */
+  key(e) {
+    const s = this.spec;
+    if (!s) return;
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -1e9], End: [0, 1e9] };
+    if (e.key === 'Enter' && this.cursor && this.opts.onClick) {
+      this.opts.onClick(this.cursor.i, this.cursor.j);
+      return e.preventDefault();
+    }
+    if (!moves[e.key]) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const c = this.cursor || { i: 0, j: 0 };
+    const [di, dj] = moves[e.key];
+    this.cursor = this.cursor ? { i: Math.max(0, Math.min(s.rows - 1, c.i + di)), j: Math.max(0, Math.min(s.cols - 1, c.j + dj)) } : c;
+    const text = this.text(this.cursor.i, this.cursor.j);
+    this.live.textContent = text;
+    this.draw();
+    const r = this.canvas.getBoundingClientRect();
+    showTooltip(text, r.left + this.L.left + (this.cursor.j + 1) * this.L.cw, r.top + this.L.top + (this.cursor.i + 0.5) * this.L.ch);
+    if (this.opts.onHoverRow) this.opts.onHoverRow(this.cursor.i);
   }
 
   leave() {
     hideTooltip();
     if (this.opts.onHoverRow) this.opts.onHoverRow(null);
+  }
+
+  /** The map with its title, axes, labels and legend, as one PNG. */
+  exportPng() {
+    const dpr = 2;
+    const L = this.L || this.layout(this.canvas.getContext('2d'));
+    const map = document.createElement('canvas');
+    map.width = Math.round(L.W * dpr);
+    map.height = Math.round(L.H * dpr);
+    this.paint(map.getContext('2d'), L, dpr);
+    downloadCanvas(composeFigure(this.opts.title || this.spec.label, map, this.legend, this.caption.textContent, dpr), `${this.opts.exportName}.png`);
+  }
+
+  /** The values as CSV: one row per heatmap row, with the labels. */
+  exportCsv() {
+    const s = this.spec;
+    const header = ['', ...Array.from({ length: s.cols }, (_, j) => (s.colLabels ? s.colLabels[j] : String(j)))];
+    const rows = Array.from({ length: s.rows }, (_, i) => [s.rowLabels ? s.rowLabels[i] : String(i), ...Array.from({ length: s.cols }, (_, j) => (s.masked && s.masked(i, j) ? '' : s.get(i, j)))]);
+    downloadCsv([header, ...rows], `${this.opts.exportName}.csv`);
   }
 
   destroy() {

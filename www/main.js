@@ -1,71 +1,87 @@
-// The page: wires the prompt, the worker, the pipeline strip and the views together.
-import { EngineClient } from './client.js';
-import { state, on, emit, stages } from './store.js';
-import { actions } from './actions.js';
+// The page: draws the panels from the state and wires the prompt, keys and drops to the
+// controller's actions. Views live in views/; none of them changes the state itself.
+import { state, on, stages } from './store.js';
+import { actions } from './controller.js';
+import { el } from './dom.js';
+import { PALETTE_NAMES, paletteLabel } from './colors.js';
 import { renderChips, highlightChips } from './views/chips.js';
-import { renderPipeline, step, stepBack } from './views/pipeline.js';
+import { renderPipeline } from './views/pipeline.js';
 import { renderModelPanel } from './views/model.js';
+import { renderCompare } from './views/compare.js';
+import * as overview from './views/overview.js';
 import * as promptView from './views/prompt.js';
 import * as tokensView from './views/tokens.js';
 import * as embeddingsView from './views/embeddings.js';
 import * as layerView from './views/layer.js';
 import * as logitsView from './views/logits.js';
-import { el } from './dom.js';
+import * as lensView from './views/lens.js';
+import * as attributionView from './views/attribution.js';
+import * as neighboursView from './views/neighbours.js';
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = {
-  prompt: (root) => promptView.render(root),
-  tokens: (root) => tokensView.render(root),
-  embeddings: (root) => embeddingsView.render(root),
-  layer: (root, s) => layerView.render(root, s.layer),
+  overview: overview.render,
+  prompt: promptView.render,
+  tokens: tokensView.render,
+  embeddings: embeddingsView.render,
+  layer: layerView.render,
   logits: (root) => logitsView.render(root, 'logits'),
   next: (root) => logitsView.render(root, 'next'),
+  lens: lensView.render,
+  attribution: attributionView.render,
+  neighbours: neighboursView.render,
 };
 
-const pageHasWebGPU = 'gpu' in navigator;
 let current = null;
-let runSeq = 0;
-let debounce = null;
 
-const client = new EngineClient({
-  onProgress: ({ file, loaded, total }) => {
-    const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
-    $('loading-text').textContent = `Downloading ${file}: ${kb(loaded)}${total ? ` of ${kb(total)}` : ''}`;
-    if (total) $('progress').value = loaded / total;
-    else $('progress').removeAttribute('value');
-  },
-  onCrash: (msg) =>
-    showError('The engine stopped', msg, 'The model runs in a Web Worker, which crashed. “Reload the model” starts it again.', () => {
-      client.restart();
-      loadModel(state.folder);
-    }),
-});
-
-function showError(title, message, hint, retry) {
-  $('loading').hidden = true;
-  $('error').hidden = false;
-  $('error-title').textContent = title;
-  $('error-message').textContent = message;
-  $('error-hint').textContent = hint || '';
-  $('error-retry').textContent = title === 'The engine stopped' ? 'Reload the model' : 'Try again';
-  $('error-retry').onclick = () => {
-    $('error').hidden = true;
-    retry();
-  };
-  const def = state.models[0] && state.models[0].url;
-  $('error-default').hidden = !def || def === state.folder || title === 'The engine stopped';
-  $('error-default').onclick = () => {
-    $('error').hidden = true;
-    actions.loadModel(def);
-  };
+function renderLoading() {
+  const box = $('loading');
+  const l = state.loading;
+  box.hidden = !l;
+  if (!l) return box.replaceChildren();
+  const kb = (n) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MB` : `${(n / 1024).toFixed(0)} KB`);
+  const rows = Object.entries(l.files).map(([file, p]) =>
+    el(
+      'div',
+      { class: 'progress-row' },
+      el('span', { class: 'mono' }, file),
+      el('progress', { max: '1', value: p.total ? String(p.loaded / p.total) : null, 'aria-label': `${p.phase === 'convert' ? 'Converting' : 'Downloading'} ${file}` }),
+      el('span', { class: 'small muted' }, p.phase === 'convert' ? `converting to f32: layer ${p.loaded} of ${p.total}` : `${kb(p.loaded)}${p.total ? ` of ${kb(p.total)}` : ''}`),
+    ),
+  );
+  box.replaceChildren(el('p', {}, `Loading ${l.label}…`), ...rows);
 }
 
-function notice(text) {
-  $('notice').hidden = !text;
-  $('notice').textContent = text || '';
+function renderError() {
+  const box = $('error');
+  const e = state.error;
+  box.hidden = !e;
+  if (!e) return box.replaceChildren();
+  const def = state.models[0];
+  box.replaceChildren(
+    el('h2', {}, e.title),
+    el('p', { class: 'error-message' }, e.message),
+    e.hint ? el('p', { class: 'muted' }, e.hint) : null,
+    el(
+      'div',
+      { class: 'row' },
+      e.retry ? el('button', { type: 'button', onclick: e.retry }, e.title === 'The engine stopped' ? 'Reload the model' : 'Try again') : null,
+      def && state.source && state.source.url !== def.url ? el('button', { type: 'button', onclick: () => actions.loadEntry(def) }, 'Load the default model') : null,
+    ),
+  );
 }
 
 function render() {
+  renderLoading();
+  renderError();
+  $('notice').hidden = !state.notice;
+  $('notice').textContent = state.notice || '';
+  const status = $('prompt-status');
+  status.textContent = state.status.text;
+  status.className = 'prompt-status' + (state.status.warn ? ' warn' : '');
+  $('chat-toggle').hidden = !(state.info && state.info.chat);
+  $('chat').checked = state.chat;
+  if (document.activeElement !== $('prompt')) $('prompt').value = state.prompt;
   renderChips($('chips'));
   renderPipeline($('pipeline'));
   renderModelPanel($('model-panel'));
@@ -73,215 +89,76 @@ function render() {
   current = null;
   const root = $('stage');
   root.replaceChildren();
-  if (!state.run || !state.tensors) {
-    const msg = state.info ? 'Type a prompt to see the model run.' : $('error').hidden ? 'The model is loading…' : 'No model is loaded (see the error above).';
+  if (!state.run) {
+    const msg = state.info ? 'Type a prompt to see the model run.' : state.error ? 'No model is loaded (see the message above).' : 'The model is loading…';
     root.append(el('p', { class: 'muted' }, msg));
     return;
   }
-  const s = stages()[Math.min(state.stage, stages().length - 1)];
-  current = VIEWS[s.id](root, s) || {};
+  const s = stages()[Math.min(stages().length - 1, Math.max(0, stages().findIndex((x) => x.id === state.stage)))];
+  current = VIEWS[s.id](root) || {};
   if (state.hover != null && current.highlight) current.highlight(state.hover);
+  renderCompare($('compare'));
 }
 
 on('render', render);
+on('progress', renderLoading);
+on('status', () => {
+  $('prompt-status').textContent = state.status.text;
+});
 on('hover', (i) => {
   highlightChips($('chips'), i);
   if (current && current.highlight) current.highlight(i);
 });
 
-function applyRun(out) {
-  if (out.backend) state.backend = out.backend;
-  const r = out.run;
-  if (!r) return;
-  state.run = r;
-  state.tensors = out.tensors;
-  state.at = r.tokens.length;
-  state.lastRunMs = r.elapsed_ms;
-  state.backend = r.backend;
-  if (state.focus != null && state.focus >= r.tokens.length) state.focus = null;
-  notice(r.notice);
-  const n = r.tokens.length;
-  const status = $('prompt-status');
-  status.className = 'prompt-status';
-  status.textContent = `${n} token${n === 1 ? '' : 's'} of at most ${state.info.config.n_positions} · last run: ${r.computed} token${r.computed === 1 ? '' : 's'} in ${r.elapsed_ms.toFixed(1)} ms on ${r.backend.kind === 'webgpu' ? 'WebGPU' : 'the CPU'}`;
-}
-
-function describeTooLong(msg) {
-  // The engine says e.g. "input: 30 tokens do not fit: this model's context (n_positions) holds at most 24 tokens".
-  return msg.replace(/^input: /, '');
-}
-
-let inFlight = false;
-let again = false;
-
-/** Runs the prompt in the textbox. While a run is in flight, further calls coalesce into
- * one more run of the latest text, so fast typing never queues a backlog of stale runs. */
-async function runPrompt() {
-  clearTimeout(debounce);
-  if (!state.info) return;
-  if (inFlight) {
-    again = true;
-    return;
-  }
-  const text = $('prompt').value;
-  const seq = ++runSeq;
-  const status = $('prompt-status');
-  if (!text) {
-    status.textContent = 'Type at least one character.';
-    status.className = 'prompt-status warn';
-    return;
-  }
-  status.textContent = 'running…';
-  status.className = 'prompt-status';
-  inFlight = true;
-  try {
-    const r = await client.request('run', { text });
-    if (!again) {
-      applyRun(r);
-      render();
-    }
-  } catch (e) {
-    if (e.fatal || again) return;
-    let msg = describeTooLong(e.message);
-    if (/do not fit/.test(msg)) {
-      msg = `Too long: ${msg}. Shorten the prompt; the views show the last prompt that fit.`;
-    }
-    status.textContent = msg;
-    status.className = 'prompt-status warn';
-  } finally {
-    inFlight = false;
-    if (again) {
-      again = false;
-      runPrompt();
-    } else if (seq === runSeq) state.runsDone++;
-  }
-}
-
-actions.distribution = async (limit) => {
-  if (!state.run) return null;
-  const s = state.sampling;
-  const model = await client.request('distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit });
-  const only = Array.from(model.ids);
-  const shaped = await client.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, only });
-  return { model, shaped };
-};
-
-actions.generate = async () => {
-  if (state.busy || inFlight) return;
-  const s = state.sampling;
-  state.busy = true;
-  const seq = runSeq;
-  try {
-    const out = await client.request('generate', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
-    // A prompt run requested meanwhile supersedes this result.
-    if (seq === runSeq) applyRun(out);
-  } catch (e) {
-    if (!e.fatal) notice(e.message);
-  } finally {
-    state.busy = false;
-    render();
-  }
-};
-
-actions.setBackend = async (choice) => {
-  state.backendChoice = choice;
-  state.busy = true;
-  renderModelPanel($('model-panel'));
-  const seq = runSeq;
-  try {
-    const out = await client.request('setBackend', { backend: choice, pageHasWebGPU });
-    if (seq === runSeq) applyRun(out);
-    else state.backend = out.backend;
-    // Asked for WebGPU but got the CPU: say so where it is seen, not only in the panel.
-    if (choice === 'webgpu' && out.backend.kind !== 'webgpu') notice(`WebGPU is not available, so the CPU runs the model: ${out.backend.why}`);
-  } catch (e) {
-    if (!e.fatal) notice(e.message);
-  } finally {
-    state.busy = false;
-    render();
-  }
-};
-
-async function loadModel(folder) {
-  state.folder = folder;
-  state.info = null;
-  state.run = null;
-  state.tensors = null;
-  state.backend = null;
-  $('error').hidden = true;
-  $('loading').hidden = false;
-  $('loading-text').textContent = `Loading the model from ${folder}`;
-  $('progress').value = 0;
-  render();
-  try {
-    const out = await client.request('load', { folder, backend: state.backendChoice, pageHasWebGPU });
-    state.info = out.info;
-    state.heads = out.heads;
-    state.backend = out.backend;
-    $('loading').hidden = true;
-    state.stage = Math.min(state.stage, stages().length - 1);
-    render();
-    await runPrompt();
-  } catch (e) {
-    if (e.fatal) return;
-    showError(
-      'The model could not be loaded',
-      e.message,
-      `From ${folder}. A model folder holds config.json, model.safetensors and tokenizer.json of a Hugging Face GPT-2-family checkpoint.`,
-      () => loadModel(folder),
-    );
-    render();
-  }
-}
-actions.loadModel = (folder) => {
-  const url = new URL(location.href);
-  url.searchParams.set('model', folder);
-  history.replaceState(null, '', url);
-  return loadModel(folder);
-};
-
 function onKey(e) {
   const t = e.target;
-  if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.tagName === 'SELECT')) return;
-  if (!state.run) return;
-  if (e.key === 'ArrowRight') step();
-  else if (e.key === 'ArrowLeft') stepBack();
+  if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'CANVAS')) return;
+  if (!state.run || e.altKey || e.ctrlKey || e.metaKey) return;
+  if (e.key === 'ArrowRight') actions.step();
+  else if (e.key === 'ArrowLeft') actions.stepBack();
   else if (current && current.key && current.key(e)) {
     /* handled by the view */
   } else return;
   e.preventDefault();
 }
 
-async function main() {
+function main() {
   const prompt = $('prompt');
-  prompt.addEventListener('input', () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(runPrompt, 250);
-  });
+  prompt.addEventListener('input', () => actions.setPrompt(prompt.value));
   prompt.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault();
-      runPrompt();
+      state.prompt = prompt.value;
+      actions.runPrompt();
     }
   });
-  document.addEventListener('keydown', onKey);
-  window.xray = { state, request: (cmd, args) => client.request(cmd, args), render };
-  try {
-    const r = await fetch(new URL('models/index.json', import.meta.url));
-    if (r.ok) {
-      const base = new URL('models/', import.meta.url);
-      state.models = ((await r.json()).models || []).map((m) => ({ ...m, url: new URL(m.folder, base).href }));
+  $('chat').addEventListener('change', (e) => actions.setChat(e.target.checked));
+  $('copy-link').addEventListener('click', async () => {
+    const link = actions.link();
+    try {
+      await navigator.clipboard.writeText(link);
+      $('copy-link').textContent = 'Link copied';
+    } catch {
+      $('copy-link').textContent = 'Copy failed: the link is in the address bar';
     }
-  } catch {
-    state.models = [];
-  }
-  const param = new URL(location.href).searchParams.get('model');
-  const folder = param ? new URL(param.endsWith('/') ? param : param + '/', location.href).href : state.models[0] ? state.models[0].url : null;
-  if (!folder) {
-    showError('No model', 'www/models/index.json lists no model and no ?model= was given.', 'Add a model folder to www/models/ and list it in index.json.', () => location.reload());
-    return;
-  }
-  loadModel(folder);
+    setTimeout(() => ($('copy-link').textContent = 'Copy link'), 2500);
+  });
+  const palette = $('palette');
+  palette.append(...PALETTE_NAMES.map((n) => el('option', { value: n }, paletteLabel(n))));
+  palette.addEventListener('change', () => actions.setPalette(palette.value));
+  on('render', () => (palette.value = state.palette));
+  document.addEventListener('keydown', onKey);
+  // Model files dropped anywhere on the page are read here, never uploaded.
+  document.addEventListener('dragover', (e) => {
+    if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
+  });
+  document.addEventListener('drop', (e) => {
+    const files = [...(e.dataTransfer ? e.dataTransfer.files : [])];
+    if (!files.length) return;
+    e.preventDefault();
+    actions.loadModel({ kind: 'files', files, label: files.map((f) => f.name).join(', ') });
+  });
+  actions.init();
 }
 
 main();

@@ -1,25 +1,41 @@
-// The page's state and a tiny event bus. Views read `state` and redraw on 'render';
-// 'hover' only moves the highlighted token.
+// The page's state. Only the controller (controller.js) changes it; views read it and call
+// the controller's actions. `render` redraws everything; `hover` only moves the highlighted
+// token.
 
 export const state = {
-  models: [], // entries of www/models/index.json
-  folder: null, // URL of the loaded model folder
-  info: null, // {config, parameters, total_parameters}
-  heads: null, // heads.json of the model folder, if any
-  backend: null, // {choice, kind, name, adapter, why}
+  models: [], // entries of www/models/index.json, with `url` resolved
+  source: null, // what is loaded: {kind, url | repo, revision, file | files, label}
+  hub: 'https://huggingface.co', // the Hugging Face Hub's origin (index.html's meta tag)
+  loading: null, // {files: {name: {loaded, total, phase}}} while a model loads
+  error: null, // {title, message, hint, retry}
+  notice: null, // a line for people (GPU fallback, ablation, …)
+  info: null, // {config, storage, parameters, total_parameters, max_tokens, chat}
+  memory: null, // wasm memory after loading, bytes
+  heads: null, // head census [{layer, head, …, label, score}] (counted from 1)
+  census: null, // {done, total} while the worker computes it
   backendChoice: 'auto',
-  run: null, // last RunInfo: {tokens, prompt_len, computed, elapsed_ms, backend, notice}
-  tensors: null, // {token_embeddings, position_embeddings, residual_norms, attentions[], mlp_activation[]}
+  backend: null, // {choice, kind, name, adapter, why}
+  prompt: 'The cat sat on the mat. The cat',
+  chat: false, // wrap the prompt as a ChatML user turn
+  status: { text: '', warn: false },
+  run: null, // the last RunInfo: {tokens, prompt_len, computed, reused, elapsed_ms, backend, notice, ended, ablated}
+  runSeq: 0, // counts runs; data fetched for an older run is dropped
   at: 0, // tokens shown (≤ run.tokens.length): the history step on screen
-  stage: 0, // index into stages()
+  stage: 'overview', // overview | prompt | tokens | embeddings | layer | logits | next | lens | attribution | neighbours
+  layer: 0,
   sub: 'attention', // within a layer: attention | mlp | residual
   head: 0,
-  focus: null, // chosen token index (MLP top neurons), null = last
+  focus: null, // chosen token index, null = last
   hover: null, // hovered token index
   sampling: { temperature: 0, topK: 0, topP: 1, seed: 0 },
+  ablation: { heads: [], mode: 'zero', editing: false }, // heads [[layer, head]] counted from 1
+  target: null, // token id the lens and attribution follow (null: the model's top token)
+  palette: 'classic',
+  compare: { open: false, prompt: 'The doctor said that she', run: null, data: new Map() },
+  data: new Map(), // tensors and instrument results of the current run, by key
+  busy: false, // a generate/backend/ablation request is in flight
   lastRunMs: null,
-  busy: false,
-  runsDone: 0, // prompt runs finished (ok or not), for tests and status
+  bytesMoved: 0, // tensor bytes moved from the worker for the current run
 };
 
 const listeners = new Map();
@@ -37,13 +53,27 @@ export function emit(event, arg) {
 export function stages() {
   const n = state.info ? state.info.config.n_layer : 0;
   const out = [
+    { id: 'overview', label: 'Overview' },
     { id: 'prompt', label: 'Prompt' },
     { id: 'tokens', label: 'Tokens' },
     { id: 'embeddings', label: 'Embeddings' },
   ];
   for (let l = 0; l < n; l++) out.push({ id: 'layer', layer: l, label: `Layer ${l + 1}` });
-  out.push({ id: 'logits', label: 'Logits' }, { id: 'next', label: 'Next token' });
+  out.push(
+    { id: 'logits', label: 'Logits' },
+    { id: 'next', label: 'Next token' },
+    { id: 'lens', label: 'Logit lens', group: 'why' },
+    { id: 'attribution', label: 'Attribution', group: 'why' },
+    { id: 'neighbours', label: 'Embedding space', group: 'why' },
+  );
   return out;
+}
+
+/** Index of the current stage in stages(). */
+export function stageIndex() {
+  const list = stages();
+  const i = list.findIndex((s) => s.id === state.stage && (s.id !== 'layer' || s.layer === state.layer));
+  return Math.max(0, i);
 }
 
 /** The tokens on screen (the first `at` of the context). */
@@ -51,8 +81,7 @@ export function visibleTokens() {
   return state.run ? state.run.tokens.slice(0, state.at) : [];
 }
 
-export function setHover(i) {
-  if (state.hover === i) return;
-  state.hover = i;
-  emit('hover', i);
+/** Whether head `head` of layer `layer` (0-based) is ablated. */
+export function isAblated(layer, head) {
+  return state.ablation.heads.some(([l, h]) => l === layer + 1 && h === head + 1);
 }

@@ -1,147 +1,313 @@
-// The Web Worker that owns the model: it downloads the model folder (reporting progress),
-// builds the wasm Engine and answers the page's requests one at a time, so typing on the
-// page never waits for a forward pass.
+// The Web Worker that owns the model: it fetches the model's files (a folder beside the
+// page, a Hugging Face Hub repository, or files the user picked) straight into wasm memory
+// with progress, refuses a model too big for the tab before downloading its weights, and
+// answers the page's requests one at a time (protocol.js), so typing never waits on a run.
 
-import init, { Engine } from './pkg/llm_xray.js';
+import init, { Xray, FileBytes, footprintOfConfig, footprintOfGguf } from './pkg/llm_xray.js';
 
-let engine = null;
-let nLayer = 0;
-const wasmReady = init();
+let xray = null;
+let wasm = null;
+const wasmReady = init().then((w) => (wasm = w));
 let queue = Promise.resolve();
+const CACHE = 'llm-xray-models';
+// A tab's WebAssembly memory (wasm32) holds at most 4 GiB.
+const WASM_LIMIT = 4 * 2 ** 30;
+// What the page keeps of a context's activations (src/session.rs STORE_BUDGET) plus room.
+const ACTIVATIONS = 320e6;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
-async function fetchBytes(url, file) {
-  let res;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`${file}: could not be downloaded from ${url} (${e.message})`);
+class Refusal extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
   }
-  if (!res.ok) {
-    throw new Error(
-      `${file}: ${res.status === 404 ? 'not found' : `HTTP ${res.status}`} at ${url}; a model folder holds config.json, model.safetensors and tokenizer.json`,
+}
+const modelError = (message) => new Refusal('model', message);
+const gb = (n) => `${(n / 2 ** 30).toFixed(2)} GB`;
+
+/** Refuses, before the weights download, a model whose weights cannot fit in the tab. */
+function checkFits(what, footprint, fileBytes) {
+  const need = footprint.f32_bytes + fileBytes + ACTIVATIONS;
+  if (need > WASM_LIMIT) {
+    throw modelError(
+      `${what} needs about ${gb(need)} in this tab: ${(footprint.parameters / 1e9).toFixed(2)}B learned parameters as f32 take ${gb(footprint.f32_bytes)}, ` +
+        `its ${gb(fileBytes)} file is held while it loads, and activations take up to ${gb(ACTIVATIONS)}; a tab's WebAssembly memory holds at most ${gb(WASM_LIMIT)}. Pick a smaller model.`,
     );
   }
-  const total = Number(res.headers.get('content-length')) || 0;
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+}
+
+async function open(url, file, init) {
+  let res;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw modelError(`${file}: could not be downloaded from ${url} (${e.message})`);
+  }
+  if (!res.ok && res.status !== 206) {
+    throw modelError(`${file}: ${res.status === 404 ? 'not found' : `HTTP ${res.status}`} at ${url}`);
+  }
+  return res;
+}
+
+/** A response's body streamed into wasm memory, reporting download progress. */
+async function intoWasm(res, file, total) {
+  const out = new FileBytes(total || 0);
   const reader = res.body.getReader();
-  const chunks = [];
   let loaded = 0;
+  let last = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    chunks.push(value);
+    out.push(value);
     loaded += value.length;
-    post({ type: 'progress', file, loaded, total });
+    if (Date.now() - last > 50) {
+      last = Date.now();
+      post({ type: 'progress', phase: 'download', file, loaded, total });
+    }
   }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  post({ type: 'progress', file, loaded, total: total || loaded });
+  post({ type: 'progress', phase: 'download', file, loaded, total: total || loaded });
   return out;
 }
 
-// Every tensor the views draw, with their buffers listed for transfer.
-function bundle() {
-  const t = {
-    token_embeddings: engine.tensor('token_embeddings', 0),
-    position_embeddings: engine.tensor('position_embeddings', 0),
-    residual_norms: engine.tensor('residual_norms', 0),
-    attentions: [],
-    mlp_activation: [],
-  };
-  for (let l = 0; l < nLayer; l++) {
-    t.attentions.push(engine.tensor('attentions', l));
-    t.mlp_activation.push(engine.tensor('mlp_activation', l));
-  }
-  const transfer = [t.token_embeddings, t.position_embeddings, t.residual_norms, ...t.attentions, ...t.mlp_activation].map(
-    (x) => x.data.buffer,
-  );
-  return [t, transfer];
+/** Fetches a file, from the Cache API when `cached` (Hub downloads) and into it otherwise. */
+async function download(url, file, { cached = false, expected = 0 } = {}) {
+  const cache = cached && self.caches ? await caches.open(CACHE) : null;
+  const hit = cache && (await cache.match(url));
+  if (hit) return intoWasm(hit, file, Number(hit.headers.get('content-length')) || expected);
+  const res = await open(url, file);
+  const total = Number(res.headers.get('content-length')) || expected;
+  if (!cache) return intoWasm(res, file, total);
+  const [mine, stored] = res.body.tee();
+  const put = cache.put(url, new Response(stored, { headers: { 'content-length': String(total) } })).catch(() => {});
+  const bytes = await intoWasm(new Response(mine), file, total);
+  await put;
+  return bytes;
 }
 
-function withTensors(run) {
-  if (!run) return [{ run: null }, []];
-  const [tensors, transfer] = bundle();
-  return [{ run, tensors }, transfer];
+/** Size of a remote file without downloading it. */
+async function remoteSize(url, file) {
+  const res = await open(url, file, { method: 'HEAD' });
+  return Number(res.headers.get('content-length')) || 0;
 }
 
-const handlers = {
-  async load({ folder, backend, pageHasWebGPU }) {
-    await wasmReady;
-    engine = null;
-    const base = new URL(folder, self.location.href);
-    const url = (f) => new URL(f, base).href;
-    const [config, tokenizer] = await Promise.all([
-      fetchBytes(url('config.json'), 'config.json'),
-      fetchBytes(url('tokenizer.json'), 'tokenizer.json'),
-    ]);
-    const weights = await fetchBytes(url('model.safetensors'), 'model.safetensors');
-    engine = new Engine(config, weights, tokenizer);
-    const info = engine.info();
-    nLayer = info.config.n_layer;
-    let heads = null;
+/** The first bytes of a GGUF file: enough for its metadata and tensor infos. */
+async function ggufHead(readRange, size, what) {
+  for (const n of [4 << 20, 32 << 20]) {
+    const prefix = await readRange(Math.min(n, size));
     try {
-      const r = await fetch(url('heads.json'));
+      return footprintOfGguf(prefix, size);
+    } catch (e) {
+      if (n >= size || !/truncated/.test(e.message)) throw refusal(e);
+    }
+  }
+  throw modelError(`${what}: its GGUF header is larger than 32 MB`);
+}
+
+async function rangeOf(url, file, n) {
+  const res = await open(url, file, { headers: { Range: `bytes=0-${n - 1}` } });
+  const reader = res.body.getReader();
+  const parts = [];
+  let got = 0;
+  while (got < n) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    got += value.length;
+  }
+  reader.cancel().catch(() => {});
+  const out = new Uint8Array(Math.min(got, n));
+  let at = 0;
+  for (const p of parts) {
+    const take = Math.min(p.length, out.length - at);
+    out.set(p.subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
+
+const convert = (file) => (done, total) => post({ type: 'progress', phase: 'convert', file, loaded: done, total });
+
+/** Loads a GGUF file from a URL (beside the page, or on the Hub). */
+async function loadGgufUrl(url, name, cached) {
+  const size = await remoteSize(url, name);
+  checkFits(name, await ggufHead((n) => rangeOf(url, name, n), size, name), size);
+  const bytes = await download(url, name, { cached, expected: size });
+  return Xray.fromGguf(bytes, name, convert(name));
+}
+
+/** A wasm error ({kind, message}) as a Refusal. */
+function refusal(e) {
+  return new Refusal(e.kind || 'model', e.message || String(e));
+}
+
+/** Loads a Hugging Face folder's three files from `url(file)`. */
+async function loadFolder(url, what, cached) {
+  const configJson = await fetchSmall(url('config.json'), 'config.json', cached);
+  let footprint;
+  try {
+    footprint = footprintOfConfig(configJson);
+  } catch (e) {
+    throw refusal(e);
+  }
+  const size = await remoteSize(url('model.safetensors'), 'model.safetensors');
+  checkFits(what, footprint, size);
+  const config = new FileBytes(configJson.length);
+  config.push(configJson);
+  const tokenizer = await download(url('tokenizer.json'), 'tokenizer.json', { cached });
+  const weights = await download(url('model.safetensors'), 'model.safetensors', { cached, expected: size });
+  return Xray.fromFolder(config, weights, tokenizer, convert('model.safetensors'));
+}
+
+/** A small file's bytes as JS (config.json), through the Cache API for Hub downloads. */
+async function fetchSmall(url, file, cached) {
+  const cache = cached && self.caches ? await caches.open(CACHE) : null;
+  const hit = cache && (await cache.match(url));
+  const res = hit || (await open(url, file));
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (cache && !hit) await cache.put(url, new Response(bytes, { headers: { 'content-length': String(bytes.length) } })).catch(() => {});
+  return bytes;
+}
+
+/** Loads files the user picked: one .gguf, or config.json, model.safetensors and tokenizer.json. */
+async function loadFiles(files) {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const fromFile = async (f) => intoWasm(new Response(f.stream()), f.name, f.size);
+  const gguf = files.find((f) => /\.gguf$/i.test(f.name));
+  if (gguf) {
+    checkFits(gguf.name, await ggufHead(async (n) => new Uint8Array(await gguf.slice(0, n).arrayBuffer()), gguf.size, gguf.name), gguf.size);
+    return Xray.fromGguf(await fromFile(gguf), gguf.name, convert(gguf.name));
+  }
+  const missing = ['config.json', 'model.safetensors', 'tokenizer.json'].filter((n) => !byName.has(n));
+  if (missing.length) {
+    throw modelError(`missing ${missing.join(', ')}: pick one .gguf file, or the three files of a Hugging Face folder (config.json, model.safetensors, tokenizer.json); got ${files.map((f) => f.name).join(', ') || 'nothing'}`);
+  }
+  const config = byName.get('config.json');
+  const weights = byName.get('model.safetensors');
+  let footprint;
+  try {
+    footprint = footprintOfConfig(new Uint8Array(await config.arrayBuffer()));
+  } catch (e) {
+    throw refusal(e);
+  }
+  checkFits('these files', footprint, weights.size);
+  return Xray.fromFolder(await fromFile(config), await fromFile(weights), await fromFile(byName.get('tokenizer.json')), convert('model.safetensors'));
+}
+
+/** The Hub's file URL layout: {hub}/{owner}/{name}/resolve/{revision}/{file}. */
+function hubUrl(hub, repo, revision, file) {
+  return `${hub.replace(/\/$/, '')}/${repo}/resolve/${encodeURIComponent(revision || 'main')}/${file}`;
+}
+
+async function load({ source, backend, pageHasWebGPU, hub }) {
+  await wasmReady;
+  if (xray) xray.free();
+  xray = null;
+  let heads = null;
+  if (source.kind === 'files') {
+    xray = await loadFiles(source.files);
+  } else if (source.kind === 'hub') {
+    if (!/^[\w.-]+\/[\w.-]+$/.test(source.repo)) throw new Refusal('input', `"${source.repo}" is not a Hugging Face repository id; expected owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct`);
+    const url = (f) => hubUrl(hub, source.repo, source.revision, f);
+    xray = source.file ? await loadGgufUrl(url(source.file), source.file, true) : await loadFolder(url, source.repo, true);
+  } else if (source.kind === 'gguf') {
+    xray = await loadGgufUrl(new URL(source.url, self.location.href).href, source.url.split('/').pop(), false);
+  } else {
+    const base = new URL(source.url, self.location.href);
+    xray = await loadFolder((f) => new URL(f, base).href, source.url, false);
+    try {
+      const r = await fetch(new URL('heads.json', base));
       if (r.ok) heads = await r.json();
     } catch {
       heads = null;
     }
-    const webgpu = pageHasWebGPU && 'gpu' in self.navigator;
-    const chosen = await engine.setBackend(backend, webgpu);
-    return [{ info, heads, backend: chosen.backend }, []];
-  },
+  }
+  const info = xray.info();
+  const chosen = await xray.setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);
+  return { info, heads, backend: chosen.backend, memory: wasm.memory.buffer.byteLength };
+}
+
+/** Hub files in the Cache API, grouped by repository. */
+async function cachedModels() {
+  if (!self.caches) return [];
+  const cache = await caches.open(CACHE);
+  const repos = new Map();
+  for (const req of await cache.keys()) {
+    const m = new URL(req.url).pathname.match(/^\/(.+?)\/resolve\/[^/]+\/(.+)$/);
+    if (!m) continue;
+    const res = await cache.match(req);
+    const entry = repos.get(m[1]) || { repo: m[1], files: [], bytes: 0, urls: [] };
+    entry.files.push(m[2]);
+    entry.urls.push(req.url);
+    entry.bytes += Number(res && res.headers.get('content-length')) || 0;
+    repos.set(m[1], entry);
+  }
+  return [...repos.values()];
+}
+
+const need = () => {
+  if (!xray) throw new Refusal('input', 'no model is loaded');
+  return xray;
+};
+
+const handlers = {
+  load: (m) => load(m),
   async setBackend({ backend, pageHasWebGPU }) {
-    const webgpu = pageHasWebGPU && 'gpu' in self.navigator;
-    const out = await engine.setBackend(backend, webgpu);
-    const [r, transfer] = withTensors(out.run);
-    return [{ backend: out.backend, ...r }, transfer];
+    return need().setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);
   },
-  async tokenize({ text }) {
-    return [engine.tokenize(text), []];
-  },
-  async run({ text }) {
-    return withTensors(await engine.runPrompt(text));
-  },
-  async generate({ at, temperature, topK, topP, seed }) {
-    return withTensors(await engine.generateNext(at, temperature, topK, topP, seed));
-  },
+  run: ({ text, ids }) => (ids ? need().runIds(Uint32Array.from(ids)) : need().runPrompt(text)),
+  generate: ({ at, temperature, topK, topP, seed }) => need().generateNext(at, temperature, topK, topP, seed),
+  ablate: ({ heads, mode }) => need().setAblation(Uint32Array.from(heads.flat()), mode),
   // The `limit` most probable tokens with their text; or, given `only` (token ids), just
-  // those tokens' probabilities (0 if sampling cannot pick them) and the kept count.
-  async distribution({ at, temperature, topK, topP, limit, only }) {
+  // those tokens' probabilities (0 if sampling cannot pick them).
+  distribution({ at, temperature, topK, topP, limit, baseline = false, only }) {
+    const x = need();
     if (only) {
-      const d = engine.distribution(at, temperature, topK, topP, 1 << 30);
+      const d = x.distribution(at, temperature, topK, topP, 1 << 30, baseline);
       const p = new Map();
       d.ids.forEach((id, k) => p.set(id, d.probs[k]));
-      return [{ kept: d.kept, probs: only.map((id) => p.get(id) || 0) }, []];
+      return { kept: d.kept, probs: only.map((id) => p.get(id) || 0) };
     }
-    const d = engine.distribution(at, temperature, topK, topP, limit);
-    const tokens = engine.tokenInfos(d.ids);
-    return [{ ...d, tokens }, [d.ids.buffer, d.probs.buffer]];
+    const d = x.distribution(at, temperature, topK, topP, limit, baseline);
+    return [{ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]];
   },
-  async tensor({ name, layer }) {
-    const t = engine.tensor(name, layer);
+  tensor({ name, layer = 0 }) {
+    const t = need().tensor(name, layer);
     return [t, [t.data.buffer]];
+  },
+  norms: () => need().residualNorms(),
+  thumbnails: ({ cols }) => need().thumbnails(cols),
+  lens: ({ k, target }) => need().lens(k, target ?? undefined),
+  attribute: ({ position, token }) => need().attribute(position, token),
+  neighbours: ({ id, k }) => need().neighbours(id, k),
+  pca: ({ ids }) => need().pca(Uint32Array.from(ids)),
+  tokenId: ({ text }) => need().tokenId(text) ?? null,
+  tokenInfos: ({ ids }) => need().tokenInfos(Uint32Array.from(ids)),
+  census: () => need().census((done, total) => post({ type: 'census', done, total })),
+  inductionDemo: ({ half }) => Array.from(need().inductionDemo(half)),
+  cached: () => cachedModels(),
+  async uncache({ repo }) {
+    const cache = await caches.open(CACHE);
+    for (const m of await cachedModels()) if (m.repo === repo) for (const u of m.urls) await cache.delete(u);
+    return true;
   },
 };
 
 self.onmessage = (e) => {
-  const { id, cmd, args } = e.data;
+  const { id, type, ...args } = e.data;
   queue = queue.then(async () => {
     try {
-      if (cmd !== 'load' && !engine) throw new Error('no model is loaded');
-      const [result, transfer] = await handlers[cmd](args || {});
+      if (!handlers[type]) throw new Refusal('internal', `unknown request "${type}"`);
+      const out = await handlers[type](args);
+      const [result, transfer] = Array.isArray(out) && out.length === 2 && Array.isArray(out[1]) ? out : [out, []];
       post({ id, ok: true, result }, transfer);
     } catch (err) {
-      const message = err && err.message ? err.message : String(err);
       // A wasm trap (a bug, or out of memory) leaves the engine unusable.
       const fatal = err instanceof WebAssembly.RuntimeError;
-      if (fatal) engine = null;
-      post({ id, ok: false, error: message, fatal });
+      if (fatal) xray = null;
+      const kind = err && ['input', 'model', 'backend', 'internal'].includes(err.kind) ? err.kind : 'internal';
+      const message = err && err.message ? err.message : String(err);
+      post({ id, ok: false, fatal, error: { kind: fatal ? 'internal' : kind, message: fatal ? `the engine stopped (${message}); reload the model` : message } });
     }
   });
 };

@@ -1,37 +1,27 @@
 // Attention of one layer: the chosen head as a large T×T map (rows: the token that looks,
-// columns: the token it looks at), and every layer × head as a clickable thumbnail.
-import { el, viewHeader, fmt } from '../dom.js';
+// columns: the token it looks at), and every layer × head as a clickable thumbnail, grouped
+// by the key/value head they share (grouped-query attention), with their census names.
+// Heads can be switched off (ablated) here; the next-token view then shows what changed.
+import { el, viewHeader, fmt, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { sequential, css } from '../colors.js';
 import { shortLabel } from '../tokens.js';
-import { state, visibleTokens, setHover, emit, stages } from '../store.js';
+import { state, visibleTokens, isAblated } from '../store.js';
+import { actions } from '../controller.js';
 
-/** The census label of a head from heads.json, if the model folder has one. */
-export function headLabel(layer, head) {
-  const h = state.heads;
-  if (!h) return null;
-  const list = Array.isArray(h) ? h : Array.isArray(h.heads) ? h.heads : null;
-  if (list) {
-    const e = list.find((x) => x.layer === layer && x.head === head);
-    if (!e) return null;
-    if (typeof e.previous_token === 'number') return censusLabel(e);
-    const name = e.label || e.name || e.kind;
-    return name ? (typeof e.score === 'number' ? `${name} ${e.score.toFixed(2)}` : name) : null;
-  }
-  const e = h[`${layer}.${head}`];
-  return typeof e === 'string' ? e : e && (e.label || e.name) ? `${e.label || e.name}${typeof e.score === 'number' ? ' ' + e.score.toFixed(2) : ''}` : null;
+/** How many layers of thumbnails the grid shows at once (it pages through the rest). */
+const PAGE = 6;
+
+/** The census entry of a head (0-based layer and head), from heads.json or the worker. */
+function census(layer, head) {
+  const list = Array.isArray(state.heads) ? state.heads : state.heads && state.heads.heads;
+  return list ? list.find((x) => x.layer === layer + 1 && x.head === head + 1) : null;
 }
 
-/** `llm-xray heads --json` entry → its strongest named behaviour and score. */
-function censusLabel(e) {
-  const scores = [
-    ['previous-token', e.previous_token],
-    ['induction', e.induction_text ?? e.induction_random],
-    ['first-token', e.first_token],
-    ['self', e.self_attention],
-  ].filter(([, v]) => typeof v === 'number');
-  const [name, v] = scores.reduce((a, b) => (b[1] > a[1] ? b : a));
-  return `${name} ${v.toFixed(2)}`;
+/** "induction 0.87", or null without a census. */
+export function headLabel(layer, head) {
+  const e = census(layer, head);
+  return e && e.label ? `${e.label} ${Number(e.score).toFixed(2)}` : null;
 }
 
 function drawThumb(canvas, data, h, T, n, size) {
@@ -39,7 +29,7 @@ function drawThumb(canvas, data, h, T, n, size) {
   canvas.style.width = canvas.style.height = size + 'px';
   canvas.width = canvas.height = Math.round(size * dpr);
   const ctx = canvas.getContext('2d');
-  const c = (canvas.width / n);
+  const c = canvas.width / n;
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) {
       ctx.fillStyle = j > i ? '#e4e4e7' : css(sequential(data[(h * T + i) * T + j], 1));
@@ -47,11 +37,10 @@ function drawThumb(canvas, data, h, T, n, size) {
     }
 }
 
-export function selectLayerHead(layer, head) {
-  state.head = head;
-  state.sub = 'attention';
-  state.stage = stages().findIndex((s) => s.id === 'layer' && s.layer === layer);
-  emit('render');
+function bestInduction() {
+  const list = Array.isArray(state.heads) ? state.heads : null;
+  if (!list || !list.length) return null;
+  return list.reduce((a, b) => ((b.induction_random ?? 0) > (a.induction_random ?? 0) ? b : a));
 }
 
 export function render(root, layer) {
@@ -59,89 +48,154 @@ export function render(root, layer) {
   const n = toks.length;
   const cfg = state.info.config;
   const H = cfg.n_head;
+  const group = H / cfg.n_kv_head;
   const head = Math.min(state.head, H - 1);
-  const att = state.tensors.attentions[layer];
-  const T = att.shape[1];
-  const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
-  const plain = toks.map((t) => shortLabel(t.bytes, 16));
+  const kv = Math.floor(head / group);
+  const shared = group > 1 ? ` It shares its keys and values with heads ${kv * group + 1}–${(kv + 1) * group} (key/value head ${kv + 1} of ${cfg.n_kv_head}: grouped-query attention).` : '';
   root.append(
     viewHeader(
-      `Attention · layer ${layer + 1}, head ${head + 1}`,
+      `Attention · layer ${layer + 1}, head ${head + 1}${isAblated(layer, head) ? ' (ablated)' : ''}`,
       'activation',
-      'How much each token (row) takes from each earlier token (column) in this head: softmax(q·k/√d) for this prompt. Rows sum to 1; a token cannot look ahead (hatched).',
+      `How much each token (row) takes from each earlier token (column) in this head: softmax(q·k/√d) for this prompt. Rows sum to 1; a token cannot look ahead (hatched).${shared}`,
     ),
   );
-  const picker = el(
+  const open = (l, h) => actions.navigate({ stage: 'layer', layer: l, head: h, sub: 'attention' });
+  const best = bestInduction();
+  const controls = el(
     'div',
     { class: 'controls' },
-    el('label', {}, 'Layer ', el('select', { 'aria-label': 'Layer', onchange: (e) => selectLayerHead(Number(e.target.value), head) },
-      Array.from({ length: cfg.n_layer }, (_, l) => el('option', { value: l, selected: l === layer }, `${l + 1}`)))),
-    el('label', {}, 'Head ', el('select', { 'aria-label': 'Head', onchange: (e) => selectLayerHead(layer, Number(e.target.value)) },
-      Array.from({ length: H }, (_, h) => el('option', { value: h, selected: h === head }, `${h + 1}${headLabel(layer, h) ? ' · ' + headLabel(layer, h) : ''}`)))),
-    el('span', { class: 'muted' }, '↑/↓ switch head'),
+    el('label', {}, 'Layer ', el('select', { 'aria-label': 'Layer', onchange: (e) => open(Number(e.target.value), head) }, Array.from({ length: cfg.n_layer }, (_, l) => el('option', { value: l, selected: l === layer }, `${l + 1}`)))),
+    el(
+      'label',
+      {},
+      'Head ',
+      el('select', { 'aria-label': 'Head', onchange: (e) => open(layer, Number(e.target.value)) }, Array.from({ length: H }, (_, h) => el('option', { value: h, selected: h === head }, `${h + 1}${headLabel(layer, h) ? ' · ' + headLabel(layer, h) : ''}${isAblated(layer, h) ? ' · ablated' : ''}`))),
+    ),
+    el('span', { class: 'muted small' }, '↑/↓ switch head'),
+    best && best.induction_random >= 0.3
+      ? el('button', { type: 'button', class: 'small-btn', onclick: () => actions.inductionDemo(best.layer - 1, best.head - 1) }, `Watch induction head ${best.layer}.${best.head}: repeat a random sequence`)
+      : null,
   );
+  root.append(controls);
+  const att = actions.tensor('attentions', layer);
   const big = el('section', { class: 'subview attention-big' });
   const side = el('section', { class: 'subview attention-side' });
-  root.append(picker, el('div', { class: 'attention-layout' }, big, side));
-  const hm = new Heatmap(big, {
-    scale: 'sequential',
-    square: true,
-    maxHeight: 420,
-    rowTitle: 'query token (the one looking)',
-    colTitle: 'key token (looked at)',
-    valueName: 'attention weight',
-    tooltip: (i, j, v) => (v == null ? `${plain[i]} → ${plain[j]}: masked (a token cannot attend to later tokens)` : `${plain[i]} → ${plain[j]}: ${fmt(v)}`),
-    onHoverRow: setHover,
-  });
-  hm.set({
-    rows: n,
-    cols: n,
-    get: (i, j) => att.data[(head * T + i) * T + j],
-    max: 1,
-    masked: (i, j) => j > i,
-    rowLabels: labels,
-    colLabels: labels,
-    label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}`,
-  });
-  hm.canvas.id = 'attention-heatmap';
+  root.append(el('div', { class: 'attention-layout' }, big, side));
+  let hm = null;
+  if (!att) big.append(loadingNote(`layer ${layer + 1}'s attention`));
+  else {
+    const T = att.shape[1];
+    const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+    const plain = toks.map((t) => shortLabel(t.bytes, 16));
+    hm = new Heatmap(big, {
+      scale: 'sequential',
+      square: true,
+      maxHeight: 420,
+      rowTitle: 'query token (the one looking)',
+      colTitle: 'key token (looked at)',
+      valueName: 'attention weight',
+      title: `Attention of layer ${layer + 1}, head ${head + 1}`,
+      exportName: `attention-layer${layer + 1}-head${head + 1}`,
+      tooltip: (i, j, v) => (v == null ? `${plain[i]} → ${plain[j]}: masked (a token cannot attend to later tokens)` : `${plain[i]} → ${plain[j]}: ${fmt(v)}`),
+      onHoverRow: actions.setHover,
+    });
+    hm.set({ rows: n, cols: n, get: (i, j) => att.data[(head * T + i) * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}` });
+    hm.canvas.id = 'attention-heatmap';
+  }
+  side.append(headGrid(layer, head, n, group));
+  return {
+    highlight: (i) => hm && hm.highlight(i, i),
+    destroy: () => hm && hm.destroy(),
+    key(e) {
+      if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return false;
+      let idx = layer * H + head + (e.key === 'ArrowDown' ? 1 : -1);
+      idx = (idx + cfg.n_layer * H) % (cfg.n_layer * H);
+      open(Math.floor(idx / H), idx % H);
+      return true;
+    },
+  };
+}
 
-  // Overview: every layer × head.
-  const thumb = Math.max(22, Math.min(56, Math.floor(300 / H) - 6));
+/** Every layer × head as thumbnails, a page of layers at a time, grouped by key/value head;
+ * with ablation editing on, a click switches a head off or on. */
+function headGrid(layer, head, n, group) {
+  const cfg = state.info.config;
+  const H = cfg.n_head;
+  const L = cfg.n_layer;
+  const first = Math.floor(layer / PAGE) * PAGE;
+  const last = Math.min(L, first + PAGE);
+  const thumb = Math.max(22, Math.min(52, Math.floor(300 / H) - 6));
+  const editing = state.ablation.editing;
   const grid = el('div', { class: 'head-grid', style: { gridTemplateColumns: `auto repeat(${H}, ${thumb + 8}px)` } });
-  grid.append(el('span', {}), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small' }, H > 6 ? `${h + 1}` : `head ${h + 1}`)));
-  for (let l = 0; l < cfg.n_layer; l++) {
+  grid.append(el('span', {}), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small' + (group > 1 && h % group === 0 ? ' kv-start' : '') }, H > 6 ? `${h + 1}` : `head ${h + 1}`)));
+  if (group > 1) {
+    grid.append(el('span', { class: 'muted small' }, 'k/v'), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small kv-label' + (h % group === 0 ? ' kv-start' : '') }, h % group === 0 ? `${h / group + 1}` : '')));
+  }
+  for (let l = first; l < last; l++) {
     grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
-    const a = state.tensors.attentions[l];
+    const a = actions.tensor('attentions', l);
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
-      drawThumb(c, a.data, h, a.shape[1], n, thumb);
+      if (a) drawThumb(c, a.data, h, a.shape[1], n, thumb);
       const lab = headLabel(l, h);
+      const off = isAblated(l, h);
       grid.append(
         el(
           'button',
           {
             type: 'button',
-            class: 'thumb' + (l === layer && h === head ? ' selected' : ''),
-            title: `layer ${l + 1}, head ${h + 1}${lab ? ': ' + lab : ''}`,
-            'aria-label': `open layer ${l + 1} head ${h + 1}`,
-            onclick: () => selectLayerHead(l, h),
+            class: 'thumb' + (l === layer && h === head ? ' selected' : '') + (off ? ' ablated' : '') + (group > 1 && h % group === 0 ? ' kv-start' : ''),
+            title: `layer ${l + 1}, head ${h + 1}${lab ? ': ' + lab : ''}${off ? ' (ablated)' : ''}`,
+            'aria-label': editing ? `${off ? 'restore' : 'ablate'} layer ${l + 1} head ${h + 1}` : `open layer ${l + 1} head ${h + 1}${lab ? ', ' + lab : ''}`,
+            'aria-pressed': editing ? String(off) : null,
+            disabled: state.busy,
+            onclick: () => (editing ? actions.toggleHead(l, h) : actions.navigate({ stage: 'layer', layer: l, head: h, sub: 'attention' })),
           },
           c,
           lab ? el('span', { class: 'small' }, lab) : null,
+          off ? el('span', { class: 'small off' }, 'off') : null,
         ),
       );
     }
   }
-  side.append(el('h3', {}, 'All heads'), el('p', { class: 'muted' }, 'Every layer × head for this prompt; click one to open it.'), el('div', { class: 'scroll' }, grid));
-  return {
-    highlight: (i) => hm.highlight(i, i),
-    destroy: () => hm.destroy(),
-    key(e) {
-      if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return false;
-      let idx = layer * H + head + (e.key === 'ArrowDown' ? 1 : -1);
-      idx = (idx + cfg.n_layer * H) % (cfg.n_layer * H);
-      selectLayerHead(Math.floor(idx / H), idx % H);
-      return true;
-    },
-  };
+  const page = (k) => actions.navigate({ stage: 'layer', layer: Math.max(0, Math.min(L - 1, k)), head: state.head, sub: 'attention' });
+  const pager =
+    L > PAGE
+      ? el(
+          'div',
+          { class: 'row' },
+          el('button', { type: 'button', class: 'small-btn', disabled: first === 0, onclick: () => page(first - PAGE) }, `◂ layers ${Math.max(1, first - PAGE + 1)}–${first}`),
+          el('span', { class: 'muted small' }, `layers ${first + 1}–${last} of ${L}`),
+          el('button', { type: 'button', class: 'small-btn', disabled: last >= L, onclick: () => page(last) }, `layers ${last + 1}–${Math.min(L, last + PAGE)} ▸`),
+        )
+      : null;
+  const ab = state.ablation;
+  const ablation = el(
+    'div',
+    { class: 'ablation' },
+    el('label', { class: 'check' }, el('input', { type: 'checkbox', checked: editing, onchange: (e) => actions.setAblationEditing(e.target.checked) }), ' Ablate heads: clicking a head switches it off or on'),
+    el(
+      'label',
+      {},
+      'Replace an ablated head’s output by ',
+      el(
+        'select',
+        { 'aria-label': 'Ablation mode', disabled: state.busy, onchange: (e) => actions.setAblationMode(e.target.value) },
+        el('option', { value: 'zero', selected: ab.mode === 'zero' }, 'zeros'),
+        el('option', { value: 'mean', selected: ab.mode === 'mean' }, 'its mean over the prompt'),
+      ),
+    ),
+    ab.heads.length ? el('button', { type: 'button', class: 'small-btn', disabled: state.busy, onclick: () => actions.clearAblation() }, `Restore all ${ab.heads.length} ablated`) : null,
+    el(
+      'p',
+      { class: 'muted small' },
+      'An ablated head’s output (its slice of the heads’ outputs, before the output projection) is replaced and the model re-runs; “Next token” then shows the distribution before and after. It shows what the model does without the head, not everything the head does.',
+    ),
+  );
+  const census = state.census
+    ? el('p', { class: 'muted small', role: 'status' }, `Naming heads: head census ${state.census.done} of ${state.census.total} runs…`)
+    : state.heads
+      ? el('p', { class: 'muted small' }, 'Names from the head census: previous-token, induction (on repeated sequences), first-token or self, by where each head looks; a head that does induction is named so even if it also rests on the first token.')
+      : null;
+  return el('div', {}, el('h3', {}, 'All heads'), el('p', { class: 'muted' }, 'Every layer × head for this prompt; click one to open it.'), pager, el('div', { class: 'scroll' }, grid), census, ablation);
 }

@@ -3,35 +3,33 @@
 
 import { el } from '../dom.js';
 import { tokenLabel } from '../tokens.js';
-import { state, setHover, emit } from '../store.js';
+import { state } from '../store.js';
+import { actions } from '../controller.js';
 
 export function renderChips(container) {
   container.replaceChildren();
   if (!state.run) return;
-  const toks = state.run.tokens;
-  toks.forEach((t, i) => {
-    const chip = el(
-      'button',
-      {
-        type: 'button',
-        class: ['chip', i >= state.run.prompt_len ? 'generated' : '', i >= state.at ? 'later' : '', i === state.hover ? 'hover' : '']
-          .filter(Boolean)
-          .join(' '),
-        dataset: { index: i, id: t.id },
-        title: `position ${i}, token id ${t.id}${i >= state.run.prompt_len ? ' (generated)' : ''}`,
-        onpointerenter: () => setHover(i),
-        onpointerleave: () => setHover(null),
-        onfocus: () => setHover(i),
-        onblur: () => setHover(null),
-        onclick: () => {
-          state.focus = i;
-          emit('render');
+  state.run.tokens.forEach((t, i) => {
+    const generated = i >= state.run.prompt_len;
+    container.append(
+      el(
+        'button',
+        {
+          type: 'button',
+          class: ['chip', generated ? 'generated' : '', i >= state.at ? 'later' : '', i === state.hover ? 'hover' : '', i === state.focus ? 'chosen' : ''].filter(Boolean).join(' '),
+          dataset: { index: i, id: t.id },
+          title: `position ${i}, token id ${t.id}${generated ? ' (generated)' : ''}`,
+          'aria-pressed': String(i === state.focus),
+          onpointerenter: () => actions.setHover(i),
+          onpointerleave: () => actions.setHover(null),
+          onfocus: () => actions.setHover(i),
+          onblur: () => actions.setHover(null),
+          onclick: () => actions.setFocus(i),
         },
-      },
-      el('span', { class: 'chip-text' }, tokenLabel(t.bytes)),
-      el('span', { class: 'chip-id' }, String(t.id)),
+        el('span', { class: 'chip-text' }, tokenLabel(t.bytes)),
+        el('span', { class: 'chip-id' }, String(t.id)),
+      ),
     );
-    container.append(chip);
   });
 }
 

@@ -1,65 +1,77 @@
-// MLP of one layer: the hidden activations after the nonlinearity, [tokens × n_inner],
-// and the most active neurons for the chosen token.
-import { el, viewHeader, fmt } from '../dom.js';
+// MLP of one layer: its hidden neurons for each token, and the most active ones for the
+// chosen token. GPT-2: act(x·W_in) (GELU). Llama family: SwiGLU, SiLU(x·W_gate) ⊙ x·W_up,
+// shown as its three parts: the gate, the up projection and their product.
+import { el, viewHeader, fmt, kindBadge, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
+import { BarChart } from '../chart.js';
 import { maxAbs } from '../colors.js';
 import { shortLabel, tokenLabel } from '../tokens.js';
-import { state, visibleTokens, setHover, emit } from '../store.js';
+import { state, visibleTokens } from '../store.js';
+import { actions } from '../controller.js';
 
 export function render(root, layer) {
   const toks = visibleTokens();
   const n = toks.length;
   const cfg = state.info.config;
-  const m = state.tensors.mlp_activation[layer];
-  const F = m.shape[1];
-  const act = cfg.activation === 'relu' ? 'ReLU' : 'GELU';
+  const F = cfg.n_inner;
+  const gated = cfg.gated_mlp;
+  const act = { gelu_new: 'GELU', relu: 'ReLU', silu: 'SiLU' }[cfg.activation] || cfg.activation;
   const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
   const focus = state.focus != null && state.focus < n ? state.focus : n - 1;
   root.append(
     viewHeader(
       `MLP · layer ${layer + 1}`,
       'activation',
-      `The ${F} hidden neurons of this layer’s feed-forward block after ${act}, for each token. Each token is processed on its own here; positive values are neurons that fire.`,
+      gated
+        ? `The ${F} hidden neurons of this layer’s feed-forward block (SwiGLU): a gate x·W_gate through ${act}, times an up projection x·W_up; their product feeds the down projection. Each token is processed on its own here.`
+        : `The ${F} hidden neurons of this layer’s feed-forward block after ${act}, for each token. Each token is processed on its own here; positive values are neurons that fire.`,
     ),
   );
-  const box = el('section', { class: 'subview' });
-  root.append(box);
-  const data = m.data.subarray(0, n * F);
-  const hm = new Heatmap(box, {
-    scale: 'diverging',
-    rowTitle: 'tokens',
-    colTitle: `neurons 0…${F - 1}`,
-    valueName: `post-${act}`,
-    tooltip: (i, j, v) => `token ${labels[i]}, neuron ${j}: ${fmt(v)}`,
-    onHoverRow: setHover,
-    onClick: (i) => {
-      state.focus = i;
-      emit('render');
-    },
-  });
-  hm.set({ rows: n, cols: F, get: (i, j) => data[i * F + j], max: maxAbs(data) || 1, rowLabels: labels, label: `MLP activations of layer ${layer + 1}` });
-
-  const row = Array.from(data.subarray(focus * F, (focus + 1) * F));
-  const order = row.map((v, j) => j).sort((a, b) => row[b] - row[a]).slice(0, 10);
-  const top = row[order[0]] || 1;
-  const select = el(
-    'select',
-    { 'aria-label': 'Token for top neurons', onchange: (e) => { state.focus = Number(e.target.value); emit('render'); } },
-    toks.map((t, i) => el('option', { value: i, selected: i === focus }, `${i}: ${tokenLabel(t.bytes)}`)),
-  );
-  const list = el(
-    'ol',
-    { class: 'bars' },
-    order.map((j) =>
-      el(
-        'li',
-        {},
-        el('span', { class: 'bar-label mono' }, `neuron ${j}`),
-        el('span', { class: 'bar-track' }, el('span', { class: 'bar pos', style: { width: `${Math.max(0, (row[j] / top) * 100)}%` } })),
-        el('span', { class: 'bar-value mono' }, fmt(row[j], 3)),
-      ),
-    ),
-  );
-  root.append(el('section', { class: 'subview' }, el('h3', {}, 'Most active neurons for token ', select), list));
-  return { highlight: (i) => hm.highlight(i, null), destroy: () => hm.destroy() };
+  const parts = gated
+    ? [
+        ['mlp_gate', `Gate: x·W_gate (before ${act})`, 'Where the gate is strongly positive, SiLU passes the up projection through; where it is negative, it (almost) shuts it.'],
+        ['mlp_up', 'Up projection: x·W_up', 'The values the gate lets through.'],
+        ['mlp_activation', `Product: ${act}(gate) ⊙ up`, 'The hidden neurons the down projection reads.'],
+      ]
+    : [['mlp_activation', `After ${act}`, 'The hidden neurons the output projection reads.']];
+  const maps = [];
+  for (const [name, title, line] of parts) {
+    const box = el('section', { class: 'subview' }, el('h3', {}, title, ' ', kindBadge('activation')), el('p', { class: 'muted' }, line));
+    root.append(box);
+    const m = actions.tensor(name, layer);
+    if (!m) {
+      box.append(loadingNote(title));
+      continue;
+    }
+    const data = m.data.subarray(0, n * F);
+    const hm = new Heatmap(box, {
+      scale: 'diverging',
+      rowTitle: 'tokens',
+      colTitle: `neurons 0…${F - 1}`,
+      valueName: name === 'mlp_activation' ? `post-${act}` : 'value',
+      title: `MLP layer ${layer + 1}: ${title}`,
+      exportName: `mlp-layer${layer + 1}-${name}`,
+      tooltip: (i, j, v) => `token ${labels[i]}, neuron ${j}: ${fmt(v)}`,
+      onHoverRow: actions.setHover,
+      onClick: (i) => actions.setFocus(i),
+    });
+    hm.set({ rows: n, cols: F, get: (i, j) => data[i * F + j], max: maxAbs(data) || 1, rowLabels: labels, label: `${title} of layer ${layer + 1}` });
+    maps.push(hm);
+  }
+  const post = actions.tensor('mlp_activation', layer);
+  if (post) {
+    const row = Array.from(post.data.subarray(focus * F, (focus + 1) * F));
+    const order = row.map((v, j) => j).sort((a, b) => row[b] - row[a]).slice(0, 10);
+    const select = el(
+      'select',
+      { 'aria-label': 'Token for top neurons', onchange: (e) => actions.setFocus(Number(e.target.value)) },
+      toks.map((t, i) => el('option', { value: i, selected: i === focus }, `${i}: ${tokenLabel(t.bytes)}`)),
+    );
+    const box = el('section', { class: 'subview' }, el('h3', {}, 'Most active neurons for token ', select));
+    root.append(box);
+    const chart = new BarChart(box, { title: `Most active MLP neurons, layer ${layer + 1}, token ${focus}`, valueName: 'activation', axis: 'activation', exportName: `mlp-layer${layer + 1}-top-neurons`, format: (v) => v.toFixed(3) });
+    chart.set(order.map((j) => ({ label: `neuron ${j}`, value: row[j] })));
+    maps.push(chart);
+  }
+  return { highlight: (i) => maps.forEach((m) => m.highlight && m.highlight(i, null)), destroy: () => maps.forEach((m) => m.destroy()) };
 }

@@ -1,22 +1,75 @@
-// The Model panel: which model, its hyperparameters, its learned-parameter counts, the
-// backend (chosen and in use, and why) and the last run's time.
+// The Model panel: which model (the shipped ones, any Hugging Face repository, or files
+// from disk, read in the tab and never uploaded), its hyperparameters, how its weights are
+// stored, its learned-parameter counts, the backend (chosen and in use, and why), and what
+// the last run cost.
 import { el, fmtCount, kindBadge } from '../dom.js';
 import { state } from '../store.js';
-import { actions } from '../actions.js';
+import { actions } from '../controller.js';
+
+const mb = (n) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MB`;
+
+function storageLine(storage) {
+  const bits = { Q4_0: '4-bit', Q4_1: '4-bit', Q5_0: '5-bit', Q5_1: '5-bit', Q8_0: '8-bit', Q2_K: '2-bit', Q3_K: '3-bit', Q4_K: '4-bit', Q5_K: '5-bit', Q6_K: '6-bit', F16: '16-bit float', BF16: 'bfloat16', F32: '32-bit float' };
+  const main = storage.types[0] ? storage.types[0][0] : '?';
+  const list = storage.types.map(([t, n]) => `${t} ×${n}`).join(', ');
+  return `${bits[main] || main} ${main} (${list}) in ${storage.format}, dequantized to f32 here`;
+}
 
 export function renderModelPanel(root) {
-  root.replaceChildren();
-  root.append(el('h2', {}, 'Model'));
+  root.replaceChildren(el('h2', {}, 'Model'));
   const add = (...xs) => root.append(...xs.filter(Boolean));
-  const custom = state.folder && !state.models.some((m) => m.url === state.folder);
+  const src = state.source;
+  const entryOf = (m) => `entry:${state.models.indexOf(m)}`;
+  const current = src && (src.kind === 'hub' ? `hub:${src.repo}` : src.kind === 'files' ? 'files' : state.models.find((m) => m.url === src.url) ? entryOf(state.models.find((m) => m.url === src.url)) : 'other');
   const picker = el(
     'select',
-    { id: 'model-picker', 'aria-label': 'Model', onchange: (e) => actions.loadModel(e.target.value) },
-    state.models.map((m) => el('option', { value: m.url, selected: m.url === state.folder }, m.name)),
-    custom ? el('option', { value: state.folder, selected: true }, state.folder) : null,
+    {
+      id: 'model-picker',
+      'aria-label': 'Checkpoint',
+      disabled: !!state.loading,
+      onchange: (e) => {
+        const m = state.models[Number(e.target.value.slice(6))];
+        if (m) actions.loadEntry(m);
+      },
+    },
+    state.models.map((m) => el('option', { value: entryOf(m), selected: current === entryOf(m) }, m.name)),
+    src && src.kind === 'hub' ? el('option', { value: current, selected: true }, `Hub: ${src.repo}${src.file ? ` (${src.file})` : ''}`) : null,
+    src && src.kind === 'files' ? el('option', { value: 'files', selected: true }, `Local files: ${src.label}`) : null,
+    current === 'other' ? el('option', { value: 'other', selected: true }, src.url) : null,
   );
-  const entry = state.models.find((m) => m.url === state.folder);
+  const entry = src && state.models.find((m) => m.url === src.url);
   add(el('label', { class: 'control' }, el('span', {}, 'Checkpoint'), picker), entry && entry.description ? el('p', { class: 'muted small' }, entry.description) : null);
+
+  const hubInput = el('input', { type: 'text', id: 'hub-repo', placeholder: 'owner/name[@revision]', 'aria-label': 'Hugging Face model', spellcheck: 'false' });
+  const fileInput = el('input', { type: 'text', id: 'hub-file', placeholder: 'file.gguf (optional)', 'aria-label': 'GGUF file in the repository', spellcheck: 'false' });
+  const loadHub = () => {
+    const [repo, revision] = hubInput.value.trim().split('@');
+    if (repo) actions.loadModel({ kind: 'hub', repo, revision: revision || 'main', file: fileInput.value.trim() || null, label: repo });
+  };
+  hubInput.addEventListener('keydown', (e) => e.key === 'Enter' && loadHub());
+  const picked = el('input', {
+    type: 'file',
+    id: 'model-files',
+    multiple: true,
+    accept: '.gguf,.json,.safetensors',
+    class: 'sr-only',
+    onchange: (e) => {
+      const files = [...e.target.files];
+      if (files.length) actions.loadModel({ kind: 'files', files, label: files.map((f) => f.name).join(', ') });
+    },
+  });
+  add(
+    el(
+      'details',
+      { class: 'more-models', open: src && src.kind !== 'folder' && src.kind !== 'gguf' },
+      el('summary', {}, 'Other models: Hugging Face Hub or files'),
+      el('p', { class: 'muted small' }, 'Any GPT-2- or Llama-family repository with config.json, model.safetensors and tokenizer.json, or a GGUF file, e.g. HuggingFaceTB/SmolLM2-135M-Instruct, openai-community/gpt2, Qwen/Qwen2.5-0.5B-Instruct. Downloads are cached in the browser.'),
+      el('div', { class: 'hub-row' }, hubInput, fileInput, el('button', { type: 'button', onclick: loadHub }, 'Load from the Hub')),
+      el('label', { class: 'file-pick', for: 'model-files' }, 'Open model files… (one .gguf, or config.json + model.safetensors + tokenizer.json; or drop them on the page)'),
+      picked,
+      renderCached(),
+    ),
+  );
 
   const choice = el(
     'select',
@@ -26,51 +79,92 @@ export function renderModelPanel(root) {
   root.append(el('h3', {}, 'Backend'), el('label', { class: 'control' }, el('span', {}, 'Run on'), choice));
   const b = state.backend;
   if (b) {
-    const adapter = b.adapter ? `${b.adapter.name || '(the browser does not tell its name)'}${b.adapter.backend ? ` (${b.adapter.backend})` : ''}${b.adapter.is_software ? ', software' : ''}` : null;
+    const a = b.adapter;
+    const adapter = a ? `${a.name}${a.backend ? ` (${a.backend})` : ''}${a.is_software ? ', software' : ''}` : null;
+    const r = state.run;
     root.append(
       el(
         'dl',
         { class: 'backend', id: 'backend-status' },
         el('dt', {}, 'In use'),
-        el('dd', { id: 'backend-kind' }, b.kind === 'webgpu' ? 'WebGPU' : 'CPU'),
+        el('dd', { id: 'backend-kind' }, b.kind === 'gpu' ? 'WebGPU' : 'CPU'),
         adapter ? el('dt', {}, 'Adapter') : null,
         adapter ? el('dd', { id: 'backend-adapter' }, adapter) : null,
         el('dt', {}, 'Why'),
         el('dd', { id: 'backend-why' }, b.why),
         el('dt', {}, 'Last run'),
-        el('dd', { id: 'last-run' }, state.lastRunMs == null ? '—' : `${state.lastRunMs.toFixed(1)} ms${state.run ? ` (${state.run.computed} token${state.run.computed === 1 ? '' : 's'})` : ''}`),
+        el('dd', { id: 'last-run' }, r ? `${r.elapsed_ms.toFixed(1)} ms (${r.computed} token${r.computed === 1 ? '' : 's'} computed${r.reused ? `, ${r.reused} reused` : ''})` : '—'),
+        el('dt', {}, 'Moved to the page'),
+        el('dd', { id: 'bytes-moved' }, `${(state.bytesMoved / 1024).toFixed(1)} KB of tensors for this view`),
+        state.memory ? el('dt', {}, 'Tab memory (wasm)') : null,
+        state.memory ? el('dd', { id: 'wasm-memory' }, mb(state.memory)) : null,
       ),
     );
   }
-  if (state.info) {
-    const c = state.info.config;
-    root.append(
-      el('h3', {}, 'Hyperparameters ', kindBadge('hyperparameter')),
+  if (!state.info) return;
+  const c = state.info.config;
+  const llama = c.rope_theta != null;
+  root.append(
+    el('h3', {}, 'Hyperparameters ', kindBadge('hyperparameter')),
+    el(
+      'table',
+      { class: 'kv' },
       el(
-        'table',
-        { class: 'kv' },
-        el('tbody', {},
-          [
-            ['layers', c.n_layer],
-            ['attention heads', c.n_head],
-            ['width (d_model)', c.n_embd],
-            ['MLP width', c.n_inner],
-            ['context (tokens)', c.n_positions],
-            ['vocabulary', c.vocab_size],
-            ['activation', c.activation],
-          ].map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? fmtCount(v) : v))),
-        ),
+        'tbody',
+        {},
+        [
+          ['architecture', { gpt2: 'GPT-2', llama: 'Llama', qwen2: 'Qwen2 (Llama + q/k/v biases)' }[c.model_type] || c.model_type],
+          ['layers', c.n_layer],
+          ['attention heads', c.n_head],
+          llama ? ['key/value heads', c.n_kv_head === c.n_head ? c.n_kv_head : `${c.n_kv_head} (each shared by ${c.n_head / c.n_kv_head} query heads)`] : null,
+          ['head width', c.head_dim],
+          ['width (d_model)', c.n_embd],
+          ['MLP width', c.n_inner],
+          ['MLP', c.gated_mlp ? `gated (SwiGLU: ${c.activation})` : c.activation],
+          ['norm', c.norm === 'rms_norm' ? 'RMSNorm' : 'LayerNorm'],
+          ['position', llama ? `RoPE, base θ = ${c.rope_theta}` : 'learned table'],
+          ['context (tokens)', c.n_positions],
+          ['vocabulary', c.vocab_size],
+        ]
+          .filter(Boolean)
+          .map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? fmtCount(v) : v))),
       ),
-      el('h3', {}, 'Learned parameters ', kindBadge('parameter')),
+    ),
+    el('h3', {}, 'Learned parameters ', kindBadge('parameter')),
+    el('p', { class: 'muted small', id: 'storage' }, `Stored as ${storageLine(state.info.storage)}.`),
+    el(
+      'table',
+      { class: 'kv' },
       el(
-        'table',
-        { class: 'kv' },
-        el('tbody', {},
-          state.info.parameters.map((p) => el('tr', {}, el('th', {}, p.component), el('td', { class: 'num' }, fmtCount(p.count)))),
-          el('tr', { class: 'total' }, el('th', {}, 'total'), el('td', { class: 'num' }, fmtCount(state.info.total_parameters))),
-        ),
+        'tbody',
+        {},
+        state.info.parameters.map((p) => el('tr', {}, el('th', {}, p.component), el('td', { class: 'num' }, fmtCount(p.count)))),
+        el('tr', { class: 'total' }, el('th', {}, 'total'), el('td', { class: 'num' }, fmtCount(state.info.total_parameters))),
       ),
-    );
-  }
+    ),
+  );
+}
 
+/** Hub models in the browser's cache, each with a button that deletes it. */
+function renderCached() {
+  const list = actions.data('cached', 'cached', {});
+  if (!list || list.error || !list.length) return el('p', { class: 'muted small' }, list && !list.error ? 'No Hub models cached in this browser yet.' : '');
+  return el(
+    'div',
+    { class: 'cached' },
+    el('h4', {}, 'Cached in this browser'),
+    el(
+      'ul',
+      {},
+      list.map((m) =>
+        el(
+          'li',
+          {},
+          el('button', { type: 'button', class: 'link-btn', onclick: () => actions.loadModel({ kind: 'hub', repo: m.repo, revision: 'main', file: m.files.find((f) => /\.gguf$/i.test(f)) || null, label: m.repo }) }, m.repo),
+          el('span', { class: 'muted small' }, ` ${mb(m.bytes)} `),
+          el('button', { type: 'button', class: 'small-btn', 'aria-label': `Delete ${m.repo} from the cache`, onclick: () => actions.uncache(m.repo) }, 'Delete'),
+        ),
+      ),
+    ),
+  );
 }

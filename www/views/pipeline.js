@@ -1,77 +1,66 @@
-// The pipeline strip: the model's stages in order; click one or use ←/→; Step walks
-// through them (and through each layer's attention, MLP and residual stream).
+// The pipeline strip: the model's stages in order, then the instruments that ask why. Click
+// one or use ←/→; Step walks through them (and through each layer's attention, MLP and
+// residual stream). A model with many layers gets one "Layer N" stage with a slider rather
+// than a button per layer, so the strip fits at any width.
 import { el } from '../dom.js';
-import { state, stages, emit } from '../store.js';
-import { SUBS } from './layer.js';
+import { state, stages, stageIndex } from '../store.js';
+import { actions } from '../controller.js';
+
+const MAX_LAYER_BUTTONS = 8;
 
 export function renderPipeline(root) {
   const list = stages();
-  root.replaceChildren(
+  const current = stageIndex();
+  const L = state.info ? state.info.config.n_layer : 0;
+  const many = L > MAX_LAYER_BUTTONS;
+  const button = (s, k) =>
     el(
-      'ol',
-      { class: 'pipeline', 'aria-label': 'Stages of the model' },
-      list.map((s, k) =>
-        el(
-          'li',
-          {},
-          el(
-            'button',
-            {
-              type: 'button',
-              class: 'stage' + (k === state.stage ? ' active' : '') + (s.id === 'layer' ? ' layer' : ''),
-              'aria-current': k === state.stage ? 'step' : null,
-              onclick: () => go(k),
-            },
-            s.label,
-          ),
-        ),
+      'button',
+      {
+        type: 'button',
+        class: 'stage' + (k === current ? ' active' : '') + (s.id === 'layer' ? ' layer' : '') + (s.group === 'why' ? ' why' : ''),
+        'aria-current': k === current ? 'step' : null,
+        onclick: () => actions.go(k),
+      },
+      s.label,
+    );
+  const items = [];
+  let sawWhy = false;
+  list.forEach((s, k) => {
+    if (s.group === 'why' && !sawWhy) {
+      sawWhy = true;
+      items.push(el('li', { class: 'sep', 'aria-hidden': 'true' }, 'Why?'));
+    }
+    if (s.id !== 'layer' || !many) return items.push(el('li', {}, button(s, k)));
+    // Many layers: one stage for the current layer, with a slider to choose it.
+    if (s.layer !== (state.stage === 'layer' ? state.layer : 0)) return;
+    const open = (l) => actions.navigate({ stage: 'layer', layer: l });
+    items.push(
+      el(
+        'li',
+        { class: 'layer-pick' },
+        button({ ...s, label: `Layer ${s.layer + 1}` }, list.findIndex((x) => x.id === 'layer' && x.layer === s.layer)),
+        el('input', {
+          type: 'range',
+          min: '1',
+          max: String(L),
+          value: String(s.layer + 1),
+          'aria-label': `Layer (1 to ${L})`,
+          oninput: (e) => open(Number(e.target.value) - 1),
+        }),
+        el('span', { class: 'muted small' }, `of ${L}`),
       ),
-    ),
-    el('button', { type: 'button', class: 'step', id: 'step', onclick: step, title: 'Walk through the stages in order' }, 'Step ▸'),
+    );
+  });
+  root.replaceChildren(
+    el('ol', { class: 'pipeline', 'aria-label': 'Stages of the model' }, items),
+    el('button', { type: 'button', class: 'step', id: 'step', onclick: () => actions.step(), title: 'Walk through the stages in order' }, 'Step ▸'),
   );
   // Keep the current stage in view when the strip scrolls (phone width).
   const strip = root.querySelector('.pipeline');
   const active = root.querySelector('.stage.active');
   if (active) {
     const a = active.parentElement;
-    if (a.offsetLeft < strip.scrollLeft || a.offsetLeft + a.offsetWidth > strip.scrollLeft + strip.clientWidth)
-      strip.scrollLeft = a.offsetLeft - (strip.clientWidth - a.offsetWidth) / 2;
+    if (a.offsetLeft < strip.scrollLeft || a.offsetLeft + a.offsetWidth > strip.scrollLeft + strip.clientWidth) strip.scrollLeft = a.offsetLeft - (strip.clientWidth - a.offsetWidth) / 2;
   }
-}
-
-export function go(k) {
-  const n = stages().length;
-  state.stage = Math.max(0, Math.min(n - 1, k));
-  if (stages()[state.stage].id === 'layer' && !SUBS.some((s) => s[0] === state.sub)) state.sub = 'attention';
-  emit('render');
-}
-
-/** Next stage, or the next part of the current layer. */
-export function step() {
-  const s = stages()[state.stage];
-  if (s.id === 'layer') {
-    const i = SUBS.findIndex((x) => x[0] === state.sub);
-    if (i < SUBS.length - 1) {
-      state.sub = SUBS[i + 1][0];
-      return emit('render');
-    }
-  }
-  const n = stages().length;
-  const next = (state.stage + 1) % n;
-  if (stages()[next].id === 'layer') state.sub = 'attention';
-  go(next);
-}
-
-export function stepBack() {
-  const s = stages()[state.stage];
-  if (s.id === 'layer') {
-    const i = SUBS.findIndex((x) => x[0] === state.sub);
-    if (i > 0) {
-      state.sub = SUBS[i - 1][0];
-      return emit('render');
-    }
-  }
-  const prev = Math.max(0, state.stage - 1);
-  if (stages()[prev].id === 'layer') state.sub = SUBS[SUBS.length - 1][0];
-  go(prev);
 }

@@ -3,17 +3,13 @@ import { el, viewHeader } from '../dom.js';
 import { state } from '../store.js';
 
 export function render(root) {
-  const text = document.getElementById('prompt').value;
+  const chat = state.chat && state.info.chat;
+  const text = chat ? `<|im_start|>user\n${state.prompt}<|im_end|>\n<|im_start|>assistant\n` : state.prompt;
   const bytes = new TextEncoder().encode(text).length;
   root.append(
-    viewHeader('Prompt', 'input', 'The text you typed. The model never sees characters: next it is cut into tokens.'),
+    viewHeader('Prompt', 'input', chat ? 'What you typed, wrapped as a chat turn (ChatML) the way this model was fine-tuned to read it. The model never sees characters: next it is cut into tokens.' : 'The text you typed. The model never sees characters: next it is cut into tokens.'),
     el('pre', { class: 'prompt-echo' }, text || '(empty)'),
-    el(
-      'p',
-      { class: 'muted' },
-      `${text.length} characters, ${bytes} bytes of UTF-8` +
-        (state.info ? ` · this model reads at most ${state.info.config.n_positions} tokens (n_positions, a hyperparameter)` : ''),
-    ),
+    el('p', { class: 'muted' }, `${text.length} characters, ${bytes} bytes of UTF-8 · this page runs at most ${state.info.max_tokens} tokens with this model (its context, n_positions, a hyperparameter, is ${state.info.config.n_positions})`),
   );
   return {};
 }

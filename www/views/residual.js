@@ -1,56 +1,57 @@
 // The residual stream: for each token, its size (L2 norm) after every layer and how much
 // this layer's attention and MLP blocks added to it.
-import { el, viewHeader, fmt } from '../dom.js';
+import { el, viewHeader, fmt, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { tokenLabel, shortLabel } from '../tokens.js';
-import { state, visibleTokens, setHover } from '../store.js';
+import { state, visibleTokens } from '../store.js';
+import { actions } from '../controller.js';
 
 export function render(root, layer) {
   const toks = visibleTokens();
   const n = toks.length;
   const L = state.info.config.n_layer;
-  const r = state.tensors.residual_norms; // [T, 1 + 3L]
-  const C = r.shape[1];
-  const v = (i, k) => r.data[i * C + k];
-  const residAfter = (i, l) => (l < 0 ? v(i, 0) : v(i, 1 + 3 * l));
+  const norm = state.info.config.norm === 'rms_norm' ? 'RMSNorm' : 'LayerNorm';
   root.append(
     viewHeader(
       `Residual stream · layer ${layer + 1}`,
       'activation',
-      'Each token carries one vector through the model; every block adds to it. Shown: the length (L2 norm) of that vector, and of what attention and the MLP added in this layer.',
+      `Each token carries one vector through the model; every block adds to it (each block first reads it through a ${norm}). Shown: the length (L2 norm) of that vector, and of what attention and the MLP added in this layer.`,
     ),
   );
+  const r = actions.data('norms', 'norms', {});
+  if (!r) return root.append(loadingNote('residual norms')), {};
+  const resid = (i, l) => (l < 0 ? r.embedding[i] : r.after_layer[l][i]);
   const box = el('section', { class: 'subview' }, el('h3', {}, '‖residual‖ after each layer'));
   root.append(box);
-  const rowNames = ['embedding', ...Array.from({ length: L }, (_, l) => `after layer ${l + 1}`)];
   let max = 0;
-  for (let i = 0; i < n; i++) for (let l = -1; l < L; l++) max = Math.max(max, residAfter(i, l));
+  for (let i = 0; i < n; i++) for (let l = -1; l < L; l++) max = Math.max(max, resid(i, l));
   const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
   const hm = new Heatmap(box, {
     scale: 'sequential',
-    rowHeight: 22,
+    rowHeight: L > 12 ? 12 : 22,
     rowTitle: 'embedding, then after each layer',
     colTitle: 'tokens',
     valueName: '‖x‖',
+    title: 'Residual stream norm per layer and token',
+    exportName: 'residual-norms',
     tooltip: (s, i) =>
-      s === 0
-        ? `token ${labels[i]}, embedding: ‖x‖ = ${fmt(v(i, 0), 3)}`
-        : `token ${labels[i]}, after layer ${s}: ‖x‖ = ${fmt(residAfter(i, s - 1), 3)} (attention added ${fmt(v(i, 3 * s - 1), 3)}, MLP added ${fmt(v(i, 3 * s), 3)})`,
+      s === 0 ? `token ${labels[i]}, embedding: ‖x‖ = ${fmt(r.embedding[i], 3)}` : `token ${labels[i]}, after layer ${s}: ‖x‖ = ${fmt(resid(i, s - 1), 3)} (attention added ${fmt(r.attention[s - 1][i], 3)}, MLP added ${fmt(r.mlp[s - 1][i], 3)})`,
   });
-  hm.set({ rows: L + 1, cols: n, get: (s, i) => residAfter(i, s - 1), max: max || 1, rowLabels: rowNames, colLabels: labels, highlightRow: layer + 1, label: 'residual norms' });
+  hm.set({ rows: L + 1, cols: n, get: (s, i) => resid(i, s - 1), max: max || 1, rowLabels: ['embedding', ...Array.from({ length: L }, (_, l) => `after layer ${l + 1}`)], colLabels: labels, highlightRow: layer + 1, label: 'residual norms' });
 
   let top = 0;
-  for (let i = 0; i < n; i++) top = Math.max(top, residAfter(i, layer - 1), residAfter(i, layer), v(i, 2 + 3 * layer), v(i, 3 + 3 * layer));
+  for (let i = 0; i < n; i++) top = Math.max(top, resid(i, layer - 1), resid(i, layer), r.attention[layer][i], r.mlp[layer][i]);
   const bar = (x, cls) => el('span', { class: 'bar-track' }, el('span', { class: `bar ${cls}`, style: { width: `${(x / (top || 1)) * 100}%` } }));
+  const cell = (x, cls) => el('td', {}, bar(x, cls), el('span', { class: 'mono small' }, fmt(x, 2)));
   const rows = toks.map((t, i) =>
     el(
       'tr',
-      { dataset: { index: i }, onpointerenter: () => setHover(i), onpointerleave: () => setHover(null) },
+      { dataset: { index: i }, onpointerenter: () => actions.setHover(i), onpointerleave: () => actions.setHover(null) },
       el('td', {}, el('span', { class: 'chip static' }, el('span', { class: 'chip-text' }, tokenLabel(t.bytes)))),
-      el('td', {}, bar(residAfter(i, layer - 1), 'in'), el('span', { class: 'mono small' }, fmt(residAfter(i, layer - 1), 2))),
-      el('td', {}, bar(v(i, 2 + 3 * layer), 'attn'), el('span', { class: 'mono small' }, fmt(v(i, 2 + 3 * layer), 2))),
-      el('td', {}, bar(v(i, 3 + 3 * layer), 'mlp'), el('span', { class: 'mono small' }, fmt(v(i, 3 + 3 * layer), 2))),
-      el('td', {}, bar(residAfter(i, layer), 'out'), el('span', { class: 'mono small' }, fmt(residAfter(i, layer), 2))),
+      cell(resid(i, layer - 1), 'in'),
+      cell(r.attention[layer][i], 'attn'),
+      cell(r.mlp[layer][i], 'mlp'),
+      cell(resid(i, layer), 'out'),
     ),
   );
   const table = el(

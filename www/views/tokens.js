@@ -1,7 +1,8 @@
 // Stage "Tokens": each token's id, its exact bytes and where it sits in the prompt.
 import { el, viewHeader } from '../dom.js';
 import { tokenLabel } from '../tokens.js';
-import { state, visibleTokens, setHover } from '../store.js';
+import { state, visibleTokens } from '../store.js';
+import { actions } from '../controller.js';
 
 export function render(root) {
   const toks = visibleTokens();
@@ -9,12 +10,12 @@ export function render(root) {
   const rows = toks.map((t, i) =>
     el(
       'tr',
-      { dataset: { index: i }, onpointerenter: () => setHover(i), onpointerleave: () => setHover(null) },
+      { dataset: { index: i }, onpointerenter: () => actions.setHover(i), onpointerleave: () => actions.setHover(null) },
       el('td', {}, String(i)),
       el('td', {}, el('span', { class: 'chip static' }, el('span', { class: 'chip-text' }, tokenLabel(t.bytes)))),
       el('td', { class: 'num' }, String(t.id)),
       el('td', { class: 'mono' }, hex(t.bytes)),
-      el('td', {}, i < state.run.prompt_len ? 'prompt' : 'generated'),
+      el('td', {}, i < state.run.prompt_len ? (state.info.config.eos_token_ids.includes(t.id) && i > 0 ? 'prompt (special)' : 'prompt') : 'generated'),
     ),
   );
   const table = el(

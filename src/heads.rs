@@ -109,53 +109,116 @@ pub fn random_repeat(vocab: usize, half: usize, seed: u64) -> Vec<u32> {
     span.iter().chain(&span).copied().collect()
 }
 
-/// Scores every head. `text` (token ids of held-out text, at least 16) gives the natural
-/// sequence for previous-token, first-token and self scores and the span for text induction;
-/// without it those use random tokens. `progress(done, total)` is called after each run.
-pub async fn census(engine: &mut impl Attends, text: Option<&[u32]>, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<HeadScores>> {
-    let cfg = engine.config().clone();
-    let half = (cfg.n_positions / 2).min(64);
-    if half < 4 {
-        return Err(Error::Input(format!("the context of {} tokens is too short for a head census (needs 8)", cfg.n_positions)));
-    }
-    let mut rng = Rng::new(0);
-    let mut random_span = || -> Vec<u32> { (0..half).map(|_| (rng.next_u64() % cfg.vocab_size as u64) as u32).collect() };
+/// Random-token sequences the random induction score averages over: one can be unlucky.
+const SEQS: usize = 4;
 
-    // Average random-token induction over a few sequences: one can be unlucky.
-    const SEQS: usize = 4;
-    let total = SEQS + 1 + text.is_some() as usize;
-    let mut ind_random = vec![vec![0.0; cfg.n_head]; cfg.n_layer];
-    for s in 0..SEQS {
-        for (acc, sc) in ind_random.iter_mut().zip(induction(engine, &random_span()).await?) {
-            acc.iter_mut().zip(sc).for_each(|(a, v)| *a += v / SEQS as f32);
-        }
-        progress(s + 1, total);
+/// The census as a sequence of model runs, one per `step`, so a caller (the page's worker)
+/// can answer other requests between them.
+pub struct Census {
+    cfg: Config,
+    half: usize,
+    rng: Rng,
+    text: Option<Vec<u32>>,
+    ind_random: Vec<Vec<f32>>,
+    ind_text: Option<Vec<Vec<f32>>>,
+    done: usize,
+    out: Option<Vec<HeadScores>>,
+}
+
+impl Census {
+    /// `text` (token ids of held-out text) gives the natural sequence for previous-token,
+    /// first-token and self scores and the span for text induction; without it those use
+    /// random tokens.
+    pub fn new(cfg: &Config, text: Option<&[u32]>) -> Result<Census> {
+        Self::with_span(cfg, text, 64)
     }
-    let ind_text = match text {
-        Some(t) if t.len() >= half => Some(induction(engine, &t[..half]).await?),
-        Some(t) => return Err(Error::Input(format!("the census text has {} tokens; it needs at least {half}", t.len()))),
-        None => None,
-    };
-    let natural: Vec<u32> = match text {
-        Some(t) => t[..t.len().min(cfg.n_positions)].to_vec(),
-        None => random_span(),
-    };
-    let att = engine.attentions(&natural).await?;
-    progress(total, total);
-    let n = natural.len();
-    let mut out = Vec::new();
-    for (layer, a) in att.iter().enumerate() {
-        for head in 0..cfg.n_head {
-            out.push(HeadScores {
-                layer: layer + 1,
-                head: head + 1,
-                previous_token: mean_at(a, head, 1..n, |r| r - 1),
-                induction_random: ind_random[layer][head],
-                induction_text: ind_text.as_ref().map(|s| s[layer][head]),
-                first_token: mean_at(a, head, 1..n, |_| 0),
-                self_attention: mean_at(a, head, 1..n, |r| r),
-            });
+
+    /// As `new`, with repeated spans of at most `span` tokens (the page uses shorter ones
+    /// on big models: each run's cost grows with the span).
+    pub fn with_span(cfg: &Config, text: Option<&[u32]>, span: usize) -> Result<Census> {
+        let half = (cfg.n_positions / 2).min(span);
+        if half < 4 {
+            return Err(Error::Input(format!("the context of {} tokens is too short for a head census (needs 8)", cfg.n_positions)));
+        }
+        if let Some(t) = text.filter(|t| t.len() < half) {
+            return Err(Error::Input(format!("the census text has {} tokens; it needs at least {half}", t.len())));
+        }
+        Ok(Census {
+            cfg: cfg.clone(),
+            half,
+            rng: Rng::new(0),
+            text: text.map(<[u32]>::to_vec),
+            ind_random: vec![vec![0.0; cfg.n_head]; cfg.n_layer],
+            ind_text: None,
+            done: 0,
+            out: None,
+        })
+    }
+
+    /// Model runs in all.
+    pub fn total(&self) -> usize {
+        SEQS + 1 + self.text.is_some() as usize
+    }
+
+    pub fn done(&self) -> usize {
+        self.done
+    }
+
+    fn random_span(&mut self) -> Vec<u32> {
+        let v = self.cfg.vocab_size as u64;
+        (0..self.half).map(|_| (self.rng.next_u64() % v) as u32).collect()
+    }
+
+    /// Runs the next run; returns the scores after the last one.
+    pub async fn step(&mut self, engine: &mut impl Attends) -> Result<Option<Vec<HeadScores>>> {
+        if self.out.is_some() {
+            return Ok(self.out.clone());
+        }
+        let k = self.done;
+        if k < SEQS {
+            let span = self.random_span();
+            for (acc, sc) in self.ind_random.iter_mut().zip(induction(engine, &span).await?) {
+                acc.iter_mut().zip(sc).for_each(|(a, v)| *a += v / SEQS as f32);
+            }
+        } else if k == SEQS && self.text.is_some() {
+            let span = self.text.as_ref().expect("checked")[..self.half].to_vec();
+            self.ind_text = Some(induction(engine, &span).await?);
+        } else {
+            let natural: Vec<u32> = match &self.text {
+                Some(t) => t[..t.len().min(self.cfg.n_positions)].to_vec(),
+                None => self.random_span(),
+            };
+            let att = engine.attentions(&natural).await?;
+            let n = natural.len();
+            let mut out = Vec::new();
+            for (layer, a) in att.iter().enumerate() {
+                for head in 0..self.cfg.n_head {
+                    out.push(HeadScores {
+                        layer: layer + 1,
+                        head: head + 1,
+                        previous_token: mean_at(a, head, 1..n, |r| r - 1),
+                        induction_random: self.ind_random[layer][head],
+                        induction_text: self.ind_text.as_ref().map(|s| s[layer][head]),
+                        first_token: mean_at(a, head, 1..n, |_| 0),
+                        self_attention: mean_at(a, head, 1..n, |r| r),
+                    });
+                }
+            }
+            self.out = Some(out);
+        }
+        self.done += 1;
+        Ok(self.out.clone())
+    }
+}
+
+/// Scores every head (see [`Census::new`]); `progress(done, total)` is called after each run.
+pub async fn census(engine: &mut impl Attends, text: Option<&[u32]>, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<HeadScores>> {
+    let mut c = Census::new(engine.config(), text)?;
+    loop {
+        let out = c.step(engine).await?;
+        progress(c.done(), c.total());
+        if let Some(out) = out {
+            return Ok(out);
         }
     }
-    Ok(out)
 }

@@ -26,6 +26,7 @@ USAGE:
   llm-xray tokenize  --model M --prompt TEXT
   llm-xray heads     --model M [--text FILE] [--json]
   llm-xray info      --model M
+  llm-xray compare   A.json B.json [--tolerance 1e-4]
   llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
 
 Every command takes --backend cpu|gpu|auto (default cpu). --ablate replaces the output of
@@ -33,7 +34,8 @@ the listed heads (layers and heads counted from 1, as `heads` prints them) befor
 attention output projection: by zeros, or with --ablate-mode mean by its mean over the
 prompt. M is a folder holding config.json, model.safetensors and tokenizer.json (Hugging
 Face GPT-2 or Llama family), or a .gguf file. `trace` prints one JSON object; README.md
-describes its fields.";
+describes its fields. `compare` holds two traces (from `trace`, or the page's 'Download run
+(JSON)') against each other, part by part.";
 
 /// A plain error for people; the exit code says whether it was usage (2) or input (1).
 struct Failure {
@@ -290,7 +292,7 @@ fn cmd_attribute(args: &Args) -> Result<(), Failure> {
 
 fn cmd_tokenize(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
-    let pieces = model.tokenizer.encode(args.need("prompt")?);
+    let pieces = model.tokenizer.encode_prompt_pieces(args.need("prompt")?);
     let toks: Vec<llm_xray::trace::TokenInfo> = pieces
         .into_iter()
         .map(|p| llm_xray::trace::TokenInfo { id: p.id, text: String::from_utf8_lossy(&p.bytes).into_owned(), bytes: p.bytes, span: p.span })
@@ -336,6 +338,79 @@ fn cmd_info(args: &Args) -> Result<(), Failure> {
     let parameters = model.weights.param_counts(&model.config);
     let total_parameters = parameters.iter().map(|p| p.count).sum();
     print_json(&Info { config: &model.config, storage: &model.storage, parameters, total_parameters })
+}
+
+/// Every number of a JSON tree, in order; `null` (a masked score) as −∞.
+fn numbers(v: &serde_json::Value, out: &mut Vec<f32>) {
+    match v {
+        serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+        serde_json::Value::Null => out.push(f32::NEG_INFINITY),
+        x => out.push(x.as_f64().unwrap_or(f64::NAN) as f32),
+    }
+}
+
+/// Compares two traces part by part: tokens must be identical; each part present in both is
+/// within `tolerance` × the larger of 1 and B's largest |value| (attention probabilities:
+/// `tolerance` / 10 absolute). Prints a row per part; fails if any part differs more.
+fn cmd_compare(files: &[String], args: &Args) -> Result<(), Failure> {
+    let [a, b] = files else { return Err(usage("compare takes two JSON files: llm-xray compare A.json B.json")) };
+    let read = |path: &String| -> Result<serde_json::Value, Failure> {
+        let bytes = std::fs::read(path).map_err(|e| Failure { msg: format!("{path}: cannot be read: {e}"), code: 1 })?;
+        serde_json::from_slice(&bytes).map_err(|e| Failure { msg: format!("{path}: not a trace's JSON: {e}"), code: 1 })
+    };
+    let (x, y) = (read(a)?, read(b)?);
+    let tol: f32 = args.num("tolerance", 1e-4)?;
+    let ids = |v: &serde_json::Value| -> Vec<u64> { v["tokens"].as_array().map(|t| t.iter().filter_map(|t| t["id"].as_u64()).collect()).unwrap_or_default() };
+    if ids(&x) != ids(&y) {
+        return Err(Failure { msg: format!("the token ids differ: {a} has {:?}, {b} has {:?}", ids(&x), ids(&y)), code: 1 });
+    }
+    let mut rows: Vec<(String, &serde_json::Value, &serde_json::Value)> = Vec::new();
+    for (k, v) in x.as_object().into_iter().flatten() {
+        if k == "layers" || llm_xray::Part::from_name(k).is_none() && k != "next_logits" && k != "attentions" {
+            continue;
+        }
+        if let Some(w) = y.get(k) {
+            rows.push((k.clone(), v, w));
+        }
+    }
+    if let (Some(la), Some(lb)) = (x["layers"].as_array(), y["layers"].as_array()) {
+        for (l, (pa, pb)) in la.iter().zip(lb).enumerate() {
+            for (k, v) in pa.as_object().into_iter().flatten() {
+                if let Some(w) = pb.get(k) {
+                    rows.push((format!("layers[{l}].{k}"), v, w));
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(Failure { msg: format!("{a} and {b} have no part in common to compare"), code: 1 });
+    }
+    println!("{:<40} {:>12} {:>12} {:>12}", "part", "max |diff|", "allowed", "");
+    let mut failed = Vec::new();
+    for (name, v, w) in rows {
+        let (mut p, mut q) = (Vec::new(), Vec::new());
+        numbers(v, &mut p);
+        numbers(w, &mut q);
+        let allowed = if name == "attentions" || name.ends_with("attentions") || name == "probabilities" {
+            tol / 10.0
+        } else {
+            tol * q.iter().filter(|v| v.is_finite()).fold(1.0f32, |m, v| m.max(v.abs()))
+        };
+        let diff = if p.len() != q.len() {
+            f32::INFINITY
+        } else {
+            p.iter().zip(&q).map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() }).fold(0.0, f32::max)
+        };
+        let ok = diff <= allowed;
+        println!("{name:<40} {diff:>12.3e} {allowed:>12.3e} {:>12}", if ok { "ok" } else { "DIFFERS" });
+        if !ok {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Failure { msg: format!("{} of the parts differ beyond the tolerance: {}", failed.len(), failed.join(", ")), code: 1 });
+    }
+    Ok(())
 }
 
 /// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
@@ -462,6 +537,20 @@ fn main() -> ExitCode {
         "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| cmd_heads(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| cmd_info(&a)),
+        "compare" => {
+            // Two file names, anywhere among the options.
+            let (mut files, mut flags) = (Vec::new(), Vec::new());
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                if a.starts_with("--") {
+                    flags.push(a.clone());
+                    flags.extend(it.next().cloned());
+                } else {
+                    files.push(a.clone());
+                }
+            }
+            Args::parse(&flags, &[], &["tolerance"]).and_then(|a| cmd_compare(&files, &a))
+        }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -10,7 +10,7 @@
 
 use crate::backend::{head_outputs, Ablation, AblationMode, BackendInfo, Choice, Engine};
 use crate::error::{Error, Result};
-use crate::heads::{census, HeadScores};
+use crate::heads::{Census, HeadScores};
 use crate::instruments::{self, Attribution, LensLayer};
 use crate::model::Model;
 use crate::sampling::{Rng, Sampling};
@@ -272,6 +272,47 @@ fn pool(t: &Tensor, cols: usize) -> (Vec<f32>, usize) {
     (out, c)
 }
 
+/// The stored context in the CLI's trace format (`llm-xray trace`): `{model, backend,
+/// tokens, start_position, <global parts>, attentions: [layer][head][T][T], layers:
+/// [{<parts>}], next_logits}`, with the parts the page keeps. `llm-xray compare` reads it.
+pub struct RunJson<'a> {
+    session: &'a Session,
+}
+
+impl Serialize for RunJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let s = self.session;
+        let store = &s.store;
+        let cfg = &s.model().config;
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("model", cfg)?;
+        m.serialize_entry("backend", &s.engine.info().name)?;
+        m.serialize_entry("tokens", store.tokens())?;
+        m.serialize_entry("start_position", &0)?;
+        for p in Part::all().filter(|p| !p.is_layer()) {
+            if let Some(t) = store.part(None, p) {
+                m.serialize_entry(p.name(), t)?;
+            }
+        }
+        let att: Vec<&Tensor> = (0..cfg.n_layer).filter_map(|l| store.part(Some(l), Part::AttnProbs)).collect();
+        if att.len() == cfg.n_layer {
+            m.serialize_entry("attentions", &att)?;
+        }
+        let layers: Vec<serde_json::Map<String, serde_json::Value>> = (0..cfg.n_layer)
+            .map(|l| {
+                Part::all()
+                    .filter(|p| p.is_layer() && *p != Part::AttnProbs)
+                    .filter_map(|p| store.part(Some(l), p).map(|t| (p.name().to_string(), serde_json::to_value(t).unwrap_or_default())))
+                    .collect()
+            })
+            .collect();
+        m.serialize_entry("layers", &layers)?;
+        m.serialize_entry("next_logits", &store.logits_at(store.len()).unwrap_or(&[]))?;
+        m.end()
+    }
+}
+
 /// The largest context the page keeps: the model's own context, or fewer tokens where the
 /// recorded activations would pass `budget` bytes (they grow with every token, and the
 /// attention maps with its square).
@@ -321,6 +362,8 @@ pub struct Session {
     /// The un-ablated next-token logits at the end of the prompt, while heads are ablated
     /// (the page shows before and after).
     baseline: Option<Vec<f32>>,
+    /// A head census under way, with the engine it runs on.
+    census: Option<(Census, Engine)>,
 }
 
 impl Session {
@@ -336,6 +379,7 @@ impl Session {
             ablated: Vec::new(),
             ablation_mode: AblationMode::Zero,
             baseline: None,
+            census: None,
         }
     }
 
@@ -579,14 +623,31 @@ impl Session {
         Ok(Thumbnails { tokens: self.store.len(), attention, mlp, mlp_cols, embedding, embedding_cols })
     }
 
-    /// The head census, run on this session's backend; the context is re-run afterwards.
-    pub async fn census(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Vec<HeadScores>> {
-        let saved = std::mem::take(&mut self.ablated);
-        self.engine.set_ablation(Ablation::default());
-        let out = census(&mut self.engine, None, progress).await;
-        self.ablated = saved;
-        self.set_ablation_inner().await?;
-        out
+    /// The stored context as JSON in the CLI's trace format (see [`RunJson`]).
+    pub fn export(&self) -> RunJson<'_> {
+        RunJson { session: self }
+    }
+
+    /// Starts the head census, on a CPU engine of its own so the context's keys and values
+    /// stay as they are; `census_step` runs it one model run at a time.
+    pub fn census_start(&mut self) -> Result<()> {
+        let engine = Engine::cpu(self.model().clone());
+        // Spans of 64 tokens as the CLI uses, or 32 on models whose runs take long in a tab.
+        let span = if self.model().config.parameter_estimate() > 50_000_000 { 32 } else { 64 };
+        self.census = Some((Census::with_span(&self.model().config, None, span)?, engine));
+        Ok(())
+    }
+
+    /// One run of the census started by `census_start`: (runs done, runs in all, the scores
+    /// after the last run).
+    pub async fn census_step(&mut self) -> Result<(usize, usize, Option<Vec<HeadScores>>)> {
+        let (c, e) = self.census.as_mut().ok_or_else(|| Error::Input("no head census was started".into()))?;
+        let out = c.step(e).await?;
+        let progress = (c.done(), c.total(), out);
+        if progress.2.is_some() {
+            self.census = None;
+        }
+        Ok(progress)
     }
 }
 

@@ -330,8 +330,17 @@ impl Tokenizer {
     /// The ids of a prompt as the model expects it: the template's tokens (e.g. a
     /// beginning-of-sequence token) around the text's tokens, as HF's `tokenizer(text)`.
     pub fn encode_prompt(&self, text: &str) -> Vec<u32> {
-        let body = self.encode_ids(text);
-        self.prefix.iter().copied().chain(body).chain(self.suffix.iter().copied()).collect()
+        self.encode_prompt_pieces(text).into_iter().map(|p| p.id).collect()
+    }
+
+    /// As `encode_prompt`, with each token's bytes and span (a template token's span is
+    /// empty, at the start or the end of the prompt).
+    pub fn encode_prompt_pieces(&self, text: &str) -> Vec<Piece> {
+        let template = |id: u32, at: usize| Piece { id, bytes: self.token_bytes(id).unwrap_or_default(), span: (at, at) };
+        let mut out: Vec<Piece> = self.prefix.iter().map(|&id| template(id, 0)).collect();
+        out.extend(self.encode(text));
+        out.extend(self.suffix.iter().map(|&id| template(id, text.len())));
+        out
     }
 
     /// Tokenizes `text[start..end]`, a stretch free of added tokens.

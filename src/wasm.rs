@@ -281,6 +281,12 @@ impl Xray {
         })
     }
 
+    /// The context as JSON text in the CLI's trace format (`llm-xray compare` reads it).
+    #[wasm_bindgen(js_name = exportRun)]
+    pub fn export_run(&self) -> Result<String, JsValue> {
+        self.with_session(|s| serde_json::to_string(&s.export()).map_err(|e| fail("internal", format!("writing the run as JSON: {e}"))))
+    }
+
     /// `{embedding [T], after_layer [L][T], attention [L][T], mlp [L][T]}`: L2 norms.
     #[wasm_bindgen(js_name = residualNorms)]
     pub fn residual_norms(&self) -> Result<JsValue, JsValue> {
@@ -302,18 +308,44 @@ impl Xray {
         self.with_session(|s| to_js(&crate::instruments::neighbours(s.model(), id, k).map_err(err)?))
     }
 
+    /// Cosine similarities [n][n] of the token-embedding rows of `ids`.
+    pub fn cosines(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
+        self.with_session(|s| {
+            let m = s.model();
+            let rows = ids.iter().map(|&a| ids.iter().map(|&b| crate::instruments::cosine(m, a, b)).collect::<crate::Result<Vec<f32>>>()).collect::<crate::Result<Vec<_>>>();
+            to_js(&rows.map_err(err)?)
+        })
+    }
+
     /// 2-D PCA coordinates of the embedding rows of `ids`.
     pub fn pca(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
         self.with_session(|s| to_js(&crate::instruments::pca_2d(s.model(), ids).map_err(err)?))
     }
 
-    /// The head census on this model, `progress(done, total)` after each run; resolves to
-    /// `[{layer, head, previous_token, …, label, score}]` (counted from 1).
-    pub fn census(&self, progress: Function) -> Result<Promise, JsValue> {
+    /// Starts the head census (`censusStep` runs it, one model run per call).
+    #[wasm_bindgen(js_name = censusStart)]
+    pub fn census_start(&self) -> Result<(), JsValue> {
+        let mut s = self.session.borrow_mut();
+        s.as_mut().ok_or_else(|| fail("internal", "the engine is busy"))?.census_start().map_err(err)
+    }
+
+    /// One run of the census: resolves to `{done, total, heads}`, `heads` (counted from 1,
+    /// labelled) after the last run, else null.
+    #[wasm_bindgen(js_name = censusStep)]
+    pub fn census_step(&self) -> Result<Promise, JsValue> {
         run_async(&self.session, move |mut s| async move {
-            let r = s.census(&mut reporter(&progress)).await;
-            let labelled = r.map(|v| v.iter().map(|h| serde_json::to_value(HeadScores::labelled(h)).unwrap_or_default()).collect::<Vec<_>>());
-            (s, labelled)
+            #[derive(Serialize)]
+            struct Step {
+                done: usize,
+                total: usize,
+                heads: Option<Vec<serde_json::Value>>,
+            }
+            let r = s.census_step().await.map(|(done, total, heads)| Step {
+                done,
+                total,
+                heads: heads.map(|v| v.iter().map(|h| serde_json::to_value(HeadScores::labelled(h)).unwrap_or_default()).collect()),
+            });
+            (s, r)
         })
     }
 

@@ -61,7 +61,7 @@ class Chart {
 
   key(e) {
     const n = this.count();
-    const d = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[e.key];
+    const d = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -1e9, PageUp: -1e9, End: 1e9, PageDown: 1e9 }[e.key];
     if (!d || !n) return;
     e.preventDefault();
     e.stopPropagation();

@@ -50,11 +50,14 @@ export class EngineClient {
   }
 
   request(type, args = {}) {
-    if (this.dead) return Promise.reject(protocolError({ kind: 'internal', message: this.dead }, true));
+    if (this.dead) {
+      if (this.onCrash) this.onCrash(this.dead);
+      return Promise.reject(protocolError({ kind: 'internal', message: this.dead }, true));
+    }
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, type, ...args });
+      this.worker.postMessage({ id, type, args });
     });
   }
 }

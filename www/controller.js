@@ -61,7 +61,9 @@ export const actions = {
           state.loading.files[m.file] = { loaded: m.loaded, total: m.total, phase: m.phase };
           emit('progress');
         } else if (m.type === 'census') {
-          state.census = { done: m.done, total: m.total };
+          if (m.heads) state.heads = m.heads;
+          if (m.error) state.notice = `The head census failed: ${m.error}`;
+          state.census = m.heads || m.error ? null : { done: m.done, total: m.total };
           render();
         }
       },
@@ -113,6 +115,7 @@ export const actions = {
     state.census = null;
     state.error = null;
     state.data = new Map();
+    state.compare.run = null;
     state.loading = { files: {}, label: source.label || source.repo || 'model' };
     render();
     try {
@@ -129,7 +132,6 @@ export const actions = {
       render();
       if (state.ablation.heads.length) await client.request('ablate', { heads: state.ablation.heads, mode: state.ablation.mode });
       await actions.runPrompt();
-      if (!state.heads) actions.runCensus();
     } catch (e) {
       if (e.fatal) return;
       const hint =
@@ -170,6 +172,7 @@ export const actions = {
       return render();
     }
     inFlight = true;
+    state.running = true;
     state.status = { text: 'running…', warn: false };
     emit('status');
     try {
@@ -190,7 +193,10 @@ export const actions = {
       if (again) {
         again = false;
         actions.runPrompt();
-      } else emit('settled');
+      } else {
+        state.running = false;
+        emit('status');
+      }
     }
   },
 
@@ -200,7 +206,6 @@ export const actions = {
     applyRun(await client.request('run', { ids }));
     syncUrl();
     render();
-    emit('settled');
   },
 
   async generate() {
@@ -304,6 +309,11 @@ export const actions = {
     render();
   },
 
+  /** Opens or closes the model panel's "Other models" section. */
+  setMoreModels(open) {
+    state.moreModels = open;
+  },
+
   setPalette(name) {
     state.palette = setPalette(name);
     localStorage.setItem('llm-xray-palette', state.palette);
@@ -334,16 +344,24 @@ export const actions = {
     return applyAblation();
   },
 
-  /** Computes the head census in the worker (for a model without heads.json). */
+  /** Computes the head census in the worker (for a model without heads.json), once, when
+   * a view first needs head names: it takes a few runs of the model, which would otherwise
+   * hold up the first screen. */
   async runCensus() {
+    if (state.heads || state.census) return;
     state.census = { done: 0, total: 1 };
     render();
     try {
-      state.heads = await client.request('census');
+      await client.request('census');
     } catch (e) {
+      state.census = null;
       if (!e.fatal) state.notice = `The head census failed: ${e.message}`;
+      render();
     }
-    state.census = null;
+  },
+
+  /** Redraws the current view (after a view-local choice that changes no shared state). */
+  redraw() {
     render();
   },
 
@@ -359,11 +377,14 @@ export const actions = {
   },
 
   /** Data for the current view: returns it when fetched, else starts the fetch and returns
-   * undefined (the view shows a placeholder; the arrival redraws). */
+   * undefined (the view shows a placeholder; the arrival redraws). The cache key is `key`
+   * with the request itself, so two views asking differently never share an answer. */
   data(key, type, args) {
-    if (state.data.has(key)) return state.data.get(key);
-    if (!pending.has(key)) {
-      pending.add(key);
+    const id = `${key}|${type}|${JSON.stringify(args)}`;
+    if (state.data.has(id)) return state.data.get(id);
+    if (!pending.has(id)) {
+      pending.add(id);
+      state.fetching = pending.size;
       const seq = state.runSeq;
       client
         .request(type, args)
@@ -375,13 +396,19 @@ export const actions = {
           (e) => ({ error: e.message, kind: e.kind }),
         )
         .then((v) => {
-          pending.delete(key);
-          if (seq !== state.runSeq) return;
-          state.data.set(key, v);
+          pending.delete(id);
+          state.fetching = pending.size;
+          if (seq !== state.runSeq) return emit('status');
+          state.data.set(id, v);
           render();
         });
     }
     return undefined;
+  },
+
+  /** Forgets fetched data whose key starts with `key` (it changed in the worker). */
+  forget(key) {
+    for (const id of state.data.keys()) if (id.startsWith(`${key}|`)) state.data.delete(id);
   },
 
   tensor(name, layer = 0) {
@@ -392,10 +419,37 @@ export const actions = {
     return client.request(type, args);
   },
 
-  /** The compare panel: a second prompt on the same model. */
-  setCompare(patch) {
+  /** The compare panel: a second prompt on the same model, in its own context. */
+  async setCompare(patch) {
     Object.assign(state.compare, patch);
+    const c = state.compare;
+    if (!c.open || !c.prompt || !state.info) {
+      c.run = null;
+      return render();
+    }
+    state.busy = true;
+    emit('status');
+    try {
+      c.run = await client.request('run', { text: c.prompt, ctx: 'compare' });
+      c.error = null;
+    } catch (e) {
+      c.run = null;
+      c.error = e.message;
+    }
+    c.seq = (c.seq || 0) + 1;
+    state.busy = false;
     render();
+  },
+
+  /** Data of the compare panel's context, as `data` is for the main one. */
+  compareData(key, type, args) {
+    return actions.data(`cmp:${state.compare.seq}:${key}`, type, { ...args, ctx: 'compare' });
+  },
+
+  /** The whole run as JSON in the CLI's trace format, downloaded. */
+  async exportRun() {
+    const text = await client.request('exportRun');
+    return new Blob([text], { type: 'application/json' });
   },
 
   link() {
@@ -404,6 +458,7 @@ export const actions = {
 
   async uncache(repo) {
     await client.request('uncache', { repo });
+    actions.forget('cached');
     render();
   },
 };

@@ -35,8 +35,12 @@ export function downloadJson(value, name) {
 export function composeFigure(title, figure, legend, caption, dpr) {
   const pad = 12 * dpr;
   const line = 16 * dpr;
-  const W = Math.max(figure.width, legend ? legend.width : 0) + 2 * pad;
-  const H = pad + line + figure.height + (legend ? legend.height + 4 * dpr : 0) + (caption ? line : 0) + pad;
+  // The legend canvas is drawn at the screen's pixel ratio; scale it to the figure's.
+  const k = dpr / (window.devicePixelRatio || 1);
+  const lw = legend ? legend.width * k : 0;
+  const lh = legend ? legend.height * k : 0;
+  const W = Math.max(figure.width, lw) + 2 * pad;
+  const H = pad + line + figure.height + (legend ? lh + 4 * dpr : 0) + (caption ? line : 0) + pad;
   const out = document.createElement('canvas');
   out.width = W;
   out.height = H;
@@ -51,8 +55,8 @@ export function composeFigure(title, figure, legend, caption, dpr) {
   g.drawImage(figure, pad, y);
   y += figure.height + 4 * dpr;
   if (legend) {
-    g.drawImage(legend, pad, y, legend.width * (dpr / (window.devicePixelRatio || 1)), legend.height * (dpr / (window.devicePixelRatio || 1)));
-    y += legend.height;
+    g.drawImage(legend, pad, y, lw, lh);
+    y += lh;
   }
   if (caption) {
     g.font = `${11 * dpr}px system-ui, sans-serif`;

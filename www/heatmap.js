@@ -299,7 +299,7 @@ export class Heatmap {
   key(e) {
     const s = this.spec;
     if (!s) return;
-    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -1e9], End: [0, 1e9] };
+    const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1], Home: [0, -1e9], End: [0, 1e9], PageUp: [-1e9, 0], PageDown: [1e9, 0] };
     if (e.key === 'Enter' && this.cursor && this.opts.onClick) {
       this.opts.onClick(this.cursor.i, this.cursor.j);
       return e.preventDefault();

@@ -4,6 +4,7 @@ import { state, on, stages } from './store.js';
 import { actions } from './controller.js';
 import { el } from './dom.js';
 import { PALETTE_NAMES, paletteLabel } from './colors.js';
+import { downloadBlob } from './export.js';
 import { renderChips, highlightChips } from './views/chips.js';
 import { renderPipeline } from './views/pipeline.js';
 import { renderModelPanel } from './views/model.js';
@@ -72,6 +73,7 @@ function renderError() {
 }
 
 function render() {
+  busy();
   renderLoading();
   renderError();
   $('notice').hidden = !state.notice;
@@ -102,8 +104,12 @@ function render() {
 
 on('render', render);
 on('progress', renderLoading);
+function busy() {
+  $('stage').setAttribute('aria-busy', String(state.running || state.busy || state.fetching > 0));
+}
 on('status', () => {
   $('prompt-status').textContent = state.status.text;
+  busy();
 });
 on('hover', (i) => {
   highlightChips($('chips'), i);
@@ -133,6 +139,7 @@ function main() {
     }
   });
   $('chat').addEventListener('change', (e) => actions.setChat(e.target.checked));
+  $('export-run').addEventListener('click', async () => downloadBlob(await actions.exportRun(), 'llm-xray-run.json'));
   $('copy-link').addEventListener('click', async () => {
     const link = actions.link();
     try {

@@ -1,6 +1,6 @@
 // The typed messages between the page (client.js) and the engine's Web Worker (worker.js).
 //
-// Request  {id, type, ...args}          page → worker, answered once:
+// Request  {id, type, args}             page → worker, answered once:
 // Response {id, ok: true, result}       or {id, ok: false, error: {kind, message}}
 // Event    {type: 'progress' | 'census', ...}   worker → page, any time
 //
@@ -25,13 +25,16 @@
 //   attribute   {position, token}                      → {logit, components, …}
 //   neighbours  {id, k} | {ids (pca)}                  → [{id, text, cosine}] | [[x, y]]
 //   tokenId     {text}                                 → id | null
-//   census      {}                                     → [{layer, head, …, label, score}]
+//   census      {}                                     → true: the census starts; its runs are
+//               queued one at a time, each reported by a 'census' event
+//   cosines     {ids}                                  → [n][n] cosine similarities
 //   inductionDemo {half}                               → ids
 //   cached      {}                                     → [{repo, files, bytes}]
 //   uncache     {repo}                                 → true
 // Events:
 //   progress    {file, loaded, total, phase: 'download' | 'convert'}
-//   census      {done, total}
+//   census      {done, total, heads}   heads (counted from 1, labelled) after the last run;
+//               {error} if it failed
 
 export const ERROR_KINDS = ['input', 'model', 'backend', 'internal'];
 

@@ -31,9 +31,12 @@ export const state = {
   ablation: { heads: [], mode: 'zero', editing: false }, // heads [[layer, head]] counted from 1
   target: null, // token id the lens and attribution follow (null: the model's top token)
   palette: 'classic',
+  moreModels: null, // the model panel's "Other models" section open (null: open for Hub and local models)
   compare: { open: false, prompt: 'The doctor said that she', run: null, data: new Map() },
   data: new Map(), // tensors and instrument results of the current run, by key
   busy: false, // a generate/backend/ablation request is in flight
+  running: false, // a prompt run is in flight
+  fetching: 0, // data requests of the current view in flight
   lastRunMs: null,
   bytesMoved: 0, // tensor bytes moved from the worker for the current run
 };

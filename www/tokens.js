@@ -61,3 +61,10 @@ export function shortLabel(bytesLike, max = 12) {
   const s = tokenLabel(bytesLike);
   return s.length > max ? s.slice(0, max - 1) + '…' : s;
 }
+
+/** A token as readable text in quotes (“ Paris”), its spaces as spaces, for lists such as
+ * the history; pieces that are not printable text fall back to `tokenLabel`. */
+export function quotedLabel(bytesLike) {
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(new Uint8Array(Array.from(bytesLike)));
+  return !text.includes('\uFFFD') && !/[\u0000-\u001f\u007f]/.test(text) ? `“${text}”` : tokenLabel(bytesLike);
+}

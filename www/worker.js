@@ -6,6 +6,8 @@
 import init, { Xray, FileBytes, footprintOfConfig, footprintOfGguf } from './pkg/llm_xray.js';
 
 let xray = null;
+// A second context on the same model, for the compare panel (made on first use).
+let compare = null;
 let wasm = null;
 const wasmReady = init().then((w) => (wasm = w));
 let queue = Promise.resolve();
@@ -201,8 +203,9 @@ function hubUrl(hub, repo, revision, file) {
 
 async function load({ source, backend, pageHasWebGPU, hub }) {
   await wasmReady;
+  if (compare) compare.free();
   if (xray) xray.free();
-  xray = null;
+  xray = compare = null;
   let heads = null;
   if (source.kind === 'files') {
     xray = await loadFiles(source.files);
@@ -245,9 +248,12 @@ async function cachedModels() {
   return [...repos.values()];
 }
 
-const need = () => {
+/** The model's context, or (ctx 'compare') the compare panel's second context. */
+const need = (ctx) => {
   if (!xray) throw new Refusal('input', 'no model is loaded');
-  return xray;
+  if (ctx !== 'compare') return xray;
+  if (!compare) compare = xray.fork();
+  return compare;
 };
 
 const handlers = {
@@ -255,13 +261,13 @@ const handlers = {
   async setBackend({ backend, pageHasWebGPU }) {
     return need().setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);
   },
-  run: ({ text, ids }) => (ids ? need().runIds(Uint32Array.from(ids)) : need().runPrompt(text)),
+  run: ({ text, ids, ctx }) => (ids ? need(ctx).runIds(Uint32Array.from(ids)) : need(ctx).runPrompt(text)),
   generate: ({ at, temperature, topK, topP, seed }) => need().generateNext(at, temperature, topK, topP, seed),
   ablate: ({ heads, mode }) => need().setAblation(Uint32Array.from(heads.flat()), mode),
   // The `limit` most probable tokens with their text; or, given `only` (token ids), just
   // those tokens' probabilities (0 if sampling cannot pick them).
-  distribution({ at, temperature, topK, topP, limit, baseline = false, only }) {
-    const x = need();
+  distribution({ at, temperature, topK, topP, limit, baseline = false, only, ctx }) {
+    const x = need(ctx);
     if (only) {
       const d = x.distribution(at, temperature, topK, topP, 1 << 30, baseline);
       const p = new Map();
@@ -271,11 +277,12 @@ const handlers = {
     const d = x.distribution(at, temperature, topK, topP, limit, baseline);
     return [{ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]];
   },
-  tensor({ name, layer = 0 }) {
-    const t = need().tensor(name, layer);
+  tensor({ name, layer = 0, ctx }) {
+    const t = need(ctx).tensor(name, layer);
     return [t, [t.data.buffer]];
   },
   norms: () => need().residualNorms(),
+  exportRun: () => need().exportRun(),
   thumbnails: ({ cols }) => need().thumbnails(cols),
   lens: ({ k, target }) => need().lens(k, target ?? undefined),
   attribute: ({ position, token }) => need().attribute(position, token),
@@ -283,7 +290,24 @@ const handlers = {
   pca: ({ ids }) => need().pca(Uint32Array.from(ids)),
   tokenId: ({ text }) => need().tokenId(text) ?? null,
   tokenInfos: ({ ids }) => need().tokenInfos(Uint32Array.from(ids)),
-  census: () => need().census((done, total) => post({ type: 'census', done, total })),
+  // The census runs one model run per queue turn, so requests made meanwhile are answered
+  // between its runs; each run reports progress, the last one the scores.
+  census() {
+    const x = need();
+    x.censusStart();
+    const step = async () => {
+      try {
+        const p = await x.censusStep();
+        post({ type: 'census', ...p });
+        if (!p.heads) queue = queue.then(step);
+      } catch (e) {
+        post({ type: 'census', error: e.message || String(e) });
+      }
+    };
+    queue = queue.then(step);
+    return true;
+  },
+  cosines: ({ ids }) => need().cosines(Uint32Array.from(ids)),
   inductionDemo: ({ half }) => Array.from(need().inductionDemo(half)),
   cached: () => cachedModels(),
   async uncache({ repo }) {
@@ -294,7 +318,7 @@ const handlers = {
 };
 
 self.onmessage = (e) => {
-  const { id, type, ...args } = e.data;
+  const { id, type, args = {} } = e.data;
   queue = queue.then(async () => {
     try {
       if (!handlers[type]) throw new Refusal('internal', `unknown request "${type}"`);

@@ -1,16 +1,10 @@
-// Launching headless Chromium with playwright-core, and small helpers for the tests.
+// Launching headless Chromium with playwright-core, and helpers that use the page as a
+// person does: through its controls, keys and what it shows (no test hooks in the page).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export const BASE_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
+export const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 export async function launch({ webgpu = true } = {}) {
   return chromium.launch({
@@ -25,9 +19,9 @@ export function artifacts(dir) {
   return (page, name) => page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: false });
 }
 
-/** Opens the page and waits until the default prompt has run (token chips shown). */
-export async function openPage(browser, url, { viewport = { width: 1280, height: 800 }, init, dpr = 1 } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: dpr });
+/** Opens the page (a fresh context each time, so storage does not leak between tests). */
+export async function openPage(browser, url, { viewport = { width: 1280, height: 800 }, init, dpr = 1, context: opts = {} } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: dpr, acceptDownloads: true, ...opts });
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const logs = [];
@@ -38,21 +32,55 @@ export async function openPage(browser, url, { viewport = { width: 1280, height:
   return page;
 }
 
+/** Waits until a prompt has run and the page is idle: token chips shown, nothing in flight. */
 export async function waitReady(page, timeout = 60000) {
-  await page.waitForFunction(() => window.xray && window.xray.state.run && window.xray.state.tensors, null, { timeout });
+  await page.waitForFunction(
+    () => document.querySelector('#chips .chip') && document.getElementById('stage').getAttribute('aria-busy') === 'false' && /last run/.test(document.getElementById('prompt-status').textContent),
+    null,
+    { timeout },
+  );
 }
 
-/** Types a prompt into the textbox named "Prompt" and waits for its run to finish. */
+/** Waits until nothing is in flight. */
+export async function waitIdle(page, timeout = 60000) {
+  await page.waitForFunction(() => document.getElementById('stage').getAttribute('aria-busy') === 'false', null, { timeout });
+}
+
+/** Types a prompt into the textbox named "Prompt", presses Enter and waits for its run. */
 export async function typePrompt(page, text) {
-  const box = page.getByRole('textbox', { name: 'Prompt' });
-  const before = await page.evaluate(() => window.xray.state.runsDone);
+  const box = page.getByRole('textbox', { name: 'Prompt', exact: true });
   await box.fill(text);
   await box.press('Enter');
-  await page.waitForFunction((n) => window.xray.state.runsDone > n, before, { timeout: 30000 });
+  await page.waitForFunction(() => document.getElementById('stage').getAttribute('aria-busy') === 'true' || /running/.test(document.getElementById('prompt-status').textContent), null, { timeout: 5000 }).catch(() => {});
+  await waitIdle(page);
 }
 
 export async function gotoStage(page, label) {
-  await page.locator('.pipeline .stage', { hasText: new RegExp(`^${label}$`) }).click();
+  await page.getByRole('navigation', { name: 'Pipeline' }).getByRole('button', { name: label, exact: true }).click();
+  await waitIdle(page);
+}
+
+/** The token chips: [{text, id}]. */
+export async function chips(page) {
+  return page.$$eval('#chips .chip', (els) => els.map((e) => ({ text: e.querySelector('.chip-text').textContent, id: Number(e.dataset.id) })));
+}
+
+/** Reads cell (i, j) of a heatmap (or bar i of a chart) by keyboard, as a screen-reader
+ * user would: focus it, move with the keys, read the announced text. */
+export async function readCell(page, canvas, i, j = 0) {
+  await canvas.focus();
+  await canvas.press('PageUp');
+  await canvas.press('Home');
+  for (let k = 0; k < i; k++) await canvas.press('ArrowDown');
+  for (let k = 0; k < j; k++) await canvas.press('ArrowRight');
+  return canvas.evaluate((c) => c.parentElement.querySelector('.sr-only[aria-live]').textContent);
+}
+
+/** Downloads what clicking `locator` offers; returns {name, bytes}. */
+export async function download(page, locator) {
+  const [d] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), locator.click()]);
+  const file = await d.path();
+  return { name: d.suggestedFilename(), bytes: fs.readFileSync(file) };
 }
 
 export function assert(cond, msg) {

@@ -1,6 +1,6 @@
 // Runs the browser tests: serves dist/ on an ephemeral localhost port (plus broken model
-// folders under /test-models/), drives headless Chromium and prints
-// "browser: N passed, M failed". Exit code 1 on any failure.
+// folders under /test-models/), a stand-in Hugging Face Hub on another origin, drives
+// headless Chromium and prints "browser: N passed, M failed". Exit code 1 on any failure.
 //   node tests/browser/run.mjs [--only substring]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,13 +8,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../scripts/serve.mjs';
 import { launch, artifacts } from './harness.mjs';
-import { tests } from './tests.mjs';
+import { startHub, testRepos } from './hub.mjs';
+import { tests as pageTests } from './tests.mjs';
+import { tests as smollm2Tests } from './smollm2.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
 // The model the page opens with: the first of www/models/index.json.
 const index = JSON.parse(fs.readFileSync(path.join(root, 'www/models/index.json'), 'utf8'));
 const model = path.join(root, 'www/models', index.models[0].folder);
+const smollm2 = path.join(root, 'dist/www/models/smollm2-135m-instruct/model.gguf');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 
 // Broken model folders: a truncated model.safetensors, and a folder with no files.
@@ -25,17 +28,28 @@ for (const f of ['config.json', 'tokenizer.json']) fs.copyFileSync(path.join(mod
 const weights = fs.readFileSync(path.join(model, 'model.safetensors'));
 fs.writeFileSync(path.join(broken, 'corrupt', 'model.safetensors'), weights.subarray(0, Math.floor(weights.length / 3)));
 
+const hub = await startHub(testRepos(root));
 const { server, url } = await startServer({ root: path.join(root, 'dist'), mounts: { '/test-models/': broken } });
+// The same page, told that the stand-in on another origin is the Hub.
+const hubPage = await startServer({ root: path.join(root, 'dist'), hub: hub.origin });
 const browser = await launch({ webgpu: true });
 const nogpuBrowser = await launch({ webgpu: false });
 const shot = artifacts(path.join(root, 'test-artifacts'));
+const have = { smollm2: fs.existsSync(smollm2) };
+const instrumentTests = fs.existsSync(path.join(root, 'tests/browser/instruments.mjs')) ? (await import('./instruments.mjs')).tests : [];
 let passed = 0;
 let failed = 0;
-for (const t of tests) {
+let skipped = 0;
+for (const t of [...pageTests, ...instrumentTests, ...smollm2Tests]) {
   if (only && !t.name.includes(only)) continue;
+  if (t.needs && !have[t.needs]) {
+    skipped++;
+    console.log(`skip ${t.name}\n     (${t.needs} is not fetched: \`npm run models\` could not reach PyPI)`);
+    continue;
+  }
   const started = Date.now();
   try {
-    await t.run({ browser, nogpuBrowser, url, bin, model, shot });
+    await t.run({ browser, nogpuBrowser, url, hubUrl: hubPage.url, hub, bin, model, shot, root, smollm2 });
     passed++;
     console.log(`ok   ${t.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } catch (e) {
@@ -46,6 +60,8 @@ for (const t of tests) {
 await browser.close();
 await nogpuBrowser.close();
 server.close();
+hubPage.server.close();
+hub.server.close();
 fs.rmSync(broken, { recursive: true, force: true });
-console.log(`browser: ${passed} passed, ${failed} failed`);
+console.log(`browser: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed ? 1 : 0);

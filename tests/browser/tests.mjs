@@ -1,46 +1,65 @@
-// The page's tests. Each gets {browser, nogpuBrowser, url, cli, model, shot} and throws on failure.
+// The page's tests, using it as a person does (prompt, buttons, keys, downloads). Each gets
+// {browser, nogpuBrowser, url, bin, model, shot, hub, smollm2, root} and throws on failure.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { openPage, waitReady, typePrompt, gotoStage, assert } from './harness.mjs';
+import { openPage, waitReady, waitIdle, typePrompt, gotoStage, chips, readCell, download, assert } from './harness.mjs';
 import { tokenLabel } from '../../www/tokens.js';
 import * as C from './cli.mjs';
 
 const PROMPT = 'The cat sat on the mat. The cat';
 const WEIRD = 'Hi 🙂\n ok';
 
-async function chips(page) {
-  return page.$$eval('#chips .chip', (els) => els.map((e) => ({ text: e.querySelector('.chip-text').textContent, id: Number(e.querySelector('.chip-id').textContent) })));
-}
+/** The number at the end of an announced cell ("x → y: 0.1234"). */
+const valueOf = (text) => Number((text.match(/(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/) || [])[1]);
 
 async function backendState(page) {
-  return page.evaluate(() => ({ ...window.xray.state.backend, shownKind: document.getElementById('backend-kind')?.textContent, shownWhy: document.getElementById('backend-why')?.textContent }));
-}
-
-/** Every tensor the page shows, plus the next-token logits, read from the worker. */
-async function allTensors(page) {
-  return page.evaluate(async () => {
-    const x = window.xray;
-    const L = x.state.info.config.n_layer;
-    const n = x.state.run.tokens.length;
-    const get = async (name, layer) => Array.from((await x.request('tensor', { name, layer })).data);
-    const out = { next_logits: await get('next_logits', n), token_embeddings: await get('token_embeddings', 0), residual_norms: await get('residual_norms', 0) };
-    for (let l = 0; l < L; l++) {
-      out[`attentions.${l}`] = await get('attentions', l);
-      out[`mlp_activation.${l}`] = await get('mlp_activation', l);
-    }
-    return out;
-  });
+  return page.evaluate(() => ({ kind: document.getElementById('backend-kind')?.textContent, why: document.getElementById('backend-why')?.textContent }));
 }
 
 async function chooseBackend(page, value) {
-  await page.selectOption('#backend-choice', value);
-  await page.waitForFunction((v) => window.xray.state.backend && window.xray.state.backend.choice === v && !window.xray.state.busy, value, { timeout: 60000 });
-  await page.waitForTimeout(200);
+  await page.getByRole('combobox', { name: 'Backend' }).selectOption(value);
+  await page.waitForFunction(() => !document.getElementById('backend-choice').disabled, null, { timeout: 120000 });
+  await waitIdle(page);
+}
+
+/** Clicks "Generate next token" and waits for the context to hold `total` tokens (one
+ * more than the history step on screen; later steps are replaced). */
+async function generateOnce(page, total) {
+  const n = total ?? (await chips(page)).length + 1;
+  await page.click('#generate');
+  await page.waitForFunction((n) => document.querySelectorAll('#chips .chip').length === n && !document.querySelector('#chips .chip.later') && document.getElementById('stage').getAttribute('aria-busy') === 'false', n, { timeout: 120000 });
+}
+
+/** The run as the page exports it (the CLI's trace format), saved to a temp file. */
+async function exportRun(page, name) {
+  const d = await download(page, page.getByRole('button', { name: 'Download run (JSON)' }));
+  const file = path.join(os.tmpdir(), `llm-xray-${process.pid}-${name}.json`);
+  fs.writeFileSync(file, d.bytes);
+  return file;
+}
+
+/** Opens the model panel's "Other models" section (it may be open already). */
+async function openMoreModels(page) {
+  if (!(await page.locator('details.more-models').evaluate((d) => d.open))) await page.locator('.more-models summary').click();
+}
+
+/** The next-token chart's bars: [{label, p, id}], read by keyboard. */
+async function nextTokens(page, k) {
+  const canvas = page.locator('figure.chart canvas').first();
+  const out = [];
+  for (let i = 0; i < k; i++) {
+    const t = await readCell(page, canvas, i);
+    const m = t.match(/^(.*): probability after sampling settings (\S+)% .*model (\S+)%, id (\d+)/);
+    assert(m, `cannot read bar ${i}: ${t}`);
+    out.push({ label: m[1], p: Number(m[3]) / 100, id: Number(m[4]) });
+  }
+  return out;
 }
 
 export const tests = [
   {
-    name: 'token chips equal `llm-xray tokenize` (spaces, newlines and split UTF-8 shown as bytes)',
+    name: 'token chips equal `llm-xray tokenize`; typing reuses the cached keys and values and equals a fresh run',
     async run({ browser, url, bin, model, shot }) {
       const page = await openPage(browser, url);
       await waitReady(page);
@@ -61,28 +80,38 @@ export const tests = [
           assert(/<F0/.test(all) || all.includes('🙂'), `emoji neither shown whole nor as bytes: ${all}`);
         }
       }
-      // Typing re-runs by itself (debounced), without Enter.
-      const before = await page.evaluate(() => window.xray.state.runsDone);
-      await page.getByRole('textbox', { name: 'Prompt' }).press('End');
-      await page.keyboard.type(' yes', { delay: 30 });
-      await page.waitForFunction((n) => window.xray.state.runsDone > n, before, { timeout: 10000 });
-      const typed = await chips(page);
-      const wantTyped = C.tokenize(bin, model, WEIRD + ' yes');
-      assert(typed.length === wantTyped.length, `after typing: ${typed.length} chips, CLI ${wantTyped.length}`);
+      // Typing at the end re-runs by itself (debounced) and computes only the new tokens.
       await typePrompt(page, PROMPT);
+      const box = page.getByRole('textbox', { name: 'Prompt', exact: true });
+      await box.press('End');
+      await box.pressSequentially(' sat', { delay: 20 });
+      await page.waitForFunction(() => / sat$/.test(document.getElementById('prompt').value) && /reused from the cache/.test(document.getElementById('prompt-status').textContent), null, { timeout: 15000 });
+      await waitIdle(page);
+      const status = await page.textContent('#prompt-status');
+      assert(/\d+ new tokens? \(\d+ reused from the cache\)/.test(status), `the status should say how many tokens were new: ${status}`);
+      // The numbers after incremental typing equal a fresh run's (the CLI's full trace).
+      const typed = PROMPT + ' sat';
+      const want = C.attentions(bin, model, typed);
+      const T = want[0][0].length;
+      assert((await chips(page)).length === T, 'chips after typing');
+      await gotoStage(page, 'Layer 2');
+      const canvas = page.locator('#attention-heatmap');
+      for (const [i, j] of [[T - 1, 2], [T - 2, T - 2]]) {
+        const shown = valueOf(await readCell(page, canvas, i, j));
+        assert(Math.abs(shown - want[1][0][i][j]) <= 6e-5, `after typing, layer 2 head 1 (${i}→${j}): page ${shown}, fresh CLI run ${want[1][0][i][j]}`);
+      }
       await shot(page, 'tokens');
       // Over-long prompt: the page says how many tokens fit.
       const nPositions = JSON.parse(fs.readFileSync(path.join(model, 'config.json'), 'utf8')).n_positions;
-      const long = Array.from({ length: nPositions + 16 }, (_, i) => `w${i}`).join(' ');
-      await typePrompt(page, long);
-      const status = await page.textContent('#prompt-status');
-      assert(new RegExp(`at most ${nPositions} tokens`).test(status) && /Too long/.test(status), `over-long prompt status: ${status}`);
+      await typePrompt(page, Array.from({ length: nPositions + 16 }, (_, i) => `w${i}`).join(' '));
+      const too = await page.textContent('#prompt-status');
+      assert(new RegExp(`at most ${nPositions} tokens`).test(too) && /Too long/.test(too), `over-long prompt status: ${too}`);
       await shot(page, 'prompt-too-long');
       await page.context().close();
     },
   },
   {
-    name: 'hovered attention values equal `llm-xray trace --parts attentions`',
+    name: 'attention values read from the map equal `llm-xray trace --parts attentions`; hover, keys and Step walk the page',
     async run({ browser, url, bin, model, shot }) {
       const page = await openPage(browser, url);
       await waitReady(page);
@@ -91,61 +120,46 @@ export const tests = [
       const toks = C.tokenize(bin, model, PROMPT);
       await gotoStage(page, 'Layer 2');
       await page.getByRole('combobox', { name: 'Head' }).selectOption({ value: '2' });
-      assert((await page.evaluate(() => window.xray.state.head)) === 2, 'head picker did not select head 3');
-      await page.waitForTimeout(200);
+      await waitIdle(page);
       const canvas = page.locator('#attention-heatmap');
-      const L = await canvas.evaluate((c) => c._layout);
       const T = toks.length;
-      assert(L.rows === T && L.cols === T, `heatmap is ${L.rows}×${L.cols}, expected ${T}×${T}`);
-      const cells = [[T - 1, 1], [T - 1, T - 1], [3, 0], [5, 2]];
-      for (const [i, j] of cells) {
-        const L = await canvas.evaluate((c) => c._layout);
-        await canvas.hover({ position: { x: L.left + (j + 0.5) * L.cw, y: L.top + (i + 0.5) * L.ch } });
-        const tip = await page.textContent('#tooltip');
-        const m = tip.match(/: (-?\d+\.\d+)$/);
-        assert(m, `tooltip "${tip}" has no value`);
-        const shown = Number(m[1]);
-        const exact = want[1][2][i][j];
-        assert(Math.abs(shown - exact) <= 6e-5, `layer 2 head 3 (${i}→${j}): page shows "${tip}", CLI ${exact}`);
-        const q = tokenLabel(toks[i].bytes);
-        assert(tip.startsWith(q), `tooltip "${tip}" should start with the query token "${q}"`);
+      assert((await canvas.getAttribute('data-rows')) === String(T), 'the map has a row per token');
+      for (const [i, j] of [[T - 1, 1], [T - 1, T - 1], [3, 0], [5, 2]]) {
+        const tip = await readCell(page, canvas, i, j);
+        const shown = valueOf(tip);
+        assert(Math.abs(shown - want[1][2][i][j]) <= 6e-5, `layer 2 head 3 (${i}→${j}): page shows "${tip}", CLI ${want[1][2][i][j]}`);
+        assert(tip.startsWith(tokenLabel(toks[i].bytes)), `"${tip}" should start with the query token`);
       }
-      await canvas.hover({ position: { x: L.left + (T - 0.5) * L.cw, y: L.top + 0.5 * L.ch } });
-      const masked = await page.textContent('#tooltip');
-      assert(/masked/.test(masked), `a future key should read as masked: ${masked}`);
-      await canvas.hover({ position: { x: L.left + (2 + 0.5) * L.cw, y: L.top + (T - 1 + 0.5) * L.ch } });
+      assert(/masked/.test(await readCell(page, canvas, 0, T - 1)), 'a future key reads as masked');
       await shot(page, 'attention');
-      // Hovering a token chip highlights that token's row and column in the heatmap.
+      // Hovering a chip highlights it.
       await page.locator('#chips .chip').nth(4).hover();
-      const hl = await page.evaluate(() => window.xray.state.hover);
-      assert(hl === 4, `hovering chip 4 should set the hovered token, got ${hl}`);
-      const chipHl = await page.locator('#chips .chip.hover').count();
-      assert(chipHl === 1, `one chip should be highlighted, ${chipHl} are`);
-      // ↑/↓ switch heads.
-      await page.locator('body').click({ position: { x: 5, y: 5 } });
+      assert((await page.locator('#chips .chip.hover').count()) === 1, 'one chip should be highlighted');
+      // ↑/↓ switch heads; ←/→ and Step walk the pipeline.
+      await page.locator('h2').first().click();
       await page.keyboard.press('ArrowDown');
-      const head = await page.evaluate(() => window.xray.state.head);
-      assert(head === 3, `ArrowDown should open head 4, state.head = ${head}`);
-      for (const [label, name] of [['Embeddings', 'embeddings'], ['Prompt', 'prompt']]) {
+      await waitIdle(page);
+      assert(/head 4/.test(await page.textContent('#stage h2')), 'ArrowDown should open head 4');
+      for (const [label, name] of [['Embeddings', 'embeddings'], ['Prompt', 'prompt'], ['Overview', 'overview']]) {
         await gotoStage(page, label);
-        await page.waitForTimeout(150);
         await shot(page, name);
       }
       await gotoStage(page, 'Layer 1');
       await page.getByRole('tab', { name: 'MLP' }).click();
+      await waitIdle(page);
       await shot(page, 'mlp');
       await page.getByRole('tab', { name: 'Residual stream' }).click();
+      await waitIdle(page);
       await shot(page, 'residual');
-      // ←/→ and Step walk the pipeline.
+      await page.locator('h2').first().click();
+      await page.keyboard.press('ArrowRight');
+      await waitIdle(page);
+      const cur = await page.getAttribute('[aria-current="step"]', 'class');
+      assert(/layer/.test(cur) && (await page.textContent('.stage[aria-current="step"]')) === 'Layer 2', '→ from layer 1 residual reaches layer 2');
+      assert((await page.getAttribute('[role=tab][aria-selected=true]', 'role')) === 'tab' && /Attention/.test(await page.textContent('[role=tab][aria-selected=true]')), '… its attention');
       await gotoStage(page, 'Prompt');
       await page.click('#step');
-      assert((await page.evaluate(() => window.xray.state.stage)) === 1, 'Step from Prompt should reach Tokens');
-      await gotoStage(page, 'Layer 1');
-      await page.getByRole('tab', { name: 'Residual stream' }).click();
-      await page.locator('body').click({ position: { x: 5, y: 5 } });
-      await page.keyboard.press('ArrowRight');
-      const st = await page.evaluate(() => [window.xray.state.stage, window.xray.state.sub]);
-      assert(st[0] === 4 && st[1] === 'attention', `→ from layer 1 residual should reach layer 2 attention, got ${st}`);
+      assert((await page.textContent('.stage[aria-current="step"]')) === 'Tokens', 'Step from Prompt reaches Tokens');
       await page.context().close();
     },
   },
@@ -157,38 +171,28 @@ export const tests = [
       await typePrompt(page, PROMPT);
       await gotoStage(page, 'Next token');
       const want = C.generate(bin, model, PROMPT, 2).generated_ids;
-      for (let k = 0; k < 2; k++) {
-        const n = await page.evaluate(() => window.xray.state.run.tokens.length);
-        await page.click('#generate');
-        await page.waitForFunction((n) => window.xray.state.run.tokens.length === n + 1 && !window.xray.state.busy, n);
-      }
-      let got = await page.evaluate(() => window.xray.state.run.tokens.slice(window.xray.state.run.prompt_len).map((t) => t.id));
+      const p = (await chips(page)).length;
+      for (let k = 0; k < 2; k++) await generateOnce(page);
+      let got = (await chips(page)).slice(p).map((c) => c.id);
       assert(JSON.stringify(got) === JSON.stringify(want), `greedy: page generated ${got}, CLI ${want}`);
       await gotoStage(page, 'Logits');
-      await page.waitForSelector('.bars.logits li');
       await shot(page, 'logits');
       // Sampled: temperature 0.8, seed 7, from the prompt again (history step 0).
       await gotoStage(page, 'Next token');
-      await page.locator('.history button').first().click();
+      await page.getByRole('list', { name: 'History' }).getByRole('button').first().click();
+      await waitIdle(page);
       await page.getByRole('slider', { name: 'Temperature' }).fill('0.8');
       await page.getByRole('spinbutton', { name: 'Seed' }).fill('7');
       await page.getByRole('spinbutton', { name: 'Seed' }).dispatchEvent('change');
-      const wantS = C.generate(bin, model, PROMPT, 2, ['--temperature', '0.8', '--seed', '7']).generated_ids;
-      for (let k = 0; k < 2; k++) {
-        const n = await page.evaluate(() => window.xray.state.at);
-        await page.click('#generate');
-        await page.waitForFunction((n) => window.xray.state.at === n + 1 && !window.xray.state.busy, n);
-      }
-      got = await page.evaluate(() => window.xray.state.run.tokens.slice(window.xray.state.run.prompt_len).map((t) => t.id));
-      assert(JSON.stringify(got) === JSON.stringify(wantS), `sampled (T=0.8, seed 7): page ${got}, CLI ${wantS}`);
       const label = await page.textContent('#generate');
       assert(/seed 7/.test(label), `the seed should be shown: ${label}`);
+      const sampled = C.generate(bin, model, PROMPT, 2, ['--temperature', '0.8', '--seed', '7']).generated_ids;
+      for (let k = 0; k < 2; k++) await generateOnce(page, p + k + 1);
+      got = (await chips(page)).slice(p).map((c) => c.id);
+      assert(JSON.stringify(got) === JSON.stringify(sampled), `sampled: page ${got}, CLI ${sampled}`);
+      const history = await page.getByRole('list', { name: 'History' }).getByRole('button').allTextContents();
+      assert(history.length === 3 && /^prompt/.test(history[0]), `history: ${history}`);
       await shot(page, 'next-token');
-      // The live reshaping: top-k 1 leaves one token.
-      await gotoStage(page, 'Logits');
-      await page.getByRole('spinbutton', { name: 'Top-k' }).fill('1');
-      await page.getByRole('spinbutton', { name: 'Top-k' }).dispatchEvent('change');
-      await page.waitForFunction(() => /can pick 1 token /.test(document.querySelector('.bars.logits + p').textContent));
       await page.context().close();
     },
   },
@@ -198,67 +202,68 @@ export const tests = [
       const page = await openPage(browser, url);
       await waitReady(page);
       const b = await backendState(page);
-      assert(b.choice === 'auto' && b.kind === 'cpu', `Auto should choose the CPU here, got ${JSON.stringify(b)}`);
-      assert(/software|no hardware|no WebGPU/i.test(b.shownWhy || ''), `the page should say why: ${b.shownWhy}`);
+      assert(b.kind === 'CPU', `Auto should choose the CPU here, got ${JSON.stringify(b)}`);
+      assert(/software|no hardware|no WebGPU/i.test(b.why || ''), `the page should say why: ${b.why}`);
       await page.context().close();
     },
   },
   {
-    name: 'WebGPU backend (SwiftShader) works, generates like the CLI, and every number equals the CPU backend’s',
+    name: 'WebGPU (SwiftShader) generates like the CLI, and its whole run equals the CPU backend’s (`llm-xray compare` on the page’s JSON)',
     async run({ browser, url, bin, model, shot }) {
       const page = await openPage(browser, url);
       await waitReady(page);
       await typePrompt(page, PROMPT);
       await chooseBackend(page, 'webgpu');
       const b = await backendState(page);
-      assert(b.kind === 'webgpu', `WebGPU should run, but: ${b.shownKind}: ${b.why}`);
-      assert(b.adapter && typeof b.adapter.is_software === 'boolean', 'the adapter should be reported');
-      // Two greedy tokens, each one KV-cache step on the GPU.
+      assert(b.kind === 'WebGPU', `WebGPU should run, but: ${JSON.stringify(b)}`);
+      assert((await page.textContent('#backend-adapter')).length > 3, 'the adapter should be reported');
       await gotoStage(page, 'Next token');
-      for (let k = 0; k < 2; k++) {
-        const n = await page.evaluate(() => window.xray.state.run.tokens.length);
-        await page.click('#generate');
-        await page.waitForFunction((n) => window.xray.state.run.tokens.length === n + 1 && !window.xray.state.busy, n);
-      }
-      const ids = await page.evaluate(() => window.xray.state.run.tokens.slice(window.xray.state.run.prompt_len).map((t) => t.id));
+      for (let k = 0; k < 2; k++) await generateOnce(page);
+      const p = C.tokenize(bin, model, PROMPT).length;
+      const ids = (await chips(page)).slice(p).map((c) => c.id);
       const want = C.generate(bin, model, PROMPT, 2).generated_ids;
       assert(JSON.stringify(ids) === JSON.stringify(want), `WebGPU generated ${ids}, CLI ${want}`);
-      assert((await backendState(page)).kind === 'webgpu', 'WebGPU should still run after generating');
-      const gpu = await allTensors(page);
+      const gpu = await exportRun(page, 'gpu');
       await gotoStage(page, 'Layer 1');
       await shot(page, 'webgpu-attention');
-      // The same context (prompt run + two steps) on the CPU.
       await chooseBackend(page, 'cpu');
-      const cpu = await allTensors(page);
-      const scale = Math.max(...cpu.next_logits.map(Math.abs));
-      for (const [name, want] of Object.entries(cpu)) {
-        const got = gpu[name];
-        assert(got.length === want.length, `${name}: GPU has ${got.length} values, CPU ${want.length}`);
-        const tol = name.startsWith('attentions') ? 1e-5 : name === 'next_logits' ? 1e-4 * scale : 1e-4 * Math.max(1, ...want.map(Math.abs));
-        let worst = 0;
-        for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k] - want[k]));
-        assert(worst <= tol, `${name}: GPU differs from CPU by ${worst} (tolerance ${tol})`);
-      }
+      const cpu = await exportRun(page, 'cpu');
+      const c = C.compare(bin, gpu, cpu);
+      assert(c.ok, `the WebGPU run differs from the CPU run:\n${c.out}`);
+      assert(/attentions/.test(c.out) && /mlp_activation/.test(c.out), `the export should hold attention and MLP parts:\n${c.out}`);
+      await page.context().close();
+    },
+  },
+  {
+    name: 'the page’s run JSON is the CLI’s trace format and equals `llm-xray trace` of the same prompt',
+    async run({ browser, url, bin, model }) {
+      const page = await openPage(browser, url);
+      await waitReady(page);
+      await typePrompt(page, PROMPT);
+      const mine = await exportRun(page, 'page');
+      const cliFile = path.join(os.tmpdir(), `llm-xray-${process.pid}-cli.json`);
+      fs.writeFileSync(cliFile, JSON.stringify(C.trace(bin, model, PROMPT, 'all')));
+      const c = C.compare(bin, mine, cliFile);
+      assert(c.ok, `page vs CLI:\n${c.out}`);
       await page.context().close();
     },
   },
   {
     name: 'without WebGPU the CPU runs the model and the page says why',
     async run({ browser, nogpuBrowser, url }) {
-      // The page without navigator.gpu …
       const page = await openPage(browser, url, { init: () => { delete Navigator.prototype.gpu; } });
       await waitReady(page);
       let b = await backendState(page);
-      assert(b.kind === 'cpu' && /no WebGPU/.test(b.shownWhy), `no navigator.gpu: ${JSON.stringify(b)}`);
+      assert(b.kind === 'CPU' && /no WebGPU/.test(b.why), `no navigator.gpu: ${JSON.stringify(b)}`);
       await chooseBackend(page, 'webgpu');
       b = await backendState(page);
-      assert(b.kind === 'cpu' && /no WebGPU/.test(b.shownWhy), `WebGPU chosen without navigator.gpu: ${JSON.stringify(b)}`);
+      assert(b.kind === 'CPU' && /no WebGPU/.test(b.why), `WebGPU chosen without navigator.gpu: ${JSON.stringify(b)}`);
+      assert(/WebGPU is not available/.test(await page.textContent('#notice')), 'the notice says so');
       await page.context().close();
-      // … and a browser started without --enable-unsafe-webgpu.
       const p2 = await openPage(nogpuBrowser, url);
       await waitReady(p2);
       b = await backendState(p2);
-      assert(b.kind === 'cpu' && b.shownWhy.length > 10, `browser without WebGPU flag: ${JSON.stringify(b)}`);
+      assert(b.kind === 'CPU' && b.why.length > 10, `browser without WebGPU flag: ${JSON.stringify(b)}`);
       await p2.context().close();
     },
   },
@@ -268,8 +273,9 @@ export const tests = [
       for (const [folder, re] of [['test-models/corrupt/', /model\.safetensors/], ['test-models/missing/', /not found/]]) {
         const page = await openPage(browser, `${url}?model=${folder}`);
         await page.waitForSelector('#error:not([hidden])', { timeout: 30000 });
-        const msg = await page.textContent('#error-message');
+        const msg = await page.textContent('#error .error-message');
         assert(re.test(msg), `${folder}: error panel says "${msg}"`);
+        assert(await page.getByRole('button', { name: 'Load the default model' }).isVisible(), 'the panel offers the default model');
         if (folder.includes('corrupt')) await shot(page, 'error-corrupt-model');
         await page.context().close();
       }
@@ -279,14 +285,11 @@ export const tests = [
     name: 'a worker that crashes shows the error panel',
     async run({ browser, url, shot }) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-      await context.route('**/www/worker.js', (route) =>
-        route.fulfill({ contentType: 'text/javascript', body: 'throw new Error("simulated worker crash");' }),
-      );
+      await context.route('**/www/worker.js', (route) => route.fulfill({ contentType: 'text/javascript', body: 'throw new Error("simulated worker crash");' }));
       const page = await context.newPage();
       await page.goto(url);
       await page.waitForSelector('#error:not([hidden])', { timeout: 30000 });
-      const title = await page.textContent('#error-title');
-      assert(/engine stopped/i.test(title), `crash panel title: ${title}`);
+      assert(/engine stopped/i.test(await page.textContent('#error h2')), 'crash panel title');
       await shot(page, 'error-worker-crash');
       await context.close();
     },
@@ -296,16 +299,199 @@ export const tests = [
     async run({ browser, url, shot }) {
       const page = await openPage(browser, url, { viewport: { width: 390, height: 844 }, dpr: 3 });
       await waitReady(page);
-      await shot(page, 'phone-tokens');
+      await shot(page, 'phone-overview');
       for (const [label, name] of [['Layer 1', 'phone-attention'], ['Embeddings', 'phone-embeddings'], ['Logits', 'phone-logits']]) {
         await gotoStage(page, label);
-        await page.waitForTimeout(200);
         const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert(over <= 1, `${label}: page is ${over}px wider than the phone screen`);
         const crisp = await page.$$eval('.heatmap canvas:not(.legend)', (cs) => cs.every((c) => Math.abs(c.width - c.getBoundingClientRect().width * 3) <= 1.5));
         assert(crisp, `${label}: a heatmap canvas is not drawn at 3 device pixels per CSS pixel`);
         await shot(page, name);
       }
+      await page.context().close();
+    },
+  },
+  {
+    name: 'first screen: the whole model at a glance above the fold; the URL carries the view; Back walks the stages; figures download as PNG and CSV',
+    async run({ browser, url, shot }) {
+      const page = await openPage(browser, url);
+      await waitReady(page);
+      // A drawn picture of real activations inside the viewport, with no click.
+      await page.waitForSelector('.model-map canvas');
+      const inView = await page.$$eval('.model-map canvas', (cs) => cs.filter((c) => c.getBoundingClientRect().bottom <= window.innerHeight && c.width > 0).length);
+      assert(inView >= 5, `only ${inView} overview thumbnails are above the fold`);
+      await shot(page, 'first-screen');
+      // Type a prompt, open Layer 2, reopen the URL in a new tab.
+      await typePrompt(page, 'To be, or not to be');
+      await gotoStage(page, 'Layer 2');
+      const link = page.url();
+      const other = await openPage(browser, link);
+      await waitReady(other);
+      assert((await other.inputValue('#prompt')) === 'To be, or not to be', 'the prompt comes back');
+      assert((await other.textContent('.stage[aria-current="step"]')) === 'Layer 2', 'the stage comes back');
+      await other.context().close();
+      // Back and forward walk the stages.
+      await gotoStage(page, 'Logits');
+      await page.goBack();
+      await waitIdle(page);
+      assert((await page.textContent('.stage[aria-current="step"]')) === 'Layer 2', 'Back returns to Layer 2');
+      await page.goForward();
+      await waitIdle(page);
+      assert((await page.textContent('.stage[aria-current="step"]')) === 'Logits', 'Forward returns to Logits');
+      // Downloads from the Layer 2 view: the attention map as PNG (with its title, axes and
+      // legend) and as CSV.
+      await gotoStage(page, 'Layer 2');
+      const png = await download(page, page.getByRole('button', { name: 'Download PNG' }).first());
+      assert(/\.png$/.test(png.name) && png.bytes.subarray(1, 4).toString() === 'PNG', `a PNG download: ${png.name}`);
+      const csv = await download(page, page.getByRole('button', { name: 'Download CSV' }).first());
+      const lines = csv.bytes.toString().trim().split('\n');
+      assert(/\.csv$/.test(csv.name) && lines.length === (await chips(page)).length + 1, `a CSV with a header and a row per token: ${csv.name}, ${lines.length} lines`);
+      await page.context().close();
+    },
+  },
+  {
+    name: 'accessibility: axe-core finds no serious or critical WCAG 2 A/AA violation on any stage; keyboard focus is visible; the palette persists',
+    async run({ browser, url, root, shot }) {
+      const axe = fs.readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+      // axe is injected as a script, which the page's Content-Security-Policy would refuse.
+      const page = await openPage(browser, url, { context: { bypassCSP: true } });
+      await waitReady(page);
+      await page.addScriptTag({ content: axe });
+      const stages = ['Overview', 'Prompt', 'Tokens', 'Embeddings', 'Layer 1', 'Logits', 'Next token', 'Logit lens', 'Attribution', 'Embedding space'];
+      for (const s of stages) {
+        await gotoStage(page, s);
+        await page.waitForTimeout(300);
+        const res = await page.evaluate(async () => {
+          const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+          return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+        });
+        assert(res.length === 0, `${s}: ${res.join('\n')}`);
+      }
+      // Tab reaches the pipeline and the heatmap, and the focused element is outlined.
+      await gotoStage(page, 'Layer 1');
+      const canvas = page.locator('#attention-heatmap');
+      await canvas.focus();
+      const outline = await canvas.evaluate((c) => getComputedStyle(c).outlineStyle);
+      assert(outline !== 'none', 'a focused heatmap shows a focus outline');
+      await page.getByRole('combobox', { name: 'Colour palette' }).selectOption('viridis');
+      await waitIdle(page);
+      await shot(page, 'palette-viridis');
+      await page.reload();
+      await waitReady(page);
+      assert((await page.inputValue('#palette')) === 'viridis', 'the palette persists');
+      await page.context().close();
+    },
+  },
+  {
+    name: 'head ablation in the page equals `llm-xray trace --ablate`, and the next-token view shows before and after',
+    async run({ browser, url, bin, model, shot }) {
+      const page = await openPage(browser, url);
+      await waitReady(page);
+      await typePrompt(page, PROMPT);
+      await gotoStage(page, 'Layer 1');
+      await page.getByRole('checkbox', { name: /Ablate heads/ }).check();
+      await page.getByRole('button', { name: 'ablate layer 3 head 4' }).click();
+      await waitIdle(page);
+      await page.waitForSelector('.thumb.ablated');
+      assert(/3\.4/.test(await page.textContent('#notice')), 'the notice names the ablated head');
+      await gotoStage(page, 'Next token');
+      await page.waitForSelector('#ablation-delta');
+      const delta = await page.textContent('#ablation-delta');
+      assert(/change in its log-probability [-+]\d/.test(delta), delta);
+      await shot(page, 'ablation');
+      // The page's numbers with the head ablated equal the CLI's.
+      const mine = await exportRun(page, 'ablated');
+      const cliFile = path.join(os.tmpdir(), `llm-xray-${process.pid}-ablated-cli.json`);
+      fs.writeFileSync(cliFile, JSON.stringify(C.trace(bin, model, PROMPT, 'all', ['--ablate', '3.4'])));
+      const c = C.compare(bin, mine, cliFile);
+      assert(c.ok, `ablated page vs CLI --ablate 3.4:\n${c.out}`);
+      // The URL carries the ablation.
+      assert(/ablate=3\.4/.test(page.url()), page.url());
+      await page.context().close();
+    },
+  },
+  {
+    name: 'compare two prompts: the second runs on the same model, side by side and as a difference',
+    async run({ browser, url, bin, model, shot }) {
+      const page = await openPage(browser, url);
+      await waitReady(page);
+      await typePrompt(page, 'The doctor said that he');
+      await page.locator('#compare summary').click();
+      await page.fill('#compare-prompt', 'The doctor said that she');
+      await page.waitForTimeout(400); // the box waits for a pause in typing
+      await waitIdle(page);
+      await gotoStage(page, 'Layer 1');
+      await page.waitForSelector('.compare-view .heatmap canvas', { timeout: 30000 });
+      const maps = await page.locator('.compare-view .heatmap').count();
+      assert(maps === 2, `the same head on the second prompt and the difference: ${maps} maps`);
+      const want = C.attentions(bin, model, 'The doctor said that she');
+      const T = want[0][0].length;
+      const shown = valueOf(await readCell(page, page.locator('.compare-view .heatmap canvas.map').first(), T - 1, 1));
+      assert(Math.abs(shown - want[0][0][T - 1][1]) <= 6e-5, `second prompt, layer 1 head 1: page ${shown}, CLI ${want[0][0][T - 1][1]}`);
+      await shot(page, 'compare-attention');
+      await gotoStage(page, 'Next token');
+      await page.waitForSelector('.compare-view figure.chart');
+      await shot(page, 'compare-next-token');
+      await page.context().close();
+    },
+  },
+  {
+    name: 'a Hugging Face repository loads from the Hub (302 to a CDN, CORS), is cached, listed and deleted; a model too big for the tab is refused before its download',
+    async run({ browser, hubUrl, hub, bin, root, shot }) {
+      const page = await openPage(browser, `${hubUrl}?hf=test/tiny-llama&prompt=Hello%20there`);
+      await waitReady(page);
+      const want = C.tokenize(bin, path.join(root, 'tests/fixtures/tiny-llama'), 'Hello there');
+      assert(JSON.stringify((await chips(page)).map((c) => c.id)) === JSON.stringify(want.map((t) => t.id)), 'Hub model tokens equal the CLI');
+      assert(hub.seen.some((s) => /GET \/test\/tiny-llama\/resolve\/main\/model\.safetensors/.test(s)) && hub.seen.some((s) => /GET \/cdn\/test\/tiny-llama\/model\.safetensors/.test(s)), `followed the redirect: ${hub.seen.join(', ')}`);
+      await openMoreModels(page);
+      await page.waitForSelector('.cached li');
+      assert(/test\/tiny-llama/.test(await page.textContent('.cached')), 'the cache lists the model');
+      await shot(page, 'hub-cached');
+      // A second visit loads from the browser's cache: no download of the weights.
+      const before = hub.seen.filter((s) => /GET \/cdn\/test\/tiny-llama\/model\.safetensors/.test(s)).length;
+      await page.reload();
+      await waitReady(page);
+      const after = hub.seen.filter((s) => /GET \/cdn\/test\/tiny-llama\/model\.safetensors/.test(s)).length;
+      assert(after === before, `the weights were downloaded again (${before} → ${after})`);
+      // Typed into the model panel: a GGUF file of another repository.
+      await openMoreModels(page);
+      await page.getByRole('textbox', { name: 'Hugging Face model' }).fill('test/tiny-gguf');
+      await page.getByRole('textbox', { name: 'GGUF file in the repository' }).fill('model.gguf');
+      await page.getByRole('button', { name: 'Load from the Hub' }).click();
+      await waitReady(page);
+      assert(/hf=test%2Ftiny-gguf|hf=test\/tiny-gguf/.test(page.url()) && /file=model\.gguf/.test(page.url()), page.url());
+      // Delete the first one from the cache.
+      await openMoreModels(page);
+      await page.getByRole('button', { name: 'Delete test/tiny-llama from the cache' }).click();
+      await page.waitForFunction(() => !/test\/tiny-llama/.test(document.querySelector('.more-models').textContent));
+      await page.context().close();
+      // Too big: refused with sizes named, and its weights never fetched.
+      const big = await openPage(browser, `${hubUrl}?hf=test/huge-llama`);
+      await big.waitForSelector('#error:not([hidden])', { timeout: 30000 });
+      const msg = await big.textContent('#error .error-message');
+      assert(/needs about [\d.]+ GB/.test(msg) && /at most 4\.00 GB/.test(msg), msg);
+      assert(!hub.seen.some((s) => /GET \/cdn\/test\/huge-llama\/model\.safetensors/.test(s)), 'the weights of a refused model were requested');
+      await shot(big, 'hub-too-big');
+      await big.context().close();
+    },
+  },
+  {
+    name: 'a local GGUF file opens through the file chooser (read in the tab, never uploaded) and equals the CLI',
+    async run({ browser, url, bin, root }) {
+      const page = await openPage(browser, url);
+      await waitReady(page);
+      const file = path.join(root, 'tests/fixtures/tiny-llama-gguf/model.gguf');
+      const uploads = [];
+      page.on('request', (r) => r.method() !== 'GET' && uploads.push(`${r.method()} ${r.url()}`));
+      await openMoreModels(page);
+      await page.setInputFiles('#model-files', file);
+      await page.waitForFunction(() => /Local files/.test(document.getElementById('model-picker').selectedOptions[0].textContent));
+      await waitReady(page);
+      await typePrompt(page, 'To the café');
+      const want = C.tokenize(bin, file, 'To the café');
+      assert(JSON.stringify((await chips(page)).map((c) => c.id)) === JSON.stringify(want.map((t) => t.id)), 'local GGUF tokens equal the CLI');
+      assert(/Q4_0|Q4_1|Q8_0/.test(await page.textContent('#storage')), 'the panel says how the weights are stored');
+      assert(uploads.length === 0, `nothing is uploaded: ${uploads}`);
       await page.context().close();
     },
   },

@@ -8,6 +8,7 @@ import { sequential, css } from '../colors.js';
 import { shortLabel } from '../tokens.js';
 import { state, visibleTokens, isAblated } from '../store.js';
 import { actions } from '../controller.js';
+import { compareAttention } from './compare.js';
 
 /** How many layers of thumbnails the grid shows at once (it pages through the rest). */
 const PAGE = 6;
@@ -103,9 +104,11 @@ export function render(root, layer) {
     hm.canvas.id = 'attention-heatmap';
   }
   side.append(headGrid(layer, head, n, group));
+  if (!state.heads && !state.census) setTimeout(() => actions.runCensus(), 0);
+  const extra = compareAttention(root, layer, head, att);
   return {
     highlight: (i) => hm && hm.highlight(i, i),
-    destroy: () => hm && hm.destroy(),
+    destroy: () => [hm, ...extra].forEach((m) => m && m.destroy()),
     key(e) {
       if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return false;
       let idx = layer * H + head + (e.key === 'ArrowDown' ? 1 : -1);
@@ -195,7 +198,7 @@ function headGrid(layer, head, n, group) {
   const census = state.census
     ? el('p', { class: 'muted small', role: 'status' }, `Naming heads: head census ${state.census.done} of ${state.census.total} runs…`)
     : state.heads
-      ? el('p', { class: 'muted small' }, 'Names from the head census: previous-token, induction (on repeated sequences), first-token or self, by where each head looks; a head that does induction is named so even if it also rests on the first token.')
+      ? el('p', { class: 'muted small' }, 'Names from the head census (llm-xray heads): previous-token, induction (on a repeated random sequence), first-token or self, by where each head looks; a head that does induction is named so even if it also rests on the first token.')
       : null;
   return el('div', {}, el('h3', {}, 'All heads'), el('p', { class: 'muted' }, 'Every layer × head for this prompt; click one to open it.'), pager, el('div', { class: 'scroll' }, grid), census, ablation);
 }

@@ -4,9 +4,10 @@
 // heads ablated, the distribution before and after, side by side.
 import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
 import { BarChart } from '../chart.js';
-import { tokenLabel } from '../tokens.js';
+import { tokenLabel, quotedLabel } from '../tokens.js';
 import { state } from '../store.js';
 import { actions } from '../controller.js';
+import { compareLogits } from './compare.js';
 
 const SHOW = 12;
 
@@ -108,6 +109,7 @@ export function render(root, stageId) {
     ),
   );
   if (state.ablation.heads.length) renderAblation(root, charts);
+  charts.push(...compareLogits(root));
   return { destroy: () => charts.forEach((c) => c.destroy()) };
 }
 
@@ -151,7 +153,7 @@ function renderHistory() {
   const r = state.run;
   const list = el('ol', { class: 'history', 'aria-label': 'History' });
   for (let n = r.prompt_len; n <= r.tokens.length; n++) {
-    const label = n === r.prompt_len ? `prompt (${n} tokens)` : `+ ${tokenLabel(r.tokens[n - 1].bytes)}`;
+    const label = n === r.prompt_len ? `prompt (${n} tokens)` : `+ ${quotedLabel(r.tokens[n - 1].bytes)}`;
     list.append(el('li', {}, el('button', { type: 'button', class: n === state.at ? 'active' : '', 'aria-current': n === state.at ? 'step' : null, onclick: () => actions.setAt(n) }, label)));
   }
   return el('div', {}, el('h3', {}, 'History'), el('p', { class: 'muted small' }, 'Click a step to see the activations as they were then; generating from an earlier step replaces the later ones.'), list);

@@ -61,7 +61,7 @@ export function renderModelPanel(root) {
   add(
     el(
       'details',
-      { class: 'more-models', open: src && src.kind !== 'folder' && src.kind !== 'gguf' },
+      { class: 'more-models', open: state.moreModels ?? (src && src.kind !== 'folder' && src.kind !== 'gguf'), ontoggle: (e) => actions.setMoreModels(e.target.open) },
       el('summary', {}, 'Other models: Hugging Face Hub or files'),
       el('p', { class: 'muted small' }, 'Any GPT-2- or Llama-family repository with config.json, model.safetensors and tokenizer.json, or a GGUF file, e.g. HuggingFaceTB/SmolLM2-135M-Instruct, openai-community/gpt2, Qwen/Qwen2.5-0.5B-Instruct. Downloads are cached in the browser.'),
       el('div', { class: 'hub-row' }, hubInput, fileInput, el('button', { type: 'button', onclick: loadHub }, 'Load from the Hub')),

@@ -1,6 +1,112 @@
-// TODO(stub during development)
-import { el } from '../dom.js';
+// The first screen: the whole model at a glance for the current prompt, as a map of its
+// stages in order (tokens → embeddings → each layer's attention and MLP → logits → the
+// predicted next token). Every card shows a thumbnail of that stage's real activations
+// (each layer's attention averaged over its heads, its MLP neurons pooled to a few columns)
+// and opens the stage when clicked.
+import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
+import { css, sequential, diverging, maxAbs } from '../colors.js';
+import { tokenLabel } from '../tokens.js';
+import { state, visibleTokens } from '../store.js';
+import { actions } from '../controller.js';
+
+const COLS = 32;
+
+/** Draws rows × cols values into a small canvas of w × h CSS pixels. */
+function paint(canvas, rows, cols, get, color, w, h) {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  const g = canvas.getContext('2d');
+  const cw = canvas.width / cols;
+  const ch = canvas.height / rows;
+  for (let i = 0; i < rows; i++)
+    for (let j = 0; j < cols; j++) {
+      g.fillStyle = css(color(get(i, j)));
+      g.fillRect(Math.floor(j * cw), Math.floor(i * ch), Math.ceil(cw), Math.ceil(ch));
+    }
+}
+
+function card(label, onclick, ...body) {
+  return el('li', {}, el('button', { type: 'button', class: 'map-card', onclick }, el('span', { class: 'map-label' }, label), ...body));
+}
+
 export function render(root) {
-  root.append(el('p', {}, 'overview: not yet'));
+  const cfg = state.info.config;
+  const toks = visibleTokens();
+  const n = toks.length;
+  root.append(
+    viewHeader(
+      'The whole model at a glance',
+      'activation',
+      `Your prompt flows left to right, top to bottom: ${n} tokens → their embeddings → ${cfg.n_layer} layers, each attention (who looks at whom, averaged over ${cfg.n_head} heads) then an MLP (its neurons, pooled) → the logits → the predicted next token. Every picture is this prompt’s real activations; click one to open it.`,
+    ),
+  );
+  const th = actions.data(`thumbs:${COLS}`, 'thumbnails', { cols: COLS });
+  const dist = actions.data(`dist:model:${state.at}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: 3 });
+  if (!th) return root.append(loadingNote('the thumbnails')), {};
+  if (th.error) return root.append(errorNote('the thumbnails', th)), {};
+  const T = th.tokens;
+  const list = el('ol', { class: 'model-map', 'aria-label': 'The model’s stages for this prompt' });
+  root.append(list);
+  const go = (patch) => () => actions.navigate(patch);
+
+  const chips = el('span', { class: 'map-tokens' }, toks.slice(0, 12).map((t) => el('span', { class: 'chip static' }, tokenLabel(t.bytes))), n > 12 ? el('span', { class: 'muted small' }, `+${n - 12}`) : null);
+  list.append(card(`Tokens (${n})`, go({ stage: 'tokens' }), chips));
+
+  const emb = el('canvas', { 'aria-hidden': 'true' });
+  const ec = th.embedding_cols;
+  const emax = maxAbs(th.embedding.slice(0, n * ec)) || 1;
+  paint(emb, n, ec, (i, j) => th.embedding[i * ec + j], (v) => diverging(v, emax), 72, 56);
+  list.append(card('Embeddings', go({ stage: 'embeddings' }), emb));
+
+  for (let l = 0; l < cfg.n_layer; l++) {
+    const a = el('canvas', { 'aria-hidden': 'true' });
+    const att = th.attention[l];
+    paint(a, n, n, (i, j) => (j > i ? NaN : att[i * T + j]), (v) => (Number.isNaN(v) ? [228, 228, 231] : sequential(v, 1)), 44, 44);
+    const m = el('canvas', { 'aria-hidden': 'true' });
+    const mc = th.mlp_cols;
+    const mlp = th.mlp[l];
+    const mmax = maxAbs(mlp.slice(0, n * mc)) || 1;
+    paint(m, n, mc, (i, j) => mlp[i * mc + j], (v) => diverging(v, mmax), 44, 44);
+    list.append(
+      el(
+        'li',
+        {},
+        el(
+          'div',
+          { class: 'map-layer' },
+          el('span', { class: 'map-label' }, `Layer ${l + 1}`),
+        el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} attention`, onclick: go({ stage: 'layer', layer: l, sub: 'attention' }) }, a, el('span', { class: 'small' }, 'attention')),
+          el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} MLP`, onclick: go({ stage: 'layer', layer: l, sub: 'mlp' }) }, m, el('span', { class: 'small' }, 'MLP')),
+        ),
+      ),
+    );
+  }
+
+  const top = dist && !dist.error ? dist.tokens.map((t, k) => ({ text: tokenLabel(t.bytes), p: dist.probs[k] })) : null;
+  const bars = el(
+    'span',
+    { class: 'map-bars' },
+    top
+      ? top.map((t) => el('span', { class: 'map-bar-row' }, el('span', { class: 'mono small' }, t.text), el('span', { class: 'map-bar', style: { width: `${Math.max(2, t.p * 60)}px` } }), el('span', { class: 'small' }, `${(t.p * 100).toFixed(0)}%`)))
+      : el('span', { class: 'muted small' }, '…'),
+  );
+  list.append(card('Logits → probabilities', go({ stage: 'logits' }), bars));
+  list.append(card('Next token', go({ stage: 'next' }), el('span', { class: 'map-next mono' }, top ? top[0].text : '…')));
+  root.append(
+    el(
+      'p',
+      { class: 'muted small' },
+      'Then ask why: the ',
+      el('button', { type: 'button', class: 'link-btn', onclick: go({ stage: 'lens' }) }, 'logit lens'),
+      ' (what each layer would predict), ',
+      el('button', { type: 'button', class: 'link-btn', onclick: go({ stage: 'attribution' }) }, 'attribution'),
+      ' (which heads and MLPs push the prediction) and the ',
+      el('button', { type: 'button', class: 'link-btn', onclick: go({ stage: 'neighbours' }) }, 'embedding space'),
+      '.',
+    ),
+  );
   return {};
 }

@@ -243,33 +243,56 @@ pub struct RunInfo {
     pub ablation_mode: AblationMode,
 }
 
-/// Small pictures of every stage's real activations for the page's overview: each layer's
-/// attention averaged over its heads [T][T], and the MLP's hidden neurons and the residual
-/// stream entering layer 1, pooled to at most `cols` columns (each column keeps the value of
-/// largest magnitude among those it covers, so a single strong neuron is never lost).
+/// Small pictures of every stage's real activations for the page's overview, each pooled
+/// to at most `size` × `size` (see [`pool`]): each layer's attention averaged over its
+/// heads (query × key), its MLP's hidden neurons (token × neuron), and the residual stream
+/// entering layer 1 (token × dimension). Drawn from the first `at` tokens.
 #[derive(Debug, Clone, Serialize)]
 pub struct Thumbnails {
     pub tokens: usize,
-    pub attention: Vec<Vec<f32>>,
-    pub mlp: Vec<Vec<f32>>,
-    pub mlp_cols: usize,
-    pub embedding: Vec<f32>,
-    pub embedding_cols: usize,
+    pub attention: Vec<Thumb>,
+    pub mlp: Vec<Thumb>,
+    pub embedding: Thumb,
 }
 
-/// Rows of `t` [T, w] pooled to at most `cols` columns by largest magnitude.
-fn pool(t: &Tensor, cols: usize) -> (Vec<f32>, usize) {
-    let (rows, w) = (t.shape[0], t.shape[1]);
-    let c = cols.clamp(1, w.max(1));
-    let mut out = Vec::with_capacity(rows * c);
-    for r in 0..rows {
-        let row = t.row(r);
-        for k in 0..c {
-            let (a, b) = (k * w / c, ((k + 1) * w / c).max(k * w / c + 1));
-            out.push(row[a..b].iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m }));
+/// The values of an [h, w] grid pooled to at most `size` × `size` blocks, each keeping its
+/// value of largest magnitude (so one strong attention link or neuron is never lost).
+/// Returns (values, rows, cols).
+pub fn pool(data: &[f32], h: usize, w: usize, size: usize) -> (Vec<f32>, usize, usize) {
+    let (r, c) = (size.clamp(1, h.max(1)), size.clamp(1, w.max(1)));
+    let span = |k: usize, n: usize, of: usize| (k * n / of, ((k + 1) * n / of).max(k * n / of + 1));
+    let mut out = Vec::with_capacity(r * c);
+    for i in 0..r {
+        let (i0, i1) = span(i, h, r);
+        for j in 0..c {
+            let (j0, j1) = span(j, w, c);
+            let mut m = 0.0f32;
+            for row in i0..i1 {
+                for v in &data[row * w + j0..row * w + j1] {
+                    if v.abs() > m.abs() {
+                        m = *v;
+                    }
+                }
+            }
+            out.push(m);
         }
     }
-    (out, c)
+    (out, r, c)
+}
+
+/// One thumbnail: a pooled grid.
+#[derive(Debug, Clone, Serialize)]
+pub struct Thumb {
+    pub rows: usize,
+    pub cols: usize,
+    pub data: Vec<f32>,
+}
+
+impl Thumb {
+    fn of(data: &[f32], h: usize, w: usize, size: usize) -> Thumb {
+        let (data, rows, cols) = pool(data, h, w, size);
+        Thumb { rows, cols, data }
+    }
 }
 
 /// The stored context in the CLI's trace format (`llm-xray trace`): `{model, backend,
@@ -603,24 +626,44 @@ impl Session {
         instruments::attribute(self.model(), &self.store, position, token)
     }
 
-    /// The overview's thumbnails of the stored context (see [`Thumbnails`]).
-    pub fn thumbnails(&self, cols: usize) -> Result<Thumbnails> {
+    /// The overview's thumbnails of the first `at` tokens of the context (see [`Thumbnails`]).
+    pub fn thumbnails(&self, at: usize, size: usize) -> Result<Thumbnails> {
         let missing = |what: &str| Error::Input(format!("no {what} is stored; run a prompt first"));
         let cfg = &self.model().config;
+        let n = at.clamp(1, self.store.len().max(1));
         let mut attention = Vec::with_capacity(cfg.n_layer);
         let mut mlp = Vec::with_capacity(cfg.n_layer);
-        let mut mlp_cols = 0;
         for l in 0..cfg.n_layer {
             let a = self.store.part(Some(l), Part::AttnProbs).ok_or_else(|| missing("attention"))?;
             let (h, t) = (a.shape[0], a.shape[1]);
-            attention.push((0..t * t).map(|i| (0..h).map(|k| a.data[k * t * t + i]).sum::<f32>() / h as f32).collect());
-            let (m, c) = pool(self.store.part(Some(l), Part::MlpPost).ok_or_else(|| missing("MLP activation"))?, cols);
-            mlp.push(m);
-            mlp_cols = c;
+            let mean: Vec<f32> = (0..n * n).map(|k| (0..h).map(|x| a.data[x * t * t + (k / n) * t + k % n]).sum::<f32>() / h as f32).collect();
+            attention.push(Thumb::of(&mean, n, n, size));
+            let m = self.store.part(Some(l), Part::MlpPost).ok_or_else(|| missing("MLP activation"))?;
+            mlp.push(Thumb::of(&m.data[..n * m.shape[1]], n, m.shape[1], size));
         }
         let emb = instruments::embedding_stream(&self.store)?;
-        let (embedding, embedding_cols) = pool(&Tensor::new(emb.shape().to_vec(), emb.into_raw_vec_and_offset().0), cols);
-        Ok(Thumbnails { tokens: self.store.len(), attention, mlp, mlp_cols, embedding, embedding_cols })
+        let d = emb.ncols();
+        let embedding = Thumb::of(&emb.as_slice().expect("contiguous")[..n * d], n, d, size);
+        Ok(Thumbnails { tokens: n, attention, mlp, embedding })
+    }
+
+    /// Each head's attention map in `layers`, pooled to at most `size` × `size`, over the
+    /// first `at` tokens: the head grid's thumbnails, [layer][head].
+    pub fn head_thumbnails(&self, layers: &[usize], at: usize, size: usize) -> Result<Vec<Vec<Thumb>>> {
+        layers
+            .iter()
+            .map(|&l| {
+                let a = self.store.part(Some(l), Part::AttnProbs).ok_or_else(|| Error::Input(format!("no attention of layer {} is stored", l + 1)))?;
+                let (h, t) = (a.shape[0], a.shape[1]);
+                let n = at.clamp(1, t);
+                Ok((0..h)
+                    .map(|x| {
+                        let sq: Vec<f32> = (0..n).flat_map(|i| a.data[(x * t + i) * t..(x * t + i) * t + n].iter().copied()).collect();
+                        Thumb::of(&sq, n, n, size)
+                    })
+                    .collect())
+            })
+            .collect()
     }
 
     /// The stored context as JSON in the CLI's trace format (see [`RunJson`]).

@@ -258,15 +258,23 @@ impl Xray {
 
     /// A stored part of the context as `{shape, data: Float32Array}` (a copy): any part of
     /// the trace table the page keeps (`layer` ignored for global parts), or
-    /// `next_logits` after `layer` tokens.
-    pub fn tensor(&self, name: &str, layer: usize) -> Result<JsValue, JsValue> {
+    /// `next_logits` after `layer` tokens. With `head`, only that head's rows of a per-head
+    /// part ([T, width] of [heads, T, width]): what a view of one head needs.
+    pub fn tensor(&self, name: &str, layer: usize, head: Option<usize>) -> Result<JsValue, JsValue> {
         self.with_session(|s| {
             let store = s.store();
             let (shape, data): (Vec<usize>, &[f32]) = match Part::from_name(name) {
                 Some(p) => {
                     let l = p.is_layer().then_some(layer);
                     let t = store.part(l, p).ok_or_else(|| fail("input", format!("the page does not keep \"{name}\"{} for this model", l.map_or(String::new(), |l| format!(" of layer {}", l + 1)))))?;
-                    (t.shape.clone(), &t.data)
+                    match head {
+                        Some(h) if p.spec().layout != crate::trace::Layout::Rows && h < t.shape[0] => {
+                            let per = t.data.len() / t.shape[0];
+                            (t.shape[1..].to_vec(), &t.data[h * per..(h + 1) * per])
+                        }
+                        Some(h) => return Err(fail("input", format!("\"{name}\" has no head {}", h + 1))),
+                        None => (t.shape.clone(), &t.data),
+                    }
                 }
                 None if name == "next_logits" => {
                     let v = store.logits_at(layer).ok_or_else(|| fail("input", format!("no logits recorded after {layer} tokens")))?;
@@ -350,8 +358,15 @@ impl Xray {
     }
 
     /// Thumbnails of every stage for the overview (see `Session::thumbnails`).
-    pub fn thumbnails(&self, cols: usize) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&s.thumbnails(cols).map_err(err)?))
+    pub fn thumbnails(&self, at: usize, size: usize) -> Result<JsValue, JsValue> {
+        self.with_session(|s| to_js(&s.thumbnails(at, size).map_err(err)?))
+    }
+
+    /// The head grid's thumbnails of `layers` (see `Session::head_thumbnails`).
+    #[wasm_bindgen(js_name = headThumbnails)]
+    pub fn head_thumbnails(&self, layers: &[u32], at: usize, size: usize) -> Result<JsValue, JsValue> {
+        let layers: Vec<usize> = layers.iter().map(|&l| l as usize).collect();
+        self.with_session(|s| to_js(&s.head_thumbnails(&layers, at, size).map_err(err)?))
     }
 
     /// The repeated random-token sequence the census measures induction on (its first

@@ -390,7 +390,7 @@ export const actions = {
         .request(type, args)
         .then(
           (v) => {
-            if (v && v.data instanceof Float32Array) state.bytesMoved += v.data.byteLength;
+            state.bytesMoved += sizeOf(v);
             return v;
           },
           (e) => ({ error: e.message, kind: e.kind }),
@@ -411,8 +411,9 @@ export const actions = {
     for (const id of state.data.keys()) if (id.startsWith(`${key}|`)) state.data.delete(id);
   },
 
-  tensor(name, layer = 0) {
-    return actions.data(`tensor:${name}:${layer}`, 'tensor', { name, layer });
+  /** A stored part (of a layer; with `head`, only that head's rows). */
+  tensor(name, layer = 0, head = null) {
+    return actions.data('tensor', 'tensor', head == null ? { name, layer } : { name, layer, head });
   },
 
   request(type, args) {
@@ -442,8 +443,8 @@ export const actions = {
   },
 
   /** Data of the compare panel's context, as `data` is for the main one. */
-  compareData(key, type, args) {
-    return actions.data(`cmp:${state.compare.seq}:${key}`, type, { ...args, ctx: 'compare' });
+  compareData(type, args) {
+    return actions.data(`cmp:${state.compare.seq}`, type, { ...args, ctx: 'compare' });
   },
 
   /** The whole run as JSON in the CLI's trace format, downloaded. */
@@ -462,6 +463,18 @@ export const actions = {
     render();
   },
 };
+
+/** Bytes a worker answer moved to the page: its typed arrays, and 4 per plain number (the
+ * f32 values that serde sends as numbers). */
+function sizeOf(v) {
+  if (v == null) return 0;
+  if (ArrayBuffer.isView(v)) return v.byteLength;
+  if (typeof v === 'number') return 4;
+  if (typeof v === 'string') return v.length;
+  if (Array.isArray(v)) return v.reduce((a, x) => a + sizeOf(x), 0);
+  if (typeof v === 'object') return Object.values(v).reduce((a, x) => a + sizeOf(x), 0);
+  return 0;
+}
 
 function entrySource(entry, isDefault) {
   return { kind: entry.file ? 'gguf' : 'folder', url: entry.url, label: entry.name, fetch: entry.fetch, isDefault };

@@ -18,9 +18,10 @@
 //   ablate      {heads: [[layer, head]], mode}         → RunInfo | null   (counted from 1)
 //   distribution {at, temperature, topK, topP, limit, baseline, only}
 //                                                      → {ids, probs, kept, tokens}
-//   tensor      {name, layer}                          → {shape, data: Float32Array}
+//   tensor      {name, layer, head?}                   → {shape, data: Float32Array} (one head's rows with head)
 //   norms       {}                                     → {embedding, after_layer, attention, mlp}
-//   thumbnails  {cols}                                 → Thumbnails
+//   thumbnails  {at, size}                             → {tokens, attention: [L] of {rows, cols, data}, mlp, embedding}
+//   headThumbnails {layers, at, size}                  → [layer][head] of {rows, cols, data}
 //   lens        {k, target}                            → [{after, top, target}]
 //   attribute   {position, token}                      → {logit, components, …}
 //   neighbours  {id, k} | {ids (pca)}                  → [{id, text, cosine}] | [[x, y]]

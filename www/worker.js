@@ -277,13 +277,14 @@ const handlers = {
     const d = x.distribution(at, temperature, topK, topP, limit, baseline);
     return [{ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]];
   },
-  tensor({ name, layer = 0, ctx }) {
-    const t = need(ctx).tensor(name, layer);
+  tensor({ name, layer = 0, head, ctx }) {
+    const t = need(ctx).tensor(name, layer, head ?? undefined);
     return [t, [t.data.buffer]];
   },
   norms: () => need().residualNorms(),
   exportRun: () => need().exportRun(),
-  thumbnails: ({ cols }) => need().thumbnails(cols),
+  thumbnails: ({ at, size }) => need().thumbnails(at, size),
+  headThumbnails: ({ layers, at, size }) => need().headThumbnails(Uint32Array.from(layers), at, size),
   lens: ({ k, target }) => need().lens(k, target ?? undefined),
   attribute: ({ position, token }) => need().attribute(position, token),
   neighbours: ({ id, k }) => need().neighbours(id, k),

@@ -25,16 +25,20 @@ export function headLabel(layer, head) {
   return e && e.label ? `${e.label} ${Number(e.score).toFixed(2)}` : null;
 }
 
-function drawThumb(canvas, data, h, T, n, size) {
+/** A head's pooled map {rows, cols, data} of n tokens into a size × size canvas; pooled
+ * blocks entirely above the diagonal (the causal mask) are grey. */
+function drawThumb(canvas, t, n, size) {
   const dpr = window.devicePixelRatio || 1;
   canvas.style.width = canvas.style.height = size + 'px';
   canvas.width = canvas.height = Math.round(size * dpr);
   const ctx = canvas.getContext('2d');
-  const c = canvas.width / n;
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j < n; j++) {
-      ctx.fillStyle = j > i ? '#e4e4e7' : css(sequential(data[(h * T + i) * T + j], 1));
-      ctx.fillRect(Math.round(j * c), Math.round(i * c), Math.round((j + 1) * c) - Math.round(j * c), Math.round((i + 1) * c) - Math.round(i * c));
+  const cw = canvas.width / t.cols;
+  const ch = canvas.height / t.rows;
+  for (let i = 0; i < t.rows; i++)
+    for (let j = 0; j < t.cols; j++) {
+      const masked = Math.floor((j * n) / t.cols) > Math.floor((i * n + n - 1) / t.rows);
+      ctx.fillStyle = masked ? '#e4e4e7' : css(sequential(t.data[i * t.cols + j], 1));
+      ctx.fillRect(Math.round(j * cw), Math.round(i * ch), Math.round((j + 1) * cw) - Math.round(j * cw), Math.round((i + 1) * ch) - Math.round(i * ch));
     }
 }
 
@@ -78,14 +82,14 @@ export function render(root, layer) {
       : null,
   );
   root.append(controls);
-  const att = actions.tensor('attentions', layer);
+  const att = actions.tensor('attentions', layer, head);
   const big = el('section', { class: 'subview attention-big' });
   const side = el('section', { class: 'subview attention-side' });
   root.append(el('div', { class: 'attention-layout' }, big, side));
   let hm = null;
   if (!att) big.append(loadingNote(`layer ${layer + 1}'s attention`));
   else {
-    const T = att.shape[1];
+    const T = att.shape[0];
     const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
     const plain = toks.map((t) => shortLabel(t.bytes, 16));
     hm = new Heatmap(big, {
@@ -100,7 +104,7 @@ export function render(root, layer) {
       tooltip: (i, j, v) => (v == null ? `${plain[i]} → ${plain[j]}: masked (a token cannot attend to later tokens)` : `${plain[i]} → ${plain[j]}: ${fmt(v)}`),
       onHoverRow: actions.setHover,
     });
-    hm.set({ rows: n, cols: n, get: (i, j) => att.data[(head * T + i) * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}` });
+    hm.set({ rows: n, cols: n, get: (i, j) => att.data[i * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}` });
     hm.canvas.id = 'attention-heatmap';
   }
   side.append(headGrid(layer, head, n, group));
@@ -127,19 +131,20 @@ function headGrid(layer, head, n, group) {
   const L = cfg.n_layer;
   const first = Math.floor(layer / PAGE) * PAGE;
   const last = Math.min(L, first + PAGE);
-  const thumb = Math.max(22, Math.min(52, Math.floor(300 / H) - 6));
+  const thumb = Math.max(20, Math.min(52, Math.floor(270 / H) - 8));
   const editing = state.ablation.editing;
   const grid = el('div', { class: 'head-grid', style: { gridTemplateColumns: `auto repeat(${H}, ${thumb + 8}px)` } });
   grid.append(el('span', {}), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small' + (group > 1 && h % group === 0 ? ' kv-start' : '') }, H > 6 ? `${h + 1}` : `head ${h + 1}`)));
   if (group > 1) {
     grid.append(el('span', { class: 'muted small' }, 'k/v'), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small kv-label' + (h % group === 0 ? ' kv-start' : '') }, h % group === 0 ? `${h / group + 1}` : '')));
   }
+  const layers = Array.from({ length: last - first }, (_, k) => first + k);
+  const thumbs = actions.data('heads', 'headThumbnails', { layers, at: n, size: 32 });
   for (let l = first; l < last; l++) {
     grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
-    const a = actions.tensor('attentions', l);
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
-      if (a) drawThumb(c, a.data, h, a.shape[1], n, thumb);
+      if (thumbs && !thumbs.error) drawThumb(c, thumbs[l - first][h], n, thumb);
       const lab = headLabel(l, h);
       const off = isAblated(l, h);
       grid.append(
@@ -167,9 +172,9 @@ function headGrid(layer, head, n, group) {
       ? el(
           'div',
           { class: 'row' },
-          el('button', { type: 'button', class: 'small-btn', disabled: first === 0, onclick: () => page(first - PAGE) }, `◂ layers ${Math.max(1, first - PAGE + 1)}–${first}`),
+          el('button', { type: 'button', class: 'small-btn', disabled: first === 0, onclick: () => page(first - PAGE) }, first === 0 ? '◂ earlier layers' : `◂ layers ${Math.max(1, first - PAGE + 1)}–${first}`),
           el('span', { class: 'muted small' }, `layers ${first + 1}–${last} of ${L}`),
-          el('button', { type: 'button', class: 'small-btn', disabled: last >= L, onclick: () => page(last) }, `layers ${last + 1}–${Math.min(L, last + PAGE)} ▸`),
+          el('button', { type: 'button', class: 'small-btn', disabled: last >= L, onclick: () => page(last) }, last >= L ? 'later layers ▸' : `layers ${last + 1}–${Math.min(L, last + PAGE)} ▸`),
         )
       : null;
   const ab = state.ablation;

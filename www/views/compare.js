@@ -37,10 +37,10 @@ export function compareAttention(root, layer, head, mainAtt) {
   if (state.compare.error) return box.append(el('p', { class: 'warn' }, state.compare.error)), [];
   if (!active()) return box.append(loadingNote('the second prompt')), [];
   const toks = state.compare.run.tokens;
-  const att = actions.compareData(`attentions:${layer}`, 'tensor', { name: 'attentions', layer });
+  const att = actions.compareData('tensor', { name: 'attentions', layer, head });
   if (!att) return box.append(loadingNote('its attention')), [];
   if (att.error) return box.append(errorNote('its attention', att)), [];
-  const T = att.shape[1];
+  const T = att.shape[0];
   const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
   const maps = [];
   const pair = el('div', { class: 'pair' });
@@ -52,14 +52,14 @@ export function compareAttention(root, layer, head, mainAtt) {
     title: `Attention of layer ${layer + 1}, head ${head + 1}: second prompt`, exportName: `compare-attention-layer${layer + 1}-head${head + 1}`,
     tooltip: (i, j, v) => (v == null ? 'masked' : `${labels[i]} → ${labels[j]}: ${fmt(v)}`),
   });
-  hm.set({ rows: T, cols: T, get: (i, j) => att.data[(head * T + i) * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of the second prompt, layer ${layer + 1} head ${head + 1}` });
+  hm.set({ rows: T, cols: T, get: (i, j) => att.data[i * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of the second prompt, layer ${layer + 1} head ${head + 1}` });
   maps.push(hm);
   const n = visibleTokens().length;
   if (mainAtt && n === T) {
     const diffBox = el('div', {}, el('p', { class: 'muted small' }, 'Difference: first prompt − second prompt'));
     pair.append(diffBox);
-    const Tm = mainAtt.shape[1];
-    const d = (i, j) => mainAtt.data[(head * Tm + i) * Tm + j] - att.data[(head * T + i) * T + j];
+    const Tm = mainAtt.shape[0];
+    const d = (i, j) => mainAtt.data[i * Tm + j] - att.data[i * T + j];
     let max = 0;
     for (let i = 0; i < T; i++) for (let j = 0; j <= i; j++) max = Math.max(max, Math.abs(d(i, j)));
     const dm = new Heatmap(diffBox, {
@@ -83,7 +83,7 @@ export function compareLogits(root) {
   if (state.compare.error) return box.append(el('p', { class: 'warn' }, state.compare.error)), [];
   if (!active()) return box.append(loadingNote('the second prompt')), [];
   const at = state.compare.run.tokens.length;
-  const d = actions.compareData(`dist:${at}`, 'distribution', { at, temperature: 1, topK: 0, topP: 1, limit: 12 });
+  const d = actions.compareData('distribution', { at, temperature: 1, topK: 0, topP: 1, limit: 12 });
   if (!d) return box.append(loadingNote('its distribution')), [];
   if (d.error) return box.append(errorNote('its distribution', d)), [];
   const c = new BarChart(box, { title: `Next-token probabilities, second prompt`, valueName: 'probability', axis: 'probability', max: 1, format: (p) => `${(p * 100).toFixed(1)}%`, exportName: 'compare-next-token' });

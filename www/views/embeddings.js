@@ -92,7 +92,7 @@ function renderRope(root, toks, labels, maps) {
   const head = Math.min(state.head, cfg.n_head - 1);
   const kvHead = Math.floor((head * cfg.n_kv_head) / cfg.n_head);
   const focus = state.focus != null && state.focus < T ? state.focus : T - 1;
-  const qs = ['q', 'q_rotated', 'k', 'k_rotated'].map((n) => actions.tensor(n, layer));
+  const qs = [['q', head], ['q_rotated', head], ['k', kvHead], ['k_rotated', kvHead]].map(([n, h]) => actions.tensor(n, layer, h));
   const box2 = section(
     root,
     `Token ${focus} (${tokenLabel(toks[focus].bytes)}): q and k of layer ${layer + 1}, head ${head + 1}, before and after RoPE`,
@@ -100,11 +100,8 @@ function renderRope(root, toks, labels, maps) {
     `The real query (head ${head + 1}) and key (key/value head ${kvHead + 1}) of this token, as computed for your prompt, before and after the rotation by position ${focus}. Choose the token with its chip, the layer and head in the Attention view.`,
   );
   if (qs.some((x) => !x)) return box2.append(loadingNote('q and k'));
-  const rowOf = (t, h) => {
-    const Tk = t.shape[1];
-    return t.data.subarray((h * Tk + focus) * hd, (h * Tk + focus + 1) * hd);
-  };
-  const rows = [rowOf(qs[0], head), rowOf(qs[1], head), rowOf(qs[2], kvHead), rowOf(qs[3], kvHead)];
+  // One head's rows [T, hd]; this token's row.
+  const rows = qs.map((t) => t.data.subarray(focus * hd, (focus + 1) * hd));
   const names = ['q before RoPE', 'q after RoPE', 'k before RoPE', 'k after RoPE'];
   const hm2 = new Heatmap(box2, {
     scale: 'diverging',

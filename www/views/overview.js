@@ -9,7 +9,8 @@ import { tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 
-const COLS = 32;
+/** Thumbnails are pooled to at most this many rows and columns (src/session.rs `pool`). */
+const SIZE = 32;
 
 /** Draws rows × cols values into a small canvas of w × h CSS pixels. */
 function paint(canvas, rows, cols, get, color, w, h) {
@@ -43,33 +44,31 @@ export function render(root) {
       `Your prompt flows left to right, top to bottom: ${n} tokens → their embeddings → ${cfg.n_layer} layers, each attention (who looks at whom, averaged over ${cfg.n_head} heads) then an MLP (its neurons, pooled) → the logits → the predicted next token. Every picture is this prompt’s real activations; click one to open it.`,
     ),
   );
-  const th = actions.data(`thumbs:${COLS}`, 'thumbnails', { cols: COLS });
+  const th = actions.data('thumbs', 'thumbnails', { at: state.at, size: SIZE });
   const dist = actions.data(`dist:model:${state.at}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: 3 });
   if (!th) return root.append(loadingNote('the thumbnails')), {};
   if (th.error) return root.append(errorNote('the thumbnails', th)), {};
-  const T = th.tokens;
   const list = el('ol', { class: 'model-map', 'aria-label': 'The model’s stages for this prompt' });
   root.append(list);
   const go = (patch) => () => actions.navigate(patch);
+  const thumb = (t, color, w, h) => {
+    const c = el('canvas', { 'aria-hidden': 'true' });
+    paint(c, t.rows, t.cols, (i, j) => t.data[i * t.cols + j], color, w, h);
+    return c;
+  };
+  // The attention thumbnails keep the causal mask: a pooled block above the diagonal is grey.
+  const masked = (t) => ({ ...t, data: t.data.map((v, k) => (Math.floor(((k % t.cols) * n) / t.cols) > Math.floor((Math.floor(k / t.cols) * n + n - 1) / t.rows) ? NaN : v)) });
 
   const chips = el('span', { class: 'map-tokens' }, toks.slice(0, 12).map((t) => el('span', { class: 'chip static' }, tokenLabel(t.bytes))), n > 12 ? el('span', { class: 'muted small' }, `+${n - 12}`) : null);
   list.append(card(`Tokens (${n})`, go({ stage: 'tokens' }), chips));
-
-  const emb = el('canvas', { 'aria-hidden': 'true' });
-  const ec = th.embedding_cols;
-  const emax = maxAbs(th.embedding.slice(0, n * ec)) || 1;
-  paint(emb, n, ec, (i, j) => th.embedding[i * ec + j], (v) => diverging(v, emax), 72, 56);
-  list.append(card('Embeddings', go({ stage: 'embeddings' }), emb));
+  const emax = maxAbs(th.embedding.data) || 1;
+  list.append(card('Embeddings', go({ stage: 'embeddings' }), thumb(th.embedding, (v) => diverging(v, emax), 72, 56)));
 
   for (let l = 0; l < cfg.n_layer; l++) {
-    const a = el('canvas', { 'aria-hidden': 'true' });
-    const att = th.attention[l];
-    paint(a, n, n, (i, j) => (j > i ? NaN : att[i * T + j]), (v) => (Number.isNaN(v) ? [228, 228, 231] : sequential(v, 1)), 44, 44);
-    const m = el('canvas', { 'aria-hidden': 'true' });
-    const mc = th.mlp_cols;
-    const mlp = th.mlp[l];
-    const mmax = maxAbs(mlp.slice(0, n * mc)) || 1;
-    paint(m, n, mc, (i, j) => mlp[i * mc + j], (v) => diverging(v, mmax), 44, 44);
+    const a = thumb(masked(th.attention[l]), (v) => (Number.isNaN(v) ? [228, 228, 231] : sequential(v, 1)), 44, 44);
+    const mt = th.mlp[l];
+    const mmax = maxAbs(mt.data) || 1;
+    const m = thumb(mt, (v) => diverging(v, mmax), 44, 44);
     list.append(
       el(
         'li',
@@ -78,7 +77,7 @@ export function render(root) {
           'div',
           { class: 'map-layer' },
           el('span', { class: 'map-label' }, `Layer ${l + 1}`),
-        el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} attention`, onclick: go({ stage: 'layer', layer: l, sub: 'attention' }) }, a, el('span', { class: 'small' }, 'attention')),
+          el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} attention`, onclick: go({ stage: 'layer', layer: l, sub: 'attention' }) }, a, el('span', { class: 'small' }, 'attention')),
           el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} MLP`, onclick: go({ stage: 'layer', layer: l, sub: 'mlp' }) }, m, el('span', { class: 'small' }, 'MLP')),
         ),
       ),

@@ -76,6 +76,16 @@ pub enum AblationMode {
     Mean,
 }
 
+impl AblationMode {
+    pub fn parse(s: &str) -> Option<AblationMode> {
+        match s {
+            "zero" => Some(AblationMode::Zero),
+            "mean" => Some(AblationMode::Mean),
+            _ => None,
+        }
+    }
+}
+
 impl Ablation {
     /// Parses `L.H[,L.H…]`, layers and heads counted from 1 as the page and `heads` show
     /// them, into 0-based (layer, head) pairs.

@@ -182,7 +182,7 @@ impl Config {
         let n_embd = need(raw.n_embd, "n_embd")?;
         let n_head = need(raw.n_head, "n_head")?;
         let (bos_token_id, eos_token_ids) = special_ids(root);
-        Ok(Config {
+        Config {
             model_type: Family::Gpt2,
             vocab_size: need(raw.vocab_size, "vocab_size")?,
             n_positions: need(raw.n_positions.or(raw.n_ctx), "n_positions")?,
@@ -190,7 +190,7 @@ impl Config {
             n_layer: need(raw.n_layer, "n_layer")?,
             n_head,
             n_kv_head: n_head,
-            head_dim: if n_head == 0 { 0 } else { n_embd / n_head },
+            head_dim: n_embd.checked_div(n_head).unwrap_or(0),
             n_inner: raw.n_inner.unwrap_or(4 * n_embd),
             norm: Norm::LayerNorm,
             layer_norm_epsilon: raw.layer_norm_epsilon.unwrap_or(1e-5) as f32,
@@ -204,7 +204,7 @@ impl Config {
             bos_token_id,
             eos_token_ids,
         }
-        .checked_heads()?)
+        .checked_heads()
     }
 
     fn llama(root: &Value, family: Family) -> Result<Self> {
@@ -237,7 +237,7 @@ impl Config {
         let n_head = need(raw.num_attention_heads, "num_attention_heads")?;
         let attention_bias = raw.attention_bias.unwrap_or(false);
         let (bos_token_id, eos_token_ids) = special_ids(root);
-        Ok(Config {
+        Config {
             model_type: family,
             vocab_size: need(raw.vocab_size, "vocab_size")?,
             n_positions: need(raw.max_position_embeddings, "max_position_embeddings")?,
@@ -245,7 +245,7 @@ impl Config {
             n_layer: need(raw.num_hidden_layers, "num_hidden_layers")?,
             n_head,
             n_kv_head: raw.num_key_value_heads.unwrap_or(n_head),
-            head_dim: raw.head_dim.unwrap_or(if n_head == 0 { 0 } else { n_embd / n_head }),
+            head_dim: raw.head_dim.unwrap_or(n_embd.checked_div(n_head).unwrap_or(0)),
             n_inner: need(raw.intermediate_size, "intermediate_size")?,
             norm: Norm::RmsNorm,
             layer_norm_epsilon: raw.rms_norm_eps.unwrap_or(1e-6) as f32,
@@ -260,7 +260,7 @@ impl Config {
             bos_token_id,
             eos_token_ids,
         }
-        .checked_heads()?)
+        .checked_heads()
     }
 
     /// Head counts are checked before anything divides by them.
@@ -289,20 +289,20 @@ impl Config {
                 return Err(Error::Config(format!("{name} is 0; expected a positive integer")));
             }
         }
-        if self.rope_theta.is_none() && self.n_embd % self.n_head != 0 {
+        if self.rope_theta.is_none() && !self.n_embd.is_multiple_of(self.n_head) {
             return Err(Error::Config(format!(
                 "n_embd ({}) is not divisible by n_head ({}); each head needs an equal share of the width",
                 self.n_embd, self.n_head
             )));
         }
-        if self.n_head % self.n_kv_head != 0 {
+        if !self.n_head.is_multiple_of(self.n_kv_head) {
             return Err(Error::Config(format!(
                 "{} key/value heads do not divide {} query heads; grouped-query attention needs each key/value head shared by the same number of query heads",
                 self.n_kv_head, self.n_head
             )));
         }
         if let Some(theta) = self.rope_theta {
-            if self.head_dim % 2 != 0 {
+            if !self.head_dim.is_multiple_of(2) {
                 return Err(Error::Config(format!("head_dim {} is odd; RoPE rotates pairs of dimensions", self.head_dim)));
             }
             if !(theta.is_finite() && theta > 1.0) {

@@ -51,18 +51,18 @@ impl HeadScores {
 }
 
 /// A census entry with its label, as `llm-xray heads --json` prints it.
-#[derive(Serialize)]
-pub struct LabelledHead<'a> {
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelledHead {
     #[serde(flatten)]
-    pub scores: &'a HeadScores,
+    pub scores: HeadScores,
     pub label: &'static str,
     pub score: f32,
 }
 
 impl HeadScores {
-    pub fn labelled(&self) -> LabelledHead<'_> {
+    pub fn labelled(&self) -> LabelledHead {
         let (label, score) = self.label();
-        LabelledHead { scores: self, label, score }
+        LabelledHead { scores: self.clone(), label, score }
     }
 }
 

@@ -145,8 +145,10 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
     if token as usize >= cfg.vocab_size {
         return Err(Error::Input(format!("token id {token} is outside the vocabulary (ids 0..{} are valid)", cfg.vocab_size - 1)));
     }
-    // Every component as a d-vector at this position; their sum is the final residual.
-    let mut parts: Vec<(String, Option<usize>, Option<usize>, Vec<f32>)> = Vec::new();
+    // Every component as (name, layer, head, d-vector at this position); their sum is the
+    // final residual.
+    type Piece = (String, Option<usize>, Option<usize>, Vec<f32>);
+    let mut parts: Vec<Piece> = Vec::new();
     parts.push(("embeddings".into(), None, None, emb.row(position).to_vec()));
     for (l, lw) in w.layers.iter().enumerate() {
         let z = tr.part(Some(l), Part::HeadOutputs).ok_or_else(|| missing("head_outputs"))?;
@@ -219,6 +221,11 @@ pub fn cosine(model: &Model, a: u32, b: u32) -> Result<f32> {
     Ok(x.dot(&y) / (x.dot(&x).sqrt() * y.dot(&y).sqrt()).max(f32::MIN_POSITIVE))
 }
 
+/// Cosine similarities [n][n] between the token-embedding rows of `ids`.
+pub fn cosines(model: &Model, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+    ids.iter().map(|&a| ids.iter().map(|&b| cosine(model, a, b)).collect()).collect()
+}
+
 /// The `k` tokens whose rows of the token-embedding table are nearest `id`'s by cosine
 /// (the token itself left out). Tokens the tokenizer never produces are skipped.
 pub fn neighbours(model: &Model, id: u32, k: usize) -> Result<Vec<Neighbour>> {
@@ -259,8 +266,8 @@ pub fn pca_2d(model: &Model, ids: &[u32]) -> Result<Vec<[f32; 2]>> {
     // X = U S Vᵀ: the coordinates on the principal axes are U·S, the eigenvectors of the
     // small Gram matrix X·Xᵀ [n, n] scaled by √eigenvalue. Power iteration with deflation.
     let mut g = x.dot(&x.t()).mapv(|v| v as f64);
-    let mut coords = vec![[0.0f32; 2]; n];
-    for c in 0..2 {
+    let mut axes = Vec::with_capacity(2);
+    for _ in 0..2 {
         let mut v = ndarray::Array1::from_shape_fn(n, |i| 1.0 + i as f64 / n as f64);
         let mut lambda = 0.0;
         for _ in 0..500 {
@@ -272,12 +279,9 @@ pub fn pca_2d(model: &Model, ids: &[u32]) -> Result<Vec<[f32; 2]>> {
             lambda = v.dot(&w) / v.dot(&v);
             v = w / norm;
         }
-        let s = lambda.max(0.0).sqrt();
-        for i in 0..n {
-            coords[i][c] = (v[i] * s) as f32;
-        }
-        let vv = v.clone().insert_axis(ndarray::Axis(1));
+        axes.push(&v * lambda.max(0.0).sqrt());
+        let vv = v.insert_axis(ndarray::Axis(1));
         g = g - lambda * vv.dot(&vv.t());
     }
-    Ok(coords)
+    Ok((0..n).map(|i| [axes[0][i] as f32, axes[1][i] as f32]).collect())
 }

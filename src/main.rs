@@ -139,10 +139,10 @@ fn ablate(args: &Args, e: &mut Engine, ids: &[u32]) -> Result<Option<Vec<(usize,
     let Some(list) = args.get("ablate") else { return Ok(None) };
     let cfg = e.model().config.clone();
     let heads = Ablation::parse_heads(list, &cfg)?;
-    let mode = match args.get("ablate-mode").unwrap_or("zero") {
-        "zero" => AblationMode::Zero,
-        "mean" => AblationMode::Mean,
-        other => return Err(usage(format!("--ablate-mode \"{other}\" is not known; expected zero or mean"))),
+    let mode = args.get("ablate-mode").unwrap_or("zero");
+    let mode = match AblationMode::parse(mode) {
+        Some(m) => m,
+        None => return Err(usage(format!("--ablate-mode \"{mode}\" is not known; expected zero or mean"))),
     };
     let a = match mode {
         AblationMode::Zero => Ablation::zero(&cfg, &heads),

@@ -243,6 +243,34 @@ pub struct RunInfo {
     pub ablation_mode: AblationMode,
 }
 
+/// The backend chosen, and the context's re-run on it (none without a context).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendSwitch {
+    pub backend: BackendInfo,
+    pub run: Option<RunInfo>,
+}
+
+/// One run of the head census: runs done of `total`; the labelled scores (layers and heads
+/// counted from 1) after the last run.
+#[derive(Debug, Clone, Serialize)]
+pub struct CensusStep {
+    pub done: usize,
+    pub total: usize,
+    pub heads: Option<Vec<crate::heads::LabelledHead>>,
+}
+
+/// The model panel's facts: hyperparameters, how the weights were stored, learned-parameter
+/// counts, the longest context the page keeps, and whether the vocabulary has ChatML markers.
+#[derive(Debug, Serialize)]
+pub struct ModelInfo<'a> {
+    pub config: &'a crate::Config,
+    pub storage: &'a crate::model::Storage,
+    pub parameters: Vec<crate::weights::ParamCount>,
+    pub total_parameters: usize,
+    pub max_tokens: usize,
+    pub chat: bool,
+}
+
 /// Small pictures of every stage's real activations for the page's overview, each pooled
 /// to at most `size` × `size` (see [`pool`]): each layer's attention averaged over its
 /// heads (query × key), its MLP's hidden neurons (token × neuron), and the residual stream
@@ -570,13 +598,14 @@ impl Session {
 
     /// Chooses the backend ("auto", "gpu"/"webgpu" or "cpu"); `gpu_api` is whether the
     /// platform has a GPU API at all. The context is re-run on it.
-    pub async fn set_backend(&mut self, choice: Choice, gpu_api: bool) -> Result<Option<RunInfo>> {
+    pub async fn set_backend(&mut self, choice: Choice, gpu_api: bool) -> Result<BackendSwitch> {
         self.engine.choose(choice, gpu_api).await;
+        let backend = self.engine.info().clone();
         if self.ids.is_empty() {
-            return Ok(None);
+            return Ok(BackendSwitch { backend, run: None });
         }
         let (c, r, ms) = self.rerun().await?;
-        Ok(Some(self.info(c, r, ms)))
+        Ok(BackendSwitch { backend, run: Some(self.info(c, r, ms)) })
     }
 
     /// Ablates `heads` (0-based (layer, head)) from now on, by zeros or by their mean over the
@@ -681,16 +710,48 @@ impl Session {
         Ok(())
     }
 
-    /// One run of the census started by `census_start`: (runs done, runs in all, the scores
-    /// after the last run).
-    pub async fn census_step(&mut self) -> Result<(usize, usize, Option<Vec<HeadScores>>)> {
+    /// One run of the census started by `census_start`; the scores come with the last run.
+    pub async fn census_step(&mut self) -> Result<CensusStep> {
         let (c, e) = self.census.as_mut().ok_or_else(|| Error::Input("no head census was started".into()))?;
-        let out = c.step(e).await?;
-        let progress = (c.done(), c.total(), out);
-        if progress.2.is_some() {
+        let heads = c.step(e).await?;
+        let step = CensusStep { done: c.done(), total: c.total(), heads: heads.map(|v| v.iter().map(HeadScores::labelled).collect()) };
+        if step.heads.is_some() {
             self.census = None;
         }
-        Ok(progress)
+        Ok(step)
+    }
+
+    /// The model as the page's model panel describes it (see [`ModelInfo`]).
+    pub fn describe(&self) -> ModelInfo<'_> {
+        let m = self.model();
+        let parameters = m.weights.param_counts(&m.config);
+        let total_parameters = parameters.iter().map(|p| p.count).sum();
+        let chat = ["<|im_start|>", "<|im_end|>"].iter().all(|t| m.tokenizer.token_id(t).is_some());
+        ModelInfo { config: &m.config, storage: &m.storage, parameters, total_parameters, max_tokens: self.max_tokens(), chat }
+    }
+
+    /// A stored part as (shape, values): any part the session keeps (`layer` ignored for
+    /// global parts), or `next_logits` after `layer` tokens. With `head`, only that head's
+    /// [T, width] slice of a per-head part: what a view of one head needs.
+    pub fn slice(&self, name: &str, layer: usize, head: Option<usize>) -> Result<(Vec<usize>, &[f32])> {
+        let Some(p) = Part::from_name(name) else {
+            if name != "next_logits" {
+                return Err(Error::Input(format!("unknown tensor \"{name}\"")));
+            }
+            let v = self.store.logits_at(layer).ok_or_else(|| Error::Input(format!("no logits recorded after {layer} tokens")))?;
+            return Ok((vec![v.len()], v));
+        };
+        let l = p.is_layer().then_some(layer);
+        let of_layer = l.map_or(String::new(), |l| format!(" of layer {}", l + 1));
+        let t = self.store.part(l, p).ok_or_else(|| Error::Input(format!("the page does not keep \"{name}\"{of_layer} for this model")))?;
+        match head {
+            None => Ok((t.shape.clone(), &t.data)),
+            Some(h) if p.spec().layout != Layout::Rows && h < t.shape[0] => {
+                let per = t.data.len() / t.shape[0];
+                Ok((t.shape[1..].to_vec(), &t.data[h * per..(h + 1) * per]))
+            }
+            Some(h) => Err(Error::Input(format!("\"{name}\"{of_layer} has no head {}", h + 1))),
+        }
     }
 }
 

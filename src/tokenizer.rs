@@ -127,7 +127,7 @@ impl Tokenizer {
         for (t, i) in &added {
             id_to_token[*i as usize] = t.clone();
         }
-        added.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        added.sort_by_key(|b| std::cmp::Reverse(b.0.len()));
         let mut vocab = HashMap::with_capacity(id_to_token.len());
         for (i, t) in id_to_token.iter().enumerate() {
             if !t.is_empty() {

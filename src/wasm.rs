@@ -8,11 +8,9 @@
 
 use crate::backend::{AblationMode, Choice, Engine};
 use crate::error::Error;
-use crate::heads::HeadScores;
 use crate::model::{Footprint, Model};
 use crate::sampling::Sampling;
-use crate::session::{PartSource, Session};
-use crate::trace::Part;
+use crate::session::Session;
 use js_sys::{Float32Array, Function, Object, Promise, Reflect, Uint32Array};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -70,8 +68,7 @@ impl FileBytes {
 /// The model in the tab and its context.
 #[wasm_bindgen]
 pub struct Xray {
-    /// Taken out while an asynchronous call runs: a second call in the meantime gets a
-    /// plain "busy" error instead of a conflicting borrow.
+    /// Taken out while an asynchronous call runs (see `later!`).
     session: Rc<RefCell<Option<Session>>>,
 }
 
@@ -84,20 +81,22 @@ fn sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Sam
     Ok(s)
 }
 
-/// Runs `f` on the session asynchronously and resolves to its result.
-fn run_async<T, F, Fut>(cell: &Rc<RefCell<Option<Session>>>, f: F) -> Result<Promise, JsValue>
-where
-    T: Serialize,
-    F: FnOnce(Session) -> Fut + 'static,
-    Fut: std::future::Future<Output = (Session, crate::Result<T>)> + 'static,
-{
-    let s = cell.borrow_mut().take().ok_or_else(|| fail("internal", "the engine is still running the previous request"))?;
-    let cell = cell.clone();
-    Ok(future_to_promise(async move {
-        let (s, out) = f(s).await;
-        *cell.borrow_mut() = Some(s);
-        to_js(&out.map_err(err)?)
-    }))
+/// `later!(self, s => s.method(args))` runs an async session method and resolves to its
+/// result. The session is taken out meanwhile: a second call gets a plain "busy" error.
+macro_rules! later {
+    ($xray:expr, $s:ident => $call:expr) => {{
+        let mut $s = $xray.session.borrow_mut().take().ok_or_else(busy)?;
+        let cell = $xray.session.clone();
+        Ok(future_to_promise(async move {
+            let r = $call.await;
+            *cell.borrow_mut() = Some($s);
+            to_js(&r.map_err(err)?)
+        }))
+    }};
+}
+
+fn busy() -> JsValue {
+    fail("internal", "the engine is still running the previous request")
 }
 
 /// What a model will take once loaded, from its `config.json` (before the weights are
@@ -126,46 +125,33 @@ impl Xray {
     #[wasm_bindgen(js_name = fromFolder)]
     pub fn from_folder(config: FileBytes, weights: FileBytes, tokenizer: FileBytes, progress: Function) -> Result<Xray, JsValue> {
         let model = Model::from_bytes_with(&config.data, &weights.data, &tokenizer.data, &mut reporter(&progress)).map_err(err)?;
-        Ok(Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(Arc::new(model)))))) })
+        Ok(Xray::of(Arc::new(model)))
     }
 
     /// One GGUF file; `name` names it in errors; `progress(layers done, layers)`.
     #[wasm_bindgen(js_name = fromGguf)]
     pub fn from_gguf(file: FileBytes, name: &str, progress: Function) -> Result<Xray, JsValue> {
         let model = Model::from_gguf_with(&file.data, name, &mut reporter(&progress)).map_err(err)?;
-        Ok(Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(Arc::new(model)))))) })
+        Ok(Xray::of(Arc::new(model)))
     }
 
     /// A second context on the same model (the compare panel), on the CPU.
     pub fn fork(&self) -> Result<Xray, JsValue> {
-        self.with_session(|s| Ok(Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(s.model().clone()))))) }))
+        self.with_session(|s| Ok(Xray::of(s.model().clone())))
+    }
+
+    fn of(model: Arc<Model>) -> Xray {
+        Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(model))))) }
     }
 
     fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, JsValue>) -> Result<T, JsValue> {
         let s = self.session.borrow();
-        f(s.as_ref().ok_or_else(|| fail("internal", "the engine is still running the previous request"))?)
+        f(s.as_ref().ok_or_else(busy)?)
     }
 
-    /// `{config, storage, parameters, total_parameters, max_tokens, chat}`: hyperparameters,
-    /// how the weights were stored, learned-parameter counts, the longest context the page
-    /// keeps, and whether the vocabulary has ChatML markers.
+    /// The model panel's facts (see `Session::describe`).
     pub fn info(&self) -> Result<JsValue, JsValue> {
-        self.with_session(|s| {
-            let m = s.model();
-            let parameters = m.weights.param_counts(&m.config);
-            let total: usize = parameters.iter().map(|p| p.count).sum();
-            let chat = ["<|im_start|>", "<|im_end|>"].iter().all(|t| m.tokenizer.token_id(t).is_some());
-            #[derive(Serialize)]
-            struct Info<'a> {
-                config: &'a crate::Config,
-                storage: &'a crate::model::Storage,
-                parameters: Vec<crate::weights::ParamCount>,
-                total_parameters: usize,
-                max_tokens: usize,
-                chat: bool,
-            }
-            to_js(&Info { config: &m.config, storage: &m.storage, parameters, total_parameters: total, max_tokens: s.max_tokens(), chat })
-        })
+        self.with_session(|s| to_js(&s.describe()))
     }
 
     /// `[{id, text, bytes}]` for token ids.
@@ -185,61 +171,36 @@ impl Xray {
     #[wasm_bindgen(js_name = setBackend)]
     pub fn set_backend(&self, choice: String, webgpu_present: bool) -> Result<Promise, JsValue> {
         let c = Choice::parse(&choice).ok_or_else(|| fail("input", format!("unknown backend \"{choice}\"; expected auto, webgpu or cpu")))?;
-        run_async(&self.session, move |mut s| async move {
-            let run = s.set_backend(c, webgpu_present).await;
-            #[derive(Serialize)]
-            struct Out {
-                backend: crate::backend::BackendInfo,
-                run: Option<crate::session::RunInfo>,
-            }
-            let backend = s.engine().info().clone();
-            (s, run.map(|run| Out { backend, run }))
-        })
+        later!(self, s => s.set_backend(c, webgpu_present))
     }
 
     /// Runs a prompt, reusing the cached keys and values of a shared prefix. Resolves to
     /// `{tokens, prompt_len, computed, reused, elapsed_ms, backend, notice, ended, ablated}`.
     #[wasm_bindgen(js_name = runPrompt)]
     pub fn run_prompt(&self, text: String) -> Result<Promise, JsValue> {
-        run_async(&self.session, move |mut s| async move {
-            let r = s.run_prompt(&text).await;
-            (s, r)
-        })
+        later!(self, s => s.run_prompt(&text))
     }
 
     /// Runs a prompt given as token ids.
     #[wasm_bindgen(js_name = runIds)]
     pub fn run_ids(&self, ids: Vec<u32>) -> Result<Promise, JsValue> {
-        run_async(&self.session, move |mut s| async move {
-            let r = s.run_ids(ids).await;
-            (s, r)
-        })
+        later!(self, s => s.run_ids(ids))
     }
 
     /// Appends one token after the first `at` tokens (see `Session::generate_next`).
     #[wasm_bindgen(js_name = generateNext)]
     pub fn generate_next(&self, at: usize, temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Promise, JsValue> {
         let sm = sampling(temperature, top_k, top_p, seed)?;
-        run_async(&self.session, move |mut s| async move {
-            let r = s.generate_next(at, &sm).await;
-            (s, r)
-        })
+        later!(self, s => s.generate_next(at, &sm))
     }
 
     /// Ablates heads given as flat [layer, head, …] (counted from 1), mode "zero" or
     /// "mean"; an empty list restores the model. Re-runs the context.
     #[wasm_bindgen(js_name = setAblation)]
     pub fn set_ablation(&self, heads: &[u32], mode: String) -> Result<Promise, JsValue> {
-        let mode = match mode.as_str() {
-            "zero" => AblationMode::Zero,
-            "mean" => AblationMode::Mean,
-            other => return Err(fail("input", format!("ablation mode \"{other}\" is not known; expected zero or mean"))),
-        };
+        let mode = AblationMode::parse(&mode).ok_or_else(|| fail("input", format!("ablation mode \"{mode}\" is not known; expected zero or mean")))?;
         let heads: Vec<(usize, usize)> = heads.chunks_exact(2).map(|p| ((p[0] as usize).saturating_sub(1), (p[1] as usize).saturating_sub(1))).collect();
-        run_async(&self.session, move |mut s| async move {
-            let r = s.set_ablation(heads, mode).await;
-            (s, r)
-        })
+        later!(self, s => s.set_ablation(heads, mode))
     }
 
     /// The sampling distribution after `at` tokens: `{ids: Uint32Array, probs: Float32Array,
@@ -256,32 +217,11 @@ impl Xray {
         })
     }
 
-    /// A stored part of the context as `{shape, data: Float32Array}` (a copy): any part of
-    /// the trace table the page keeps (`layer` ignored for global parts), or
-    /// `next_logits` after `layer` tokens. With `head`, only that head's rows of a per-head
-    /// part ([T, width] of [heads, T, width]): what a view of one head needs.
+    /// A stored part of the context as `{shape, data: Float32Array}` (a copy; see
+    /// `Session::slice`).
     pub fn tensor(&self, name: &str, layer: usize, head: Option<usize>) -> Result<JsValue, JsValue> {
         self.with_session(|s| {
-            let store = s.store();
-            let (shape, data): (Vec<usize>, &[f32]) = match Part::from_name(name) {
-                Some(p) => {
-                    let l = p.is_layer().then_some(layer);
-                    let t = store.part(l, p).ok_or_else(|| fail("input", format!("the page does not keep \"{name}\"{} for this model", l.map_or(String::new(), |l| format!(" of layer {}", l + 1)))))?;
-                    match head {
-                        Some(h) if p.spec().layout != crate::trace::Layout::Rows && h < t.shape[0] => {
-                            let per = t.data.len() / t.shape[0];
-                            (t.shape[1..].to_vec(), &t.data[h * per..(h + 1) * per])
-                        }
-                        Some(h) => return Err(fail("input", format!("\"{name}\" has no head {}", h + 1))),
-                        None => (t.shape.clone(), &t.data),
-                    }
-                }
-                None if name == "next_logits" => {
-                    let v = store.logits_at(layer).ok_or_else(|| fail("input", format!("no logits recorded after {layer} tokens")))?;
-                    (vec![v.len()], v)
-                }
-                None => return Err(fail("input", format!("unknown tensor \"{name}\""))),
-            };
+            let (shape, data) = s.slice(name, layer, head).map_err(err)?;
             let out = Object::new();
             set(&out, "shape", &to_js(&shape)?)?;
             set(&out, "data", &Float32Array::from(data).into())?;
@@ -318,11 +258,7 @@ impl Xray {
 
     /// Cosine similarities [n][n] of the token-embedding rows of `ids`.
     pub fn cosines(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
-        self.with_session(|s| {
-            let m = s.model();
-            let rows = ids.iter().map(|&a| ids.iter().map(|&b| crate::instruments::cosine(m, a, b)).collect::<crate::Result<Vec<f32>>>()).collect::<crate::Result<Vec<_>>>();
-            to_js(&rows.map_err(err)?)
-        })
+        self.with_session(|s| to_js(&crate::instruments::cosines(s.model(), ids).map_err(err)?))
     }
 
     /// 2-D PCA coordinates of the embedding rows of `ids`.
@@ -334,27 +270,13 @@ impl Xray {
     #[wasm_bindgen(js_name = censusStart)]
     pub fn census_start(&self) -> Result<(), JsValue> {
         let mut s = self.session.borrow_mut();
-        s.as_mut().ok_or_else(|| fail("internal", "the engine is busy"))?.census_start().map_err(err)
+        s.as_mut().ok_or_else(busy)?.census_start().map_err(err)
     }
 
-    /// One run of the census: resolves to `{done, total, heads}`, `heads` (counted from 1,
-    /// labelled) after the last run, else null.
+    /// One run of the census: resolves to `{done, total, heads}` (see `Session::census_step`).
     #[wasm_bindgen(js_name = censusStep)]
     pub fn census_step(&self) -> Result<Promise, JsValue> {
-        run_async(&self.session, move |mut s| async move {
-            #[derive(Serialize)]
-            struct Step {
-                done: usize,
-                total: usize,
-                heads: Option<Vec<serde_json::Value>>,
-            }
-            let r = s.census_step().await.map(|(done, total, heads)| Step {
-                done,
-                total,
-                heads: heads.map(|v| v.iter().map(|h| serde_json::to_value(HeadScores::labelled(h)).unwrap_or_default()).collect()),
-            });
-            (s, r)
-        })
+        later!(self, s => s.census_step())
     }
 
     /// Thumbnails of every stage for the overview (see `Session::thumbnails`).

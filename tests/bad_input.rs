@@ -29,7 +29,7 @@ fn split(bytes: &[u8]) -> (Value, Vec<u8>) {
 
 fn join(header: &Value, data: &[u8]) -> Vec<u8> {
     let mut h = serde_json::to_vec(header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
@@ -117,7 +117,8 @@ fn missing_tensor_wrong_shape_and_dtype() {
 
 #[test]
 fn inconsistent_config() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Vec<&str>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         ("heads", Box::new(|c| c["n_head"] = json!(5)), vec!["config.json", "n_embd (32) is not divisible by n_head (5)"]),
         ("layers", Box::new(|c| c["n_layer"] = json!(0)), vec!["config.json", "n_layer is 0"]),
         ("act", Box::new(|c| c["activation_function"] = json!("gelu")), vec!["config.json", "\"gelu\" is not supported"]),

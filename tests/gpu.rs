@@ -212,7 +212,7 @@ fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
         let (qw, kvw) = (h * hd, kv * hd);
         let qkv = r.vec(t * (qw + 2 * kvw), -2.0, 2.0);
         let (pk, pv) = (r.vec(start * kvw, -2.0, 2.0), r.vec(start * kvw, -2.0, 2.0));
-        let got = block_on(o.attention(&qkv, &pk, &pv, h, kv, hd, &ablate)).unwrap();
+        let got = block_on(o.attention(&qkv, &pk, &pv, (h, kv, hd), &ablate)).unwrap();
 
         let qkv = arr(&qkv, t);
         let q = qkv.slice(ndarray::s![.., ..qw]);

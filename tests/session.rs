@@ -146,11 +146,14 @@ fn bad_prompts_leave_the_context_as_it_was() {
 fn switching_backend_reruns_the_context() {
     let mut s = session("tiny-hf");
     block_on(s.run_prompt("Hello world")).unwrap();
-    let info = block_on(s.set_backend(Choice::Cpu, false)).unwrap().unwrap();
+    let switch = block_on(s.set_backend(Choice::Cpu, false)).unwrap();
+    assert_eq!(switch.backend.kind, "cpu");
+    let info = switch.run.unwrap();
     assert_eq!(info.backend.kind, "cpu");
     assert_eq!(info.computed, info.tokens.len());
-    let info = block_on(s.set_backend(Choice::Gpu, false)).unwrap().unwrap();
-    assert!(info.backend.why.contains("no GPU API"), "{}", info.backend.why);
+    let switch = block_on(s.set_backend(Choice::Gpu, false)).unwrap();
+    assert!(switch.backend.why.contains("no GPU API"), "{}", switch.backend.why);
+    assert!(switch.run.is_some(), "the context is re-run on the fallback");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! uses, so what is tested is what runs.
 
 use super::context::Context;
-use super::kernels::{ActParams, AddParams, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
+use super::kernels::{ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
 use crate::config::Activation;
 use crate::error::Result;
 
@@ -144,11 +144,12 @@ impl Ops {
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
-    /// One layer's attention from the fused projection qkv [T, (H + 2·Hkv)·hd], after
+    /// One layer's attention, heads = (H, Hkv, hd), from the fused projection qkv
+    /// [T, (H + 2·Hkv)·hd], after
     /// `past_k` and `past_v` [start, Hkv·hd] already in the cache: split into heads,
     /// append to the cache, scores with scale and causal mask, softmax, probabilities ·
     /// values; then the heads in `ablate` get their outputs replaced by zeros.
-    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], h: usize, kv: usize, hd: usize, ablate: &[usize]) -> Result<AttentionOut> {
+    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], (h, kv, hd): (usize, usize, usize), ablate: &[usize]) -> Result<AttentionOut> {
         let kvw = kv * hd;
         let (t, start) = (qkv.len() / ((h + 2 * kv) * hd), past_k.len() / kvw);
         let tk = start + t;
@@ -165,7 +166,7 @@ impl Ops {
         let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
         r.kv_append(rows, &k, &kc);
         r.kv_append(rows, &v, &vc);
-        r.attention(AttnShape { h, kv, hd, t, start }, &q, &kc, &vc, &sc, &pr, &z);
+        r.attention(AttnShape { h, kv, hd, t, start }, AttnBuffers { q: &q, k_cache: &kc, v_cache: &vc, scores: &sc, probs: &pr, z: &z });
         let (keep, repl): (Vec<f32>, Vec<f32>) = ((0..h).map(|x| if ablate.contains(&x) { 0.0 } else { 1.0 }).collect(), vec![0.0; h * hd]);
         let (kb, rb) = (self.up(&keep)?, self.up(&repl)?);
         if !ablate.is_empty() {

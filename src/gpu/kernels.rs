@@ -181,6 +181,17 @@ pub(crate) struct AttnShape {
     pub start: usize,
 }
 
+/// The buffers of one layer's attention: queries and the key/value caches in; scores,
+/// probabilities and the heads' outputs z out.
+pub(crate) struct AttnBuffers<'b> {
+    pub q: &'b wgpu::Buffer,
+    pub k_cache: &'b wgpu::Buffer,
+    pub v_cache: &'b wgpu::Buffer,
+    pub scores: &'b wgpu::Buffer,
+    pub probs: &'b wgpu::Buffer,
+    pub z: &'b wgpu::Buffer,
+}
+
 impl AttnShape {
     pub fn tk(&self) -> usize {
         self.start + self.t
@@ -325,7 +336,8 @@ impl<'a> Recorder<'a> {
     /// Causal attention of queries q [H, T, hd] over the cached keys and values
     /// [n_positions, Hkv·hd]: scores with scale and mask, softmax, probabilities · values
     /// into z [T, H·hd]. The CPU reference is `cpu::attention`.
-    pub fn attention(&mut self, s: AttnShape, q: &wgpu::Buffer, kc: &wgpu::Buffer, vc: &wgpu::Buffer, scores: &wgpu::Buffer, probs: &wgpu::Buffer, z: &wgpu::Buffer) {
+    pub fn attention(&mut self, s: AttnShape, b: AttnBuffers) {
+        let AttnBuffers { q, k_cache: kc, v_cache: vc, scores, probs, z } = b;
         let (h, group, t, tk, hd, kvw, start) = (u(s.h), u(s.h / s.kv), u(s.t), u(s.tk()), u(s.hd), u(s.kv * s.hd), u(s.start));
         let scale = 1.0 / (s.hd as f32).sqrt();
         self.attn_scores(ScoresParams { h, group, t, tk, hd, kv_width: kvw, start, scale, neg_inf: f32::NEG_INFINITY }, q, kc, scores);

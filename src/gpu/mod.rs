@@ -20,7 +20,7 @@ use crate::model::Model;
 use crate::trace::{self, Dims, Part, Parts, Trace};
 use crate::weights::{Linear, NormWeights};
 use context::Context;
-use kernels::{ActParams, AddParams, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
+use kernels::{ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
 use std::sync::Arc;
 
 /// The adapter a backend runs on, for people and for `auto`.
@@ -349,7 +349,7 @@ impl GpuBackend {
         let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
         r.kv_append(rows, k, &lw.k_cache);
         r.kv_append(rows, &b.v, &lw.v_cache);
-        r.attention(AttnShape { h, kv, hd, t, start }, q, &lw.k_cache, &lw.v_cache, &b.scores, &b.probs, &b.z);
+        r.attention(AttnShape { h, kv, hd, t, start }, AttnBuffers { q, k_cache: &lw.k_cache, v_cache: &lw.v_cache, scores: &b.scores, probs: &b.probs, z: &b.z });
         saved.save(r, rec, at, Part::AttnScores, &b.scores);
         saved.save(r, rec, at, Part::AttnProbs, &b.probs);
         if let Some((keep, repl)) = &lw.mask {

@@ -157,9 +157,36 @@ fn ablate(args: &Args, e: &mut Engine, ids: &[u32]) -> Result<Option<Vec<(usize,
 
 fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    serde_json::to_writer(&mut out, v).map_err(|e| Failure { msg: format!("writing JSON: {e}"), code: 1 })?;
-    writeln!(out).and_then(|_| out.flush()).map_err(|e| Failure { msg: format!("writing output: {e}"), code: 1 })
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let written = serde_json::to_writer(&mut w, v).map_err(std::io::Error::from).and_then(|_| writeln!(w)).and_then(|_| w.flush());
+    written.or_else(|e| stdout_closed(&e)).map_err(|e| Failure { msg: format!("writing JSON to stdout: {e}"), code: 1 })
+}
+
+/// A reader that closed our stdout (`llm-xray heads | head`) has all it wanted: end quietly,
+/// as Unix tools do, rather than panic or report an error.
+fn stdout_closed(e: &std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    Err(std::io::Error::new(e.kind(), e.to_string()))
+}
+
+/// Writes formatted text to stdout (see [`stdout_closed`]).
+fn write_out(args: std::fmt::Arguments) {
+    if let Err(e) = std::io::stdout().lock().write_fmt(args).or_else(|e| stdout_closed(&e)) {
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    () => {
+        write_out(format_args!("\n"))
+    };
+    ($($a:tt)*) => {
+        write_out(format_args!("{}\n", format_args!($($a)*)))
+    };
 }
 
 /// The trace as the CLI prints it: attention probabilities lifted to the top level as
@@ -221,7 +248,7 @@ fn cmd_generate(args: &Args) -> Result<(), Failure> {
         }
         print_json(&Out { prompt_ids: &ids, generated_ids: &new_ids, generated_text: &text, sampling: &sampling, stop })
     } else {
-        println!("{}{}", args.need("prompt")?, text);
+        outln!("{}{}", args.need("prompt")?, text);
         match stop {
             Stop::EndOfSequence => eprintln!("(stopped: the model produced an end-of-sequence token)"),
             Stop::ContextFull => eprintln!("(stopped: the context is full, {} tokens)", model.config.n_positions),
@@ -255,10 +282,10 @@ fn cmd_lens(args: &Args) -> Result<(), Failure> {
         return print_json(&Out { tokens: &tr.tokens, layers: &layers });
     }
     let last = ids.len() - 1;
-    println!("logit lens at the last position ({:?}): the top token after each layer", tr.tokens[last].text);
+    outln!("logit lens at the last position ({:?}): the top token after each layer", tr.tokens[last].text);
     for l in &layers {
         let top: Vec<String> = l.top[last].iter().map(|t| format!("{:?} {:.3}", t.text, t.p)).collect();
-        println!("{:>12}  {}", l.after, top.join("  "));
+        outln!("{:>12}  {}", l.after, top.join("  "));
     }
     Ok(())
 }
@@ -281,11 +308,11 @@ fn cmd_attribute(args: &Args) -> Result<(), Failure> {
     if args.flag("json") {
         return print_json(&a);
     }
-    println!("direct logit attribution of {:?} (id {}) at position {position}: logit {:.4}", a.text, a.token, a.logit);
+    outln!("direct logit attribution of {:?} (id {}) at position {position}: logit {:.4}", a.text, a.token, a.logit);
     let mut c = a.components.clone();
     c.sort_by(|x, y| y.value.abs().total_cmp(&x.value.abs()));
     for x in c.iter().take(15) {
-        println!("{:>28}  {:+.4}", x.name, x.value);
+        outln!("{:>28}  {:+.4}", x.name, x.value);
     }
     Ok(())
 }
@@ -314,11 +341,11 @@ fn cmd_heads(args: &Args) -> Result<(), Failure> {
     if args.flag("json") {
         return print_json(&scores.iter().map(HeadScores::labelled).collect::<Vec<_>>());
     }
-    println!("layer head  prev-token  induction(random)  induction(text)  first-token   self   label");
+    outln!("layer head  prev-token  induction(random)  induction(text)  first-token   self   label");
     for s in &scores {
         let text = s.induction_text.map_or("       -".to_string(), |v| format!("{v:8.3}"));
         let (label, score) = s.label();
-        println!(
+        outln!(
             "{:>5} {:>4}  {:>10.3}  {:>17.3}  {:>15}  {:>11.3} {:>6.3}   {label} {score:.2}",
             s.layer, s.head, s.previous_token, s.induction_random, text, s.first_token, s.self_attention
         );
@@ -385,7 +412,7 @@ fn cmd_compare(files: &[String], args: &Args) -> Result<(), Failure> {
     if rows.is_empty() {
         return Err(Failure { msg: format!("{a} and {b} have no part in common to compare"), code: 1 });
     }
-    println!("{:<40} {:>12} {:>12} {:>12}", "part", "max |diff|", "allowed", "");
+    outln!("{:<40} {:>12} {:>12} {:>12}", "part", "max |diff|", "allowed", "");
     let mut failed = Vec::new();
     for (name, v, w) in rows {
         let (mut p, mut q) = (Vec::new(), Vec::new());
@@ -402,7 +429,7 @@ fn cmd_compare(files: &[String], args: &Args) -> Result<(), Failure> {
             p.iter().zip(&q).map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() }).fold(0.0, f32::max)
         };
         let ok = diff <= allowed;
-        println!("{name:<40} {diff:>12.3e} {allowed:>12.3e} {:>12}", if ok { "ok" } else { "DIFFERS" });
+        outln!("{name:<40} {diff:>12.3e} {allowed:>12.3e} {:>12}", if ok { "ok" } else { "DIFFERS" });
         if !ok {
             failed.push(name);
         }
@@ -444,7 +471,7 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!(
+    outln!(
         "model: {:?}, {} layers, {} heads ({} key/value), width {}, vocabulary {}, context {}",
         cfg.model_type, cfg.n_layer, cfg.n_head, cfg.n_kv_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions
     );
@@ -459,8 +486,8 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
             }
             Err(f) => return Err(f),
         };
-        println!("\n{name}: {}", e.describe());
-        println!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
+        outln!("\n{name}: {}", e.describe());
+        outln!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
         // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
         block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
         for &t in &lengths {
@@ -473,7 +500,7 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
                 step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
             }
             let (full, step) = (median(full), median(step));
-            println!(
+            outln!(
                 "{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}",
                 flops(cfg, t, 0) / full / 1e6,
                 flops(cfg, 1, t - 1) / step / 1e6
@@ -484,24 +511,24 @@ fn cmd_bench(args: &Args) -> Result<(), Failure> {
             let t = *lengths.last().expect("at least one length");
             match block_on(e.kernel_times(&ids_of(t))) {
                 Ok(times) if !times.is_empty() => {
-                    println!("\nGPU time per kernel, one full trace of {t} tokens (timestamp queries):");
+                    outln!("\nGPU time per kernel, one full trace of {t} tokens (timestamp queries):");
                     let total: f64 = times.iter().map(|x| x.1).sum();
                     for (k, ms, n) in &times {
-                        println!("kernel {k:<14} {ms:>10.3} ms {:>6.1}% {n:>5} dispatches", 100.0 * ms / total.max(1e-9));
+                        outln!("kernel {k:<14} {ms:>10.3} ms {:>6.1}% {n:>5} dispatches", 100.0 * ms / total.max(1e-9));
                     }
                 }
-                Ok(_) => println!("\n(this adapter has no timestamp queries: no per-kernel times)"),
+                Ok(_) => outln!("\n(this adapter has no timestamp queries: no per-kernel times)"),
                 Err(err) => eprintln!("note: per-kernel timing failed: {err}"),
             }
         }
     }
     let get = |n: &str, t: usize| results.iter().find(|r| r.0 == n && r.1 == t).map(|r| (r.2, r.3));
     if names.len() > 1 && lengths.iter().any(|&t| get("gpu", t).is_some() && get("cpu", t).is_some()) {
-        println!("\nGPU time / CPU time (below 1: the GPU is faster)");
-        println!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
+        outln!("\nGPU time / CPU time (below 1: the GPU is faster)");
+        outln!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
         for &t in &lengths {
             if let (Some(g), Some(c)) = (get("gpu", t), get("cpu", t)) {
-                println!("{t:>6} {:>12.2} {:>12.2}", g.0 / c.0, g.1 / c.1);
+                outln!("{t:>6} {:>12.2} {:>12.2}", g.0 / c.0, g.1 / c.1);
             }
         }
     }
@@ -552,7 +579,7 @@ fn main() -> ExitCode {
             Args::parse(&flags, &[], &["tolerance"]).and_then(|a| cmd_compare(&files, &a))
         }
         "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             return ExitCode::SUCCESS;
         }
         other => Err(usage(format!("unknown command \"{other}\""))),

@@ -242,3 +242,23 @@ fn missing_gpu_adapter() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["backend"].as_str().unwrap().starts_with("CPU"), "{}", v["backend"]);
 }
+
+#[test]
+fn a_reader_that_closes_stdout_ends_the_cli_quietly() {
+    // `llm-xray trace … | head -c 100`: the reader closes the pipe early.
+    use std::io::Read;
+    use std::process::Stdio;
+    let m = fixture("tiny-hf");
+    let m = m.to_str().unwrap();
+    // Far more than a pipe's buffer (64 KiB): the CLI is still writing when the pipe closes.
+    let long = "It was the best of times, it was the worst of times, it was";
+    for args in [vec!["trace", "--model", m, "--prompt", long], vec!["trace", "--model", m, "--prompt", long, "--parts", "logits"]] {
+        let mut child = Command::new(CLI).args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 8];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then dropped: the pipe closes
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: exit {:?}, stderr {stderr}", out.status.code());
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -28,9 +28,9 @@ function syncUrl(push = false) {
   else history.replaceState(history.state, '', href);
 }
 
-function fail(title, err, hint, retry) {
+function fail(title, err, hint, retry, back = null) {
   state.loading = null;
-  state.error = { title, message: err.message || String(err), kind: err.kind || 'internal', hint: hint || '', retry };
+  state.error = { title, message: err.message || String(err), kind: err.kind || 'internal', hint: hint || '', retry, back };
   render();
 }
 
@@ -108,6 +108,9 @@ export const actions = {
 
   /** Loads a model: {kind: 'folder' | 'gguf', url} | {kind: 'hub', repo, revision, file} | {kind: 'files', files}. */
   async loadModel(source) {
+    // The worker frees the old model first (a tab cannot hold two big ones), so a failed
+    // load offers the way back to the model that was working, with the prompt kept.
+    const previous = state.info && state.source !== source ? state.source : state.error?.back || null;
     state.source = source;
     state.info = null;
     state.run = null;
@@ -142,7 +145,7 @@ export const actions = {
             : source.fetch
               ? `This model is fetched by a command: run \`${source.fetch}\` in the repository, then reload the page.`
               : `From ${source.url}. A model folder holds config.json, model.safetensors and tokenizer.json of a GPT-2- or Llama-family checkpoint.`;
-      fail('The model could not be loaded', e, hint, () => actions.loadModel(source));
+      fail('The model could not be loaded', e, hint, () => actions.loadModel(source), previous);
     }
   },
 
@@ -488,7 +491,7 @@ async function applyAblation() {
     const r = await client.request('ablate', { heads: state.ablation.heads, mode: state.ablation.mode });
     if (r) applyRun(r);
     const n = state.ablation.heads.length;
-    state.notice = n ? `${n} head${n === 1 ? '' : 's'} ablated (${state.ablation.mode === 'mean' ? 'replaced by their mean over the prompt' : 'set to zero'}): ${state.ablation.heads.map(([l, h]) => `${l}.${h}`).join(', ')}` : null;
+    state.notice = n ? `${n} head${n === 1 ? '' : 's'} ablated (${state.ablation.mode === 'mean' ? 'replaced by their mean over the prompt' : 'set to zero'}): ${state.ablation.heads.map(([l, h]) => `layer ${l} head ${h}`).join(', ')}` : null;
   } catch (e) {
     if (!e.fatal) state.notice = e.message;
   } finally {

@@ -67,7 +67,8 @@ function renderError() {
       'div',
       { class: 'row' },
       e.retry ? el('button', { type: 'button', onclick: e.retry }, e.title === 'The engine stopped' ? 'Reload the model' : 'Try again') : null,
-      def && state.source && state.source.url !== def.url ? el('button', { type: 'button', onclick: () => actions.loadEntry(def) }, 'Load the default model') : null,
+      e.back ? el('button', { type: 'button', onclick: () => actions.loadModel(e.back) }, `Back to ${e.back.label || e.back.repo || 'the previous model'}`) : null,
+      !e.back && def && state.source && state.source.url !== def.url ? el('button', { type: 'button', onclick: () => actions.loadEntry(def) }, 'Load the default model') : null,
     ),
   );
 }

@@ -7,7 +7,7 @@ export const state = {
   source: null, // what is loaded: {kind, url | repo, revision, file | files, label}
   hub: 'https://huggingface.co', // the Hugging Face Hub's origin (index.html's meta tag)
   loading: null, // {files: {name: {loaded, total, phase}}} while a model loads
-  error: null, // {title, message, hint, retry}
+  error: null, // {title, message, hint, retry, back: the source to go back to}
   notice: null, // a line for people (GPU fallback, ablation, …)
   info: null, // {config, storage, parameters, total_parameters, max_tokens, chat}
   memory: null, // wasm memory after loading, bytes

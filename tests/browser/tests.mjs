@@ -393,7 +393,7 @@ export const tests = [
       await page.getByRole('button', { name: 'ablate layer 3 head 4' }).click();
       await waitIdle(page);
       await page.waitForSelector('.thumb.ablated');
-      assert(/3\.4/.test(await page.textContent('#notice')), 'the notice names the ablated head');
+      assert(/layer 3 head 4/.test(await page.textContent('#notice')), 'the notice names the ablated head');
       await gotoStage(page, 'Next token');
       await page.waitForSelector('#ablation-delta');
       const delta = await page.textContent('#ablation-delta');
@@ -476,7 +476,7 @@ export const tests = [
     },
   },
   {
-    name: 'a local GGUF file opens through the file chooser (read in the tab, never uploaded) and equals the CLI',
+    name: 'a local GGUF file opens through the file chooser (read in the tab, never uploaded) and equals the CLI; a corrupt one is refused by name and the page goes back to the model that worked',
     async run({ browser, url, bin, root }) {
       const page = await openPage(browser, url);
       await waitReady(page);
@@ -492,6 +492,15 @@ export const tests = [
       assert(JSON.stringify((await chips(page)).map((c) => c.id)) === JSON.stringify(want.map((t) => t.id)), 'local GGUF tokens equal the CLI');
       assert(/Q4_0|Q4_1|Q8_0/.test(await page.textContent('#storage')), 'the panel says how the weights are stored');
       assert(uploads.length === 0, `nothing is uploaded: ${uploads}`);
+      // A corrupt file: the error names it; the prompt is kept and one click goes back.
+      await openMoreModels(page);
+      await page.setInputFiles('#model-files', { name: 'broken.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('GGUF\x03\x00\x00\x00not really a model') });
+      await page.waitForSelector('#error:not([hidden])', { timeout: 30000 });
+      assert(/broken\.gguf/.test(await page.textContent('#error .error-message')), `the error names the file: ${await page.textContent('#error .error-message')}`);
+      await page.getByRole('button', { name: /^Back to model\.gguf/ }).click();
+      await waitReady(page);
+      assert((await page.inputValue('#prompt')) === 'To the café', 'the prompt survived the failed load');
+      assert(JSON.stringify((await chips(page)).map((c) => c.id)) === JSON.stringify(want.map((t) => t.id)), 'back on the GGUF, the same tokens');
       await page.context().close();
     },
   },

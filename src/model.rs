@@ -64,8 +64,16 @@ impl Footprint {
     }
 
     /// From the first bytes of a GGUF file of `file_len` bytes (its metadata and tensor infos).
-    pub fn from_gguf_header(prefix: &[u8], file_len: u64) -> Result<Footprint> {
-        crate::from_gguf::footprint(prefix, file_len)
+    pub fn from_gguf_header(prefix: &[u8], file_len: u64, file: &str) -> Result<Footprint> {
+        crate::from_gguf::footprint(prefix, file_len).map_err(|e| name_gguf(e, file))
+    }
+}
+
+/// A GGUF error naming the file at fault instead of the format.
+fn name_gguf(e: Error, file: &str) -> Error {
+    match e {
+        Error::Gguf(m) => Error::Gguf(format!("{file}: {}", m.strip_prefix("GGUF: ").unwrap_or(&m))),
+        other => other,
     }
 }
 
@@ -103,10 +111,7 @@ impl Model {
 
     /// As `from_gguf`, reporting progress as each layer is dequantized.
     pub fn from_gguf_with(bytes: &[u8], file: &str, progress: Progress) -> Result<Model> {
-        crate::from_gguf::load(bytes, progress).map_err(|e| match e {
-            Error::Gguf(m) => Error::Gguf(format!("{file}: {}", m.strip_prefix("GGUF: ").unwrap_or(&m))),
-            other => other,
-        })
+        crate::from_gguf::load(bytes, progress).map_err(|e| name_gguf(e, file))
     }
 
     /// Loads a model from a folder (`config.json`, `model.safetensors`, `tokenizer.json`) or

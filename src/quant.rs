@@ -381,6 +381,12 @@ fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
     }
 }
 
+/// Q4_K/Q5_K: the scale and offset of sub-block `j`: (d·scale, dmin·min).
+fn chunk_scale(d: f32, dmin: f32, s: &[u8], j: usize) -> (f32, f32) {
+    let (sc, m) = scale_min_k4(s, j);
+    (d * f32::from(sc), dmin * f32::from(m))
+}
+
 /// Q4_K: d, dmin (f16), scales[12] (8 × 6-bit scale and min), qs[128] (4-bit q; each
 /// 64-value chunk is 32 bytes, low nibbles first). y = (d·scale)·q − dmin·min.
 fn q4_k(blocks: &[[u8; 144]], out: &mut [[f32; QK_K]]) {
@@ -388,10 +394,7 @@ fn q4_k(blocks: &[[u8; 144]], out: &mut [[f32; QK_K]]) {
         let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
         let s = &b[4..16];
         for chunk in 0..4 {
-            let (sc1, m1) = scale_min_k4(s, 2 * chunk);
-            let (sc2, m2) = scale_min_k4(s, 2 * chunk + 1);
-            let (d1, m1) = (d * f32::from(sc1), dmin * f32::from(m1));
-            let (d2, m2) = (d * f32::from(sc2), dmin * f32::from(m2));
+            let ((d1, m1), (d2, m2)) = (chunk_scale(d, dmin, s, 2 * chunk), chunk_scale(d, dmin, s, 2 * chunk + 1));
             for l in 0..32 {
                 let q = b[16 + chunk * 32 + l];
                 y[chunk * 64 + l] = d1 * f32::from(q & 0x0F) - m1;
@@ -408,10 +411,7 @@ fn q5_k(blocks: &[[u8; 176]], out: &mut [[f32; QK_K]]) {
         let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
         let s = &b[4..16];
         for chunk in 0..4 {
-            let (sc1, m1) = scale_min_k4(s, 2 * chunk);
-            let (sc2, m2) = scale_min_k4(s, 2 * chunk + 1);
-            let (d1, m1) = (d * f32::from(sc1), dmin * f32::from(m1));
-            let (d2, m2) = (d * f32::from(sc2), dmin * f32::from(m2));
+            let ((d1, m1), (d2, m2)) = (chunk_scale(d, dmin, s, 2 * chunk), chunk_scale(d, dmin, s, 2 * chunk + 1));
             for l in 0..32 {
                 let q = b[48 + chunk * 32 + l];
                 let h = b[16 + l] >> (2 * chunk);

@@ -106,10 +106,10 @@ pub fn footprint_of_config(config: &[u8]) -> Result<JsValue, JsValue> {
     to_js(&Footprint::from_config_json(config).map_err(err)?)
 }
 
-/// The same from the first bytes of a GGUF file of `file_len` bytes.
+/// The same from the first bytes of the GGUF file `name` of `file_len` bytes.
 #[wasm_bindgen(js_name = footprintOfGguf)]
-pub fn footprint_of_gguf(prefix: &[u8], file_len: f64) -> Result<JsValue, JsValue> {
-    to_js(&Footprint::from_gguf_header(prefix, file_len as u64).map_err(err)?)
+pub fn footprint_of_gguf(prefix: &[u8], file_len: f64, name: &str) -> Result<JsValue, JsValue> {
+    to_js(&Footprint::from_gguf_header(prefix, file_len as u64, name).map_err(err)?)
 }
 
 /// Calls `progress(done, total)` as a loader converts layers.

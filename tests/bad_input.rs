@@ -262,3 +262,17 @@ fn a_reader_that_closes_stdout_ends_the_cli_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_gguf_footprint_names_the_file_it_reads() {
+    // The page sizes a GGUF from its header before downloading it; a corrupt header is
+    // refused there, naming the file.
+    use llm_xray::model::Footprint;
+    let e = Footprint::from_gguf_header(b"GGUF\x03\x00\x00\x00not really a model", 30, "broken.gguf").unwrap_err().to_string();
+    assert!(e.starts_with("broken.gguf: ") && e.contains("truncated or corrupt"), "{e}");
+    let good = std::fs::read(fixture("tiny-llama-gguf/model.gguf")).unwrap();
+    let f = Footprint::from_gguf_header(&good, good.len() as u64, "model.gguf").unwrap();
+    let m = Model::load(&fixture("tiny-llama-gguf/model.gguf")).unwrap();
+    let params: usize = m.weights.param_counts(&m.config).iter().map(|p| p.count).sum();
+    assert_eq!(f.parameters, params as u64);
+}

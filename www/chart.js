@@ -6,30 +6,26 @@
 
 import { el } from './dom.js';
 import { css, diverging, sequential } from './colors.js';
-import { downloadCanvas, downloadCsv, composeFigure } from './export.js';
+import { downloadCanvas, downloadCsv, composeFigure, exportRow } from './export.js';
 import { showTooltip, hideTooltip } from './tooltip.js';
 
 const FONT = '12px system-ui, sans-serif';
 const MONO = '12px ui-monospace, SFMono-Regular, Menlo, monospace';
 
-class Chart {
-  constructor(parent, opts) {
+/** What the charts share: a figure with its canvas (focusable, read by keyboard and on
+ * hover), caption, live region for screen readers, PNG and CSV downloads. A subclass gives
+ * count(), describe(k), anchor(k), itemAt(e), height(W), paint(g, W, H), csv(), and may
+ * give order() (the keyboard's walk) and a legend canvas (`legend: true`). */
+export class Chart {
+  constructor(parent, opts, { kind = 'chart', cls = 'chart', legend = false } = {}) {
     this.opts = opts;
-    this.root = el('figure', { class: 'chart' });
-    this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': 'chart' });
+    this.root = el('figure', { class: cls });
+    this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': kind });
+    this.legend = legend ? el('canvas', { class: 'legend', 'aria-hidden': 'true' }) : null;
     this.live = el('p', { class: 'sr-only', 'aria-live': 'polite' });
     this.caption = el('figcaption', {}, opts.caption || '');
-    this.root.append(this.canvas, this.caption, this.live);
-    if (opts.exportName) {
-      this.root.append(
-        el(
-          'div',
-          { class: 'export-row' },
-          el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportPng() }, 'Download PNG'),
-          el('button', { type: 'button', class: 'small-btn', onclick: () => downloadCsv(this.csv(), `${opts.exportName}.csv`) }, 'Download CSV'),
-        ),
-      );
-    }
+    this.root.append(this.canvas, ...(this.legend ? [this.legend] : []), this.caption, this.live);
+    if (opts.exportName) this.root.append(exportRow(() => this.exportPng(), () => downloadCsv(this.csv(), `${opts.exportName}.csv`)));
     parent.append(this.root);
     this.cursor = null;
     this.canvas.addEventListener('keydown', (e) => this.key(e));
@@ -44,8 +40,10 @@ class Chart {
     this.ro.observe(this.root);
   }
 
+  /** Draws at the figure's width and the screen's resolution; false when there is nothing
+   * to draw yet (no data, or the figure is not on screen). */
   draw() {
-    if (!this.data || !this.root.isConnected || this.root.clientWidth === 0) return;
+    if (!this.data || !this.root.isConnected || this.root.clientWidth === 0) return false;
     const dpr = window.devicePixelRatio || 1;
     const W = Math.max(200, this.root.clientWidth);
     const H = this.height(W);
@@ -57,6 +55,12 @@ class Chart {
     const g = this.canvas.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     this.paint(g, W, H);
+    return true;
+  }
+
+  /** The items in the order the arrow keys walk them. */
+  order() {
+    return Array.from({ length: this.count() }, (_, k) => k);
   }
 
   key(e) {
@@ -65,7 +69,9 @@ class Chart {
     if (!d || !n) return;
     e.preventDefault();
     e.stopPropagation();
-    this.cursor = this.cursor == null ? 0 : Math.max(0, Math.min(n - 1, this.cursor + d));
+    const walk = this.order();
+    const at = this.cursor == null ? -1 : walk.indexOf(this.cursor);
+    this.cursor = walk[at < 0 ? (d > 0 ? 0 : n - 1) : Math.max(0, Math.min(n - 1, at + d))];
     const text = this.describe(this.cursor);
     this.live.textContent = text;
     this.draw();
@@ -91,6 +97,7 @@ class Chart {
 
   destroy() {
     this.ro.disconnect();
+    hideTooltip();
     this.root.remove();
   }
 }

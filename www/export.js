@@ -65,3 +65,19 @@ export function composeFigure(title, figure, legend, caption, dpr) {
   }
   return out;
 }
+
+/** A figure's "Download PNG" and "Download CSV" buttons. */
+export function exportRow(png, csv) {
+  const button = (text, onclick) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'small-btn';
+    b.textContent = text;
+    b.addEventListener('click', onclick);
+    return b;
+  };
+  const row = document.createElement('div');
+  row.className = 'export-row';
+  row.append(button('Download PNG', png), button('Download CSV', csv));
+  return row;
+}

@@ -6,7 +6,7 @@
 import { scaleFn, css, ink } from './colors.js';
 import { showTooltip, hideTooltip } from './tooltip.js';
 import { el } from './dom.js';
-import { downloadCanvas, downloadCsv, composeFigure } from './export.js';
+import { downloadCanvas, downloadCsv, composeFigure, exportRow } from './export.js';
 
 const FONT = '11px system-ui, sans-serif';
 const MONO = '11px ui-monospace, SFMono-Regular, Menlo, monospace';
@@ -49,16 +49,7 @@ export class Heatmap {
     this.caption = el('figcaption', {});
     this.live = el('p', { class: 'sr-only', 'aria-live': 'polite', id: `${this.id}-value` });
     this.root.append(this.canvas, this.legend, this.caption, this.live);
-    if (opts.exportName) {
-      this.root.append(
-        el(
-          'div',
-          { class: 'export-row' },
-          el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportPng() }, 'Download PNG'),
-          el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportCsv() }, 'Download CSV'),
-        ),
-      );
-    }
+    if (opts.exportName) this.root.append(exportRow(() => this.exportPng(), () => this.exportCsv()));
     parent.append(this.root);
     this.spec = null;
     this.cursor = null;

@@ -98,7 +98,7 @@ async function ggufHead(readRange, size, what) {
   for (const n of [4 << 20, 32 << 20]) {
     const prefix = await readRange(Math.min(n, size));
     try {
-      return footprintOfGguf(prefix, size);
+      return footprintOfGguf(prefix, size, what);
     } catch (e) {
       if (n >= size || !/truncated/.test(e.message)) throw refusal(e);
     }
@@ -132,7 +132,7 @@ const convert = (file) => (done, total) => post({ type: 'progress', phase: 'conv
 
 /** Loads a GGUF file from a URL (beside the page, or on the Hub). */
 async function loadGgufUrl(url, name, cached) {
-  const size = await remoteSize(url, name);
+  const [size] = await Promise.all([remoteSize(url, name), wasmReady]);
   checkFits(name, await ggufHead((n) => rangeOf(url, name, n), size, name), size);
   const bytes = await download(url, name, { cached, expected: size });
   return Xray.fromGguf(bytes, name, convert(name));
@@ -145,19 +145,22 @@ function refusal(e) {
 
 /** Loads a Hugging Face folder's three files from `url(file)`. */
 async function loadFolder(url, what, cached) {
-  const configJson = await fetchSmall(url('config.json'), 'config.json', cached);
+  // The small requests go out together while the engine compiles; the weights only once
+  // config.json says the model fits.
+  const [configJson, size] = await Promise.all([fetchSmall(url('config.json'), 'config.json', cached), remoteSize(url('model.safetensors'), 'model.safetensors'), wasmReady]);
   let footprint;
   try {
     footprint = footprintOfConfig(configJson);
   } catch (e) {
     throw refusal(e);
   }
-  const size = await remoteSize(url('model.safetensors'), 'model.safetensors');
   checkFits(what, footprint, size);
   const config = new FileBytes(configJson.length);
   config.push(configJson);
-  const tokenizer = await download(url('tokenizer.json'), 'tokenizer.json', { cached });
-  const weights = await download(url('model.safetensors'), 'model.safetensors', { cached, expected: size });
+  const [tokenizer, weights] = await Promise.all([
+    download(url('tokenizer.json'), 'tokenizer.json', { cached }),
+    download(url('model.safetensors'), 'model.safetensors', { cached, expected: size }),
+  ]);
   return Xray.fromFolder(config, weights, tokenizer, convert('model.safetensors'));
 }
 
@@ -173,6 +176,7 @@ async function fetchSmall(url, file, cached) {
 
 /** Loads files the user picked: one .gguf, or config.json, model.safetensors and tokenizer.json. */
 async function loadFiles(files) {
+  await wasmReady;
   const byName = new Map(files.map((f) => [f.name, f]));
   const fromFile = async (f) => intoWasm(new Response(f.stream()), f.name, f.size);
   const gguf = files.find((f) => /\.gguf$/i.test(f.name));
@@ -202,7 +206,6 @@ function hubUrl(hub, repo, revision, file) {
 }
 
 async function load({ source, backend, pageHasWebGPU, hub }) {
-  await wasmReady;
   if (compare) compare.free();
   if (xray) xray.free();
   xray = compare = null;
@@ -217,13 +220,12 @@ async function load({ source, backend, pageHasWebGPU, hub }) {
     xray = await loadGgufUrl(new URL(source.url, self.location.href).href, source.url.split('/').pop(), false);
   } else {
     const base = new URL(source.url, self.location.href);
+    // The head census shipped beside the model, if any, fetched alongside it.
+    const census = fetch(new URL('heads.json', base))
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
     xray = await loadFolder((f) => new URL(f, base).href, source.url, false);
-    try {
-      const r = await fetch(new URL('heads.json', base));
-      if (r.ok) heads = await r.json();
-    } catch {
-      heads = null;
-    }
+    heads = await census;
   }
   const info = xray.info();
   const chosen = await xray.setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);

@@ -398,6 +398,7 @@ export const tests = [
       await page.waitForSelector('#ablation-delta');
       const delta = await page.textContent('#ablation-delta');
       assert(/change in its log-probability [-+]\d/.test(delta), delta);
+      await page.locator('#ablation-delta').scrollIntoViewIfNeeded();
       await shot(page, 'ablation');
       // The page's numbers with the head ablated equal the CLI's.
       const mine = await exportRun(page, 'ablated');

@@ -3,13 +3,12 @@
 // canvas scatter with labels, keyboard reading and PNG/CSV export, in chart.js's manner),
 // and for a set of words their exact pairwise cosines.
 import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
-import { BarChart } from '../chart.js';
+import { BarChart, Chart } from '../chart.js';
 import { Heatmap } from '../heatmap.js';
 import { tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
-import { downloadCanvas, downloadCsv, composeFigure } from '../export.js';
-import { showTooltip, hideTooltip } from '../tooltip.js';
+import { downloadCanvas, composeFigure } from '../export.js';
 import { tokenBytes, typedText, resolveToken, focusAfterRender, restoreFocus } from './lens.js';
 
 const NEAR = 10;
@@ -28,45 +27,16 @@ const GROUP_COLORS = {
 
 /** A 2-D scatter of labelled points: equal scales on both axes (distances stay honest),
  * labels placed where they do not collide, hover and keyboard reading, PNG and CSV. */
-class Scatter {
+class Scatter extends Chart {
   /** opts: title, exportName, xName, yName, caption. */
   constructor(parent, opts) {
-    this.opts = opts;
-    this.root = el('figure', { class: 'chart scatter' });
-    this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': 'scatter plot' });
-    this.legend = el('canvas', { class: 'legend', 'aria-hidden': 'true' });
-    this.caption = el('figcaption', {}, opts.caption || '');
-    this.live = el('p', { class: 'sr-only', 'aria-live': 'polite' });
-    this.root.append(
-      this.canvas,
-      this.legend,
-      this.caption,
-      this.live,
-      el(
-        'div',
-        { class: 'export-row' },
-        el('button', { type: 'button', class: 'small-btn', onclick: () => this.exportPng() }, 'Download PNG'),
-        el('button', { type: 'button', class: 'small-btn', onclick: () => downloadCsv(this.csv(), `${opts.exportName}.csv`) }, 'Download CSV'),
-      ),
-    );
-    parent.append(this.root);
-    this.cursor = null;
+    super(parent, opts, { kind: 'scatter plot', cls: 'chart scatter', legend: true });
     this.mark = null;
-    this.canvas.addEventListener('keydown', (e) => this.key(e));
-    this.canvas.addEventListener('blur', hideTooltip);
-    this.canvas.addEventListener('pointermove', (e) => {
-      const k = this.itemAt(e);
-      if (k == null) return hideTooltip();
-      showTooltip(this.describe(k), e.clientX, e.clientY);
-    });
-    this.canvas.addEventListener('pointerleave', hideTooltip);
-    this.ro = new ResizeObserver(() => this.draw());
-    this.ro.observe(this.root);
   }
 
   /** points: [{x, y, label, group, note}]. */
   set(points) {
-    this.points = points;
+    this.points = this.data = points;
     const groups = [...new Set(points.map((p) => p.group))];
     this.canvas.setAttribute('aria-label', `${this.opts.title}: ${points.length} tokens (${groups.join(', ')}). Arrow keys read each point.`);
     this.draw();
@@ -100,20 +70,12 @@ class Scatter {
     return { pad, w, h, X, Y, s, cx, cy };
   }
 
+  count() {
+    return this.points ? this.points.length : 0;
+  }
+
   draw() {
-    if (!this.points || !this.root.isConnected || this.root.clientWidth === 0) return;
-    const dpr = window.devicePixelRatio || 1;
-    const W = Math.max(240, this.root.clientWidth);
-    const H = this.height(W);
-    this.W = W;
-    this.canvas.style.width = W + 'px';
-    this.canvas.style.height = H + 'px';
-    this.canvas.width = Math.round(W * dpr);
-    this.canvas.height = Math.round(H * dpr);
-    const g = this.canvas.getContext('2d');
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    this.paint(g, W, H);
-    this.drawLegend(dpr);
+    if (super.draw()) this.drawLegend(window.devicePixelRatio || 1);
   }
 
   paint(g, W, H) {
@@ -270,23 +232,9 @@ class Scatter {
     return best;
   }
 
-  /** Arrow keys walk the points from left to right (↑/↓ too); Home/End jump to the ends. */
-  key(e) {
-    const n = this.points ? this.points.length : 0;
-    const d = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -1e9, End: 1e9 }[e.key];
-    if (!d || !n) return;
-    e.preventDefault();
-    e.stopPropagation();
-    const byX = this.points.map((_, k) => k).sort((a, b) => this.points[a].x - this.points[b].x);
-    const at = this.cursor == null ? -1 : byX.indexOf(this.cursor);
-    const next = at < 0 ? (d > 0 ? 0 : n - 1) : Math.max(0, Math.min(n - 1, at + d));
-    this.cursor = byX[next];
-    const text = this.describe(this.cursor);
-    this.live.textContent = text;
-    this.draw();
-    const r = this.canvas.getBoundingClientRect();
-    const [x, y] = this.anchor(this.cursor);
-    showTooltip(text, r.left + x, r.top + y);
+  /** The arrow keys walk the points from left to right. */
+  order() {
+    return this.points.map((_, k) => k).sort((a, b) => this.points[a].x - this.points[b].x);
   }
 
   /** Marks point k (the hovered token), or none (null). */
@@ -320,11 +268,6 @@ class Scatter {
     return [['token', 'id', 'group', 'x', 'y'], ...this.points.map((p) => [p.label, p.id, p.group, p.x, p.y])];
   }
 
-  destroy() {
-    this.ro.disconnect();
-    hideTooltip();
-    this.root.remove();
-  }
 }
 
 // The view's own choices, kept across redraws: a typed token (until another chip is

@@ -398,7 +398,7 @@ fn run_parts(model: &Model) -> Parts {
 }
 
 /// Bytes of recorded activations the page allows itself per context.
-pub const STORE_BUDGET: f64 = 256e6;
+pub const STORE_BUDGET: f64 = 320e6;
 
 pub struct Session {
     engine: Engine,

@@ -15,7 +15,7 @@ const CACHE = 'llm-xray-models';
 // A tab's WebAssembly memory (wasm32) holds at most 4 GiB.
 const WASM_LIMIT = 4 * 2 ** 30;
 // What the page keeps of a context's activations (src/session.rs STORE_BUDGET) plus room.
-const ACTIVATIONS = 320e6;
+const ACTIVATIONS = 448e6;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 

@@ -3,16 +3,32 @@
 //! `transformers`. Each op is one public function here; the GPU kernel tests compare each
 //! kernel with the same function.
 //!
-//! Matmul route, chosen by measurement (one run, 2-core x86-64, GFLOP/s, see README):
-//! shape T×in×out      matrixmultiply  gemm 0.19  row-axpy loop
-//! 128×768×2304              54.8         43.5        20.0
-//! 128×3072×768              64.4         42.3        14.8
-//! 16×768×2304               38.1         38.1        14.6
-//! 1×768×3072                 1.9         14.0        14.6
-//! ndarray's `dot` (matrixmultiply's blocked SGEMM) wins from a few rows up, and it also has
-//! a wasm32 simd128 kernel (the browser build enables simd128), where `gemm` has none. For
-//! one or a few rows (every KV-cache step) its packing of W dominates, so those rows take a
-//! plain loop over W's rows instead, which the compiler vectorises and which reads W once.
+//! It is also the fast path where WebGPU is missing, and it must beat PyTorch eager on one
+//! thread (scripts/bench.sh), so three things are shaped for speed, each chosen by
+//! measurement (one run, 1 thread, AMD EPYC Zen 5, GFLOP/s; default model 128×128×384,
+//! GPT-2-small 128×768×2304, unembedding of the default model 128×128×4096):
+//!
+//! | matmul route                                 | 128×128×384 | 128×768×2304 | 128×128×4096 |
+//! | -------------------------------------------- | ----------- | ------------ | ------------ |
+//! | ndarray `dot` (matrixmultiply 0.3)           |     63–105  |       55–104 |       70–105 |
+//! | `gemm` 0.19 (AVX-512)                        |        124  |          120 |          114 |
+//! | [`matmul`] below, AVX-512 tile 8×32          |        240  |          236 |          205 |
+//! | [`matmul`] below, AVX2+FMA tile 6×16         |        125  |          122 |          114 |
+//! | [`matmul`] below, no FMA (SSE2) tile 4×8     |         45  |           44 |           36 |
+//! | wasm32 simd128 in V8 (node 20): [`matmul`] 4×8 / matrixmultiply | 48 / 38 | – | 45 / 35 (64 rows) |
+//!
+//! - **Matmul**: one blocked SGEMM written as plain Rust over fixed-size arrays, which the
+//!   compiler turns into SIMD registers; the same source is compiled for AVX-512 and for
+//!   AVX2+FMA (picked at run time: the binary targets plain x86-64) and for everything else
+//!   (SSE2; wasm32 with simd128, which .cargo/config.toml enables for the browser build).
+//! - **Elementwise maths**: `exp` is a polynomial that vectorises (libm's `expf`/`tanhf` are
+//!   scalar calls; `tanhf` alone was 28% of a 128-token trace), and GELU's tanh is written
+//!   as the equivalent logistic form, one `exp`.
+//! - **The trace**: tensors that are not needed after they are recorded move into the
+//!   trace instead of being copied; scores and probabilities are written in place.
+//!
+//! Results differ from a plain triple loop only by float rounding (sums in another order,
+//! fused multiply-adds where the CPU has them, `exp` within 1 ulp).
 
 use crate::backend::Ablation;
 use crate::clock::now_ms;
@@ -21,23 +37,90 @@ use crate::error::Result;
 use crate::model::Model;
 use crate::trace::{Dims, Part, Parts, Recorder, Trace};
 use crate::weights::{Linear, NormWeights};
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use std::sync::Arc;
+
+/// The SIMD this CPU offers beyond the build's baseline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// x86-64 with AVX-512F (and AVX2, FMA).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// x86-64 with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// What the build targets: SSE2 on plain x86-64, simd128 on wasm32.
+    Base,
+}
+
+/// Detected once by std and cached; a load and a test per call.
+fn simd_level() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Simd::Avx512;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Simd::Avx2;
+        }
+    }
+    Simd::Base
+}
+
+/// `fn name(args) -> R => body`: defines `name`, which runs `body` (an `#[inline(always)]`
+/// function of the same signature) compiled for the widest SIMD of this CPU: on x86-64, once
+/// with AVX-512 and once with AVX2+FMA enabled, picked at run time; elsewhere as built
+/// (wasm32: simd128). The bodies use no `mul_add`, so every version gives the same result.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:ident) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                match simd_level() {
+                    // SAFETY: the CPU has the features (checked by simd_level).
+                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    Simd::Base => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
 
 /// x · W + b, with x [T, in] and W [in, out].
 pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
-    let mut out = if x.nrows() > SMALL_T { x.dot(&l.w) } else { rows_times(x.view(), &l.w) };
+    let bias = l.b.as_ref().map(|b| b.as_slice().expect("weights are contiguous"));
+    if x.nrows() > SMALL_T {
+        return matmul(x.view(), l.w.view(), bias);
+    }
+    let mut out = rows_times(x.view(), &l.w);
     if let Some(b) = &l.b {
         out += b;
     }
     out
 }
 
-/// Below this many rows, the row loop beats SGEMM (table above).
+/// Up to this many rows (every KV-cache step), a loop over W's rows beats the blocked
+/// matmul: W is read once, where the matmul also copies it into panels.
 const SMALL_T: usize = 4;
 
-/// x · W for few rows: each row of W is read once and added, scaled, into the output row.
-fn rows_times(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
+multiversion! {
+    /// x · W for few rows: each row of W is read once and added, scaled, into the output row.
+    fn rows_times(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> => rows_times_body
+}
+
+#[inline(always)]
+fn rows_times_body(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
     let mut out = Array2::zeros((x.nrows(), w.ncols()));
     for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
         let o = or.as_slice_mut().expect("fresh array is contiguous");
@@ -54,34 +137,59 @@ fn rows_times(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
 /// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean
 /// (two passes, so a large mean cannot cancel the variance away).
 pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -> Array2<f32> {
-    let mut out = x.clone();
+    let mut out = x.as_standard_layout().into_owned();
+    let (g, b) = (g.as_slice().expect("weights are contiguous"), b.as_slice().expect("weights are contiguous"));
     for mut row in out.rows_mut() {
-        let n = row.len() as f32;
-        let mean = row.sum() / n;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        let inv = 1.0 / (var + eps).sqrt();
-        for ((v, g), b) in row.iter_mut().zip(g).zip(b) {
-            *v = (*v - mean) * inv * g + b;
-        }
+        layer_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, b, eps);
     }
     out
+}
+
+multiversion! {
+    fn layer_norm_row(row: &mut [f32], g: &[f32], b: &[f32], eps: f32) => layer_norm_row_body
+}
+
+#[inline(always)]
+fn layer_norm_row_body(row: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
+    let n = row.len() as f32;
+    let mean = sum(row) / n;
+    let var = sum_map(row, |v| (v - mean) * (v - mean)) / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in row.iter_mut().zip(g).zip(b) {
+        *v = (*v - mean) * inv * g + b;
+    }
 }
 
 /// RMSNorm of each row: x / √(mean(x²) + ε) · g, in HF's order (normalise, then scale).
 pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
-    let mut out = x.clone();
+    let mut out = x.as_standard_layout().into_owned();
+    let g = g.as_slice().expect("weights are contiguous");
     for mut row in out.rows_mut() {
-        let inv = 1.0 / (rms_scale(row.as_slice().expect("fresh array is contiguous"), eps));
-        for (v, g) in row.iter_mut().zip(g) {
-            *v = g * (*v * inv);
-        }
+        rms_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, eps);
     }
     out
 }
 
+multiversion! {
+    fn rms_norm_row(row: &mut [f32], g: &[f32], eps: f32) => rms_norm_row_body
+}
+
+#[inline(always)]
+fn rms_norm_row_body(row: &mut [f32], g: &[f32], eps: f32) {
+    let inv = 1.0 / rms_scale_body(row, eps);
+    for (v, g) in row.iter_mut().zip(g) {
+        *v = g * (*v * inv);
+    }
+}
+
 /// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
 pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32 + eps).sqrt()
+    rms_scale_body(x, eps)
+}
+
+#[inline(always)]
+fn rms_scale_body(x: &[f32], eps: f32) -> f32 {
+    (sum_map(x, |v| v * v) / x.len() as f32 + eps).sqrt()
 }
 
 /// The model's norm (LayerNorm or RMSNorm) with these weights.
@@ -93,17 +201,23 @@ pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f3
     }
 }
 
-/// GPT-2's GELU, tanh form (HF `gelu_new`).
+/// GPT-2's GELU, tanh form (HF `gelu_new`): 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
+/// computed as the identical x·σ(2u) = x / (1 + e^(−2u)): one `exp` instead of `tanh`, and no
+/// cancellation in 1 + tanh(u) for large negative x.
+#[inline(always)]
 pub fn gelu_new(x: f32) -> f32 {
     const C: f32 = 0.797_884_6; // √(2/π)
-    0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
+    let u = C * (x + 0.044715 * x * x * x);
+    x / (1.0 + exp(-2.0 * u))
 }
 
 /// x·sigmoid(x) (HF `silu`).
+#[inline(always)]
 pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + exp(-x))
 }
 
+#[inline(always)]
 pub fn activate(a: Activation, x: f32) -> f32 {
     match a {
         Activation::GeluNew => gelu_new(x),
@@ -112,16 +226,113 @@ pub fn activate(a: Activation, x: f32) -> f32 {
     }
 }
 
+multiversion! {
+    /// `activate` over a slice, in place.
+    fn activate_all(a: Activation, x: &mut [f32]) => activate_all_body
+}
+
+#[inline(always)]
+fn activate_all_body(a: Activation, x: &mut [f32]) {
+    // One loop per activation, so each is a straight loop the compiler vectorises.
+    match a {
+        Activation::GeluNew => x.iter_mut().for_each(|v| *v = gelu_new(*v)),
+        Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Silu => x.iter_mut().for_each(|v| *v = silu(*v)),
+    }
+}
+
+multiversion! {
+    /// act(gate) ⊙ up, into `gate`.
+    fn activate_gated(a: Activation, gate: &mut [f32], up: &[f32]) => activate_gated_body
+}
+
+#[inline(always)]
+fn activate_gated_body(a: Activation, gate: &mut [f32], up: &[f32]) {
+    activate_all_body(a, gate);
+    gate.iter_mut().zip(up).for_each(|(g, u)| *g *= u);
+}
+
+/// eˣ within 1 ulp of the exact value (libm's `expf`: 0.5 ulp), in a form loops vectorise,
+/// where a call to libm is one scalar at a time. x = n·ln2 + r with |r| ≤ ln2/2 (Cody and
+/// Waite's two-part ln2 keeps r exact), eʳ by Cephes' `expf` polynomial, and 2ⁿ built from
+/// its exponent bits in two halves so that results down to the smallest subnormal are
+/// right. exp(−∞) = 0 exactly (masked attention scores), overflow gives ∞, NaN stays NaN
+/// (the clamps below compare false for it).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+    // Below −110, eˣ rounds to 0; above 89, to ∞.
+    let x = if x < -110.0 {
+        -110.0
+    } else if x > 89.0 {
+        89.0
+    } else {
+        x
+    };
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 0.5;
+    let p = p * r * r + r + 1.0;
+    let n = t.to_bits() as i32 - ROUND.to_bits() as i32; // the integer n, from t's mantissa
+    let half = n >> 1;
+    let two_to = |e: i32| f32::from_bits(((e + 127) << 23) as u32);
+    p * two_to(half) * two_to(n - half)
+}
+
+/// Sum of x with eight running sums (a single running sum has to be added in order and
+/// does not vectorise); the order is fixed, so every CPU gets the same result.
+#[inline(always)]
+fn sum(x: &[f32]) -> f32 {
+    sum_map(x, |v| v)
+}
+
+#[inline(always)]
+fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = acc[i].max(c[i]);
+        }
+    }
+    acc.iter().copied().fold(tail, f32::max)
+}
+
 /// In-place softmax of one row; −∞ entries become exactly 0.
 pub fn softmax(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in row.iter_mut() {
-        *v /= sum;
+    softmax_rows(row, row.len().max(1));
+}
+
+multiversion! {
+    /// Softmax of each `n`-wide row of `x`, in place.
+    fn softmax_rows(x: &mut [f32], n: usize) => softmax_rows_body
+}
+
+#[inline(always)]
+fn softmax_rows_body(x: &mut [f32], n: usize) {
+    for row in x.chunks_mut(n) {
+        let max = max(row);
+        row.iter_mut().for_each(|v| *v = exp(*v - max));
+        let sum = sum(row);
+        row.iter_mut().for_each(|v| *v /= sum);
     }
 }
 
@@ -138,13 +349,22 @@ pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>
 /// (x[i], x[i + hd/2]) of the token at position start + t is rotated by the angle
 /// (start + t)·inv_freq[i].
 pub fn rope(x: &mut Array2<f32>, hd: usize, start: usize, inv_freq: &[f32]) {
+    let angles = rope_angles(start, x.nrows(), inv_freq);
+    rope_with(x.view_mut(), hd, &angles);
+}
+
+/// (sin, cos) of every angle RoPE uses for T tokens from `start`: [T, hd/2]. The same for
+/// every head and layer, so a run computes them once.
+fn rope_angles(start: usize, t: usize, inv_freq: &[f32]) -> Vec<(f32, f32)> {
+    (start..start + t).flat_map(|pos| inv_freq.iter().map(move |f| (pos as f32 * f).sin_cos())).collect()
+}
+
+fn rope_with(mut x: ArrayViewMut2<f32>, hd: usize, angles: &[(f32, f32)]) {
     let half = hd / 2;
-    for (t, mut row) in x.rows_mut().into_iter().enumerate() {
-        let pos = (start + t) as f32;
-        let row = row.as_slice_mut().expect("fresh array is contiguous");
+    for (mut row, angles) in x.rows_mut().into_iter().zip(angles.chunks(half.max(1))) {
+        let row = row.as_slice_mut().expect("rows are contiguous");
         for head in row.chunks_exact_mut(hd) {
-            for (i, f) in inv_freq.iter().enumerate() {
-                let (sin, cos) = (pos * f).sin_cos();
+            for (i, &(sin, cos)) in angles.iter().enumerate() {
                 let (a, b) = (head[i], head[i + half]);
                 head[i] = a * cos - b * sin;
                 head[i + half] = b * cos + a * sin;
@@ -171,31 +391,53 @@ pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f
     let hd = q.ncols() / n_head;
     let group = n_head / n_kv_head;
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: Vec::new(), probs: Vec::new() };
+    let size = t * tk;
+    // Scores and probabilities are computed straight into the recorded [H, T, Tk] tensors
+    // when they are kept, else into one head's worth of scratch.
+    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: vec![0.0; if keep.0 { n_head * size } else { 0 }], probs: vec![0.0; if keep.1 { n_head * size } else { 0 }] };
+    let (mut scratch_s, mut scratch_p) = (vec![0.0; if keep.0 { 0 } else { size }], vec![0.0; if keep.1 { 0 } else { size }]);
     for h in 0..n_head {
         let qc = s![.., h * hd..(h + 1) * hd];
         let kc = s![.., (h / group) * hd..(h / group + 1) * hd];
-        let mut scores = q.slice(qc).dot(&keys.slice(kc).t()) * scale;
+        let scores = if keep.0 { &mut out.scores[h * size..(h + 1) * size] } else { &mut scratch_s[..] };
+        let mut sv = ArrayViewMut2::from_shape((t, tk), scores).expect("[T, Tk]");
+        matmul_into(q.slice(qc), keys.slice(kc).t(), None, sv.view_mut());
+        sv *= scale;
         // Causal mask: the token at position start+i sees keys 0..=start+i only.
-        for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
+        for (i, mut row) in sv.rows_mut().into_iter().enumerate() {
             row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
         }
-        if keep.0 {
-            out.scores.extend(scores.iter());
+        let probs = if keep.1 { &mut out.probs[h * size..(h + 1) * size] } else { &mut scratch_p[..] };
+        probs.copy_from_slice(sv.as_slice().expect("contiguous"));
+        softmax_rows(probs, tk.max(1));
+        let pv = ArrayView2::from_shape((t, tk), &*probs).expect("[T, Tk]");
+        matmul_into(pv, values.slice(kc), None, out.heads.slice_mut(qc));
+    }
+    out
+}
+
+multiversion! {
+    /// Logits x · Uᵀ for few rows: a dot product per vocabulary row, U read once.
+    fn unembed_rows(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> => unembed_rows_body
+}
+
+#[inline(always)]
+fn unembed_rows_body(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+    let u = u.as_slice().expect("weights are contiguous");
+    let d = x.ncols();
+    let mut out = Array2::zeros((x.nrows(), u.len() / d.max(1)));
+    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+        let xr = xr.to_vec();
+        for (o, ur) in or.iter_mut().zip(u.chunks_exact(d)) {
+            *o = dot(&xr, ur);
         }
-        for mut row in scores.rows_mut() {
-            softmax(row.as_slice_mut().expect("fresh array is contiguous"));
-        }
-        if keep.1 {
-            out.probs.extend(scores.iter());
-        }
-        out.heads.slice_mut(qc).assign(&scores.dot(&values.slice(kc)));
     }
     out
 }
 
 /// Dot product with eight partial sums, so the compiler can keep them in one SIMD register
 /// (a single running sum has to be added in order and does not vectorise).
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -211,18 +453,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
 pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
     if x.nrows() > SMALL_T {
-        return x.dot(&u.t());
+        return matmul(x, u.t(), None);
     }
-    let u = u.as_slice().expect("weights are contiguous");
-    let d = x.ncols();
-    let mut out = Array2::zeros((x.nrows(), u.len() / d));
-    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
-        let xr = xr.to_vec();
-        for (o, ur) in or.iter_mut().zip(u.chunks_exact(d)) {
-            *o = dot(&xr, ur);
-        }
-    }
-    out
+    unembed_rows(x, u)
 }
 
 /// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.
@@ -231,14 +464,373 @@ pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
     let hd = w / n;
     let mut data = Vec::with_capacity(t * w);
     for h in 0..n {
-        data.extend(x.slice(s![.., h * hd..(h + 1) * hd]).iter());
+        for row in x.slice(s![.., h * hd..(h + 1) * hd]).rows() {
+            match row.to_slice() {
+                Some(r) => data.extend_from_slice(r),
+                None => data.extend(row.iter()),
+            }
+        }
     }
     data
 }
 
 fn flat(a: &Array2<f32>) -> Vec<f32> {
+    match a.as_slice() {
+        Some(s) => s.to_vec(),
+        None => a.iter().copied().collect(),
+    }
+}
+
+/// The array's elements in row-major order, without a copy when they already are.
+fn into_flat(a: Array2<f32>) -> Vec<f32> {
+    if a.is_standard_layout() {
+        let (v, offset) = a.into_raw_vec_and_offset();
+        if offset.unwrap_or(0) == 0 {
+            return v;
+        }
+        return v[offset.unwrap_or(0)..].to_vec();
+    }
     a.iter().copied().collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Matrix multiplication: a blocked SGEMM (Goto's scheme, as in BLIS), small enough to read.
+//
+// C [m, n] = A [m, k] · B [k, n]. For each block of KC rows of B and each strip of NR
+// columns, the KC×NR block is copied into a contiguous panel (it then stays in L1, and any
+// stride of B, a transposed one included, costs the same); every MR-row tile of A then
+// passes over the panel, holding its MR×NR results in SIMD registers for the whole block:
+// each step loads one panel row (NR floats), broadcasts MR floats of A and does MR·NR
+// multiply-adds. A is read in place (its MR rows are MR sequential streams).
+
+/// Rows of B per panel: a panel (KC × NR floats, 32 KiB at NR = 32) and an A tile
+/// (MR × KC) fit in L1 together.
+const KC: usize = 256;
+
+/// The operands of C = A·B (+ bias on each row) as raw parts: element (i, j) of A is at
+/// a + i·lda + j, of B at b + i·rsb + j·csb, of C at c + i·ldc + j.
+#[derive(Clone, Copy)]
+struct Gemm {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    rsb: usize,
+    csb: usize,
+    c: *mut f32,
+    ldc: usize,
+    /// n values, or null.
+    bias: *const f32,
+}
+
+/// A · B (+ bias on each row), A [m, k], B [k, n] (any strides: W as stored, Uᵀ or Kᵀ as
+/// transposed views), into a new array.
+fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>) -> Array2<f32> {
+    let (m, n) = (a.nrows(), b.ncols());
+    let mut c = Vec::with_capacity(m * n);
+    // SAFETY: `gemm` writes every element of C (m·n floats at row stride n) before the
+    // length covers them.
+    unsafe {
+        gemm_into(a, b, bias, c.as_mut_ptr(), n);
+        c.set_len(m * n);
+    }
+    Array2::from_shape_vec((m, n), c).expect("m·n values")
+}
+
+/// A · B (+ bias) written over C [m, n], whose rows must be contiguous (C may be a column
+/// block of a wider array).
+fn matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>, mut c: ArrayViewMut2<f32>) {
+    assert_eq!(c.dim(), (a.nrows(), b.ncols()), "matmul output shape");
+    assert!(c.ncols() <= 1 || c.strides()[1] == 1, "matmul output rows must be contiguous");
+    let ldc = if c.nrows() > 1 { c.strides()[0] as usize } else { c.ncols() };
+    // SAFETY: C is m × n at row stride ldc with unit column stride (checked above).
+    unsafe { gemm_into(a, b, bias, c.as_mut_ptr(), ldc) }
+}
+
+/// # Safety
+/// `c` must be valid for writes of m rows of n floats at row stride `ldc`.
+unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>, c: *mut f32, ldc: usize) {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    assert_eq!(b.nrows(), k, "matmul inner dimensions");
+    assert!(bias.is_none_or(|b| b.len() == n), "bias length");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                *c.add(i * ldc + j) = bias.map_or(0.0, |b| b[j]);
+            }
+        }
+        return;
+    }
+    // A's rows must be contiguous (they are, for every caller: whole arrays or column
+    // blocks of one); B's strides are whatever they are.
+    let a = a.as_standard_layout();
+    let stride = |v: isize| usize::try_from(v).expect("matmul strides are not negative");
+    let (lda, rsb, csb) = (if m > 1 { stride(a.strides()[0]) } else { k }, stride(b.strides()[0]), stride(b.strides()[1]));
+    let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr) };
+    gemm(&g)
+}
+
+/// The blocked loop for one tile shape: MR rows by NR columns of C in registers. AVX2: the
+/// CPU is x86-64 with AVX2 and FMA (fused multiply-adds in the tiles, 8×8 register
+/// transposes in the packing).
+///
+/// # Safety
+/// `g` must describe valid arrays.
+#[inline(always)]
+unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &Gemm) {
+    // Few rows (a short prompt): a packed panel would serve too few tiles to pay for the
+    // copy, and B, read from memory once, is the bottleneck. A row-major B is then read in
+    // place, in blocks of KC_FEW rows (a contiguous stretch of memory) while the next block
+    // is prefetched; a transposed B (Uᵀ) is packed with k unblocked, one strip (NR rows of
+    // U, contiguous) at a time, while the next strip is prefetched.
+    let few = g.m <= FEW_ROWS;
+    let in_place = few && g.csb == 1;
+    let kc_max = match (few, in_place) {
+        (true, true) => KC_FEW.min(g.k),
+        (true, false) => g.k,
+        (false, _) => KC.min(g.k),
+    };
+    let mut panel = vec![0.0f32; kc_max * NR];
+    for pc in (0..g.k).step_by(kc_max) {
+        let kc = kc_max.min(g.k - pc);
+        // The first block stores into C, later ones add to it; the last one adds the bias.
+        let (first, last) = (pc == 0, pc + kc == g.k);
+        for j0 in (0..g.n).step_by(NR) {
+            let nr = NR.min(g.n - j0);
+            let block = g.b.add(pc * g.rsb + j0 * g.csb);
+            let (b, ldb) = if in_place && nr == NR {
+                (block, g.rsb)
+            } else {
+                pack_panel::<NR, AVX2>(&mut panel, kc, nr, block, g.rsb, g.csb);
+                (panel.as_ptr(), NR)
+            };
+            let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
+            // What the first tile of this strip prefetches, NR floats per step of k: for B in
+            // place, this strip's share of the next block of rows; for a transposed B, the
+            // next strip.
+            let next: *const f32 = match (few, in_place) {
+                (true, true) if !last => g.b.add((pc + kc) * g.rsb + j0 * kc),
+                (true, false) if j0 + 2 * NR <= g.n => g.b.add((j0 + NR) * g.csb),
+                _ => std::ptr::null(),
+            };
+            let prefetch = (next, NR);
+            for i0 in (0..g.m).step_by(MR) {
+                let prefetch = if i0 == 0 { prefetch } else { (std::ptr::null(), 0) };
+                let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
+                // The last tile may have fewer rows: a tile shape for each count.
+                match MR.min(g.m - i0) {
+                    r if r == MR => tile::<MR, NR, AVX2>(&t),
+                    1 => tile::<1, NR, AVX2>(&t),
+                    2 => tile::<2, NR, AVX2>(&t),
+                    3 => tile::<3, NR, AVX2>(&t),
+                    4 => tile::<4, NR, AVX2>(&t),
+                    5 => tile::<5, NR, AVX2>(&t),
+                    6 => tile::<6, NR, AVX2>(&t),
+                    7 => tile::<7, NR, AVX2>(&t),
+                    _ => unreachable!("tiles have at most 8 rows"),
+                }
+            }
+        }
+    }
+}
+
+/// Up to this many rows, B is read in place or packed strip by strip (see above).
+const FEW_ROWS: usize = 16;
+
+/// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 576 KiB
+/// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
+const KC_FEW: usize = 32;
+
+/// Copies B's kc × nr block at `b` into the panel, row p at p·NR, zero beyond column nr.
+#[inline(always)]
+unsafe fn pack_panel<const NR: usize, const AVX2: bool>(panel: &mut [f32], kc: usize, nr: usize, b: *const f32, rsb: usize, csb: usize) {
+    if csb == 1 {
+        // B's rows are contiguous (W as stored).
+        for (p, row) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
+            let src = b.add(p * rsb);
+            if nr == NR {
+                // A fixed-size copy: a few vector moves, not a call to memmove.
+                row.copy_from_slice(&src.cast::<[f32; NR]>().read_unaligned());
+            } else {
+                row[..nr].copy_from_slice(std::slice::from_raw_parts(src, nr));
+                row[nr..].fill(0.0);
+            }
+        }
+    } else {
+        // B's columns are contiguous (Uᵀ, Kᵀ): a transpose. Element by element it cost as
+        // much as the matmul (the compiler turned the strided writes into scatters), so
+        // with AVX it goes by 8×8 blocks transposed in registers.
+        let dst = panel.as_mut_ptr();
+        let (mut j, mut p0) = (0, 0);
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 && rsb == 1 {
+            p0 = kc - kc % 8;
+            while j + 8 <= nr {
+                for p in (0..p0).step_by(8) {
+                    transpose8x8(b.add(j * csb + p * rsb), csb, dst.add(p * NR + j), NR);
+                }
+                j += 8;
+            }
+            // The last rows of the full blocks, then the remaining columns, one by one.
+            for jj in 0..j {
+                for p in p0..kc {
+                    *dst.add(p * NR + jj) = *b.add(jj * csb + p * rsb);
+                }
+            }
+            p0 = 0;
+        }
+        for j in j..NR {
+            let src = b.add(j * csb);
+            for p in p0..kc {
+                *dst.add(p * NR + j) = if j < nr { *src.add(p * rsb) } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// dst row r, column c ← src row c, column r, for an 8×8 block (rows at the given strides;
+/// src's columns contiguous, as for B's columns with rsb = 1): the classic AVX sequence of
+/// unpacks, shuffles and lane permutes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+    use std::arch::x86_64::*;
+    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * src_stride)));
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 { _mm256_unpacklo_ps(x, y) } else { _mm256_unpackhi_ps(x, y) }
+    });
+    // s[4h + q]: for rows 4h..4h+4, columns q, q+4 (lanes 0 and 1).
+    let s: [__m256; 8] = std::array::from_fn(|i| {
+        let (h, q) = (i / 4, i % 4);
+        let (x, y) = (t[4 * h + q / 2], t[4 * h + 2 + q / 2]);
+        if q % 2 == 0 { _mm256_shuffle_ps::<0x44>(x, y) } else { _mm256_shuffle_ps::<0xEE>(x, y) }
+    });
+    for c in 0..8 {
+        let (x, y) = (s[c % 4], s[4 + c % 4]);
+        let v = if c < 4 { _mm256_permute2f128_ps::<0x20>(x, y) } else { _mm256_permute2f128_ps::<0x31>(x, y) };
+        _mm256_storeu_ps(dst.add(c * dst_stride), v);
+    }
+}
+
+/// One MR×NR tile of C and what it is computed from.
+struct Tile {
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    /// B's kc × NR block: the packed panel, or B itself.
+    b: *const f32,
+    /// Row stride of `b`: NR for the panel, B's own for B in place.
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    /// Columns of the tile inside C (the rest of the panel is zero padding).
+    nr: usize,
+    /// Store (first block of k) or add to C.
+    first: bool,
+    /// nr values to add (last block of k), or null.
+    bias: *const f32,
+    /// (start, stride): at step p, fetch NR floats at start + p·stride into L2 (B that the
+    /// next tiles will read); null start: none.
+    prefetch: (*const f32, usize),
+}
+
+/// C[R×nr] (+)= A[R×kc] · panel[kc×NR]: the R×NR sums live in an array the compiler keeps in
+/// SIMD registers (R·NR/16 zmm for AVX-512).
+#[inline(always)]
+unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
+    let mut acc = [[0.0f32; NR]; R];
+    for p in 0..t.kc {
+        let b = t.b.add(p * t.ldb).cast::<[f32; NR]>().read_unaligned();
+        #[cfg(target_arch = "x86_64")]
+        if !t.prefetch.0.is_null() {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+            let at = t.prefetch.0.add(p * t.prefetch.1) as *const i8;
+            for line in (0..NR * 4).step_by(64) {
+                _mm_prefetch::<_MM_HINT_T1>(at.add(line));
+            }
+        }
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let a = *t.a.add(i * t.lda + p);
+            for j in 0..NR {
+                acc[j] = if AVX2 { a.mul_add(b[j], acc[j]) } else { acc[j] + a * b[j] };
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        let c = t.c.add(i * t.ldc);
+        if t.nr == NR {
+            // A whole row of the tile: whole-vector loads and stores.
+            let mut v = *row;
+            if !t.first {
+                let old = c.cast::<[f32; NR]>().read_unaligned();
+                for j in 0..NR {
+                    v[j] = old[j] + v[j];
+                }
+            }
+            if !t.bias.is_null() {
+                let b = t.bias.cast::<[f32; NR]>().read_unaligned();
+                for j in 0..NR {
+                    v[j] += b[j];
+                }
+            }
+            c.cast::<[f32; NR]>().write_unaligned(v);
+        } else {
+            // The last columns of C. (A copy of the row, indexed with a run-time bound:
+            // indexing `acc` so would make the compiler keep all of it in memory, in the
+            // loop above too.)
+            let row: [f32; NR] = *row;
+            for (j, &v) in row.iter().enumerate().take(t.nr) {
+                let mut v = if t.first { v } else { *c.add(j) + v };
+                if !t.bias.is_null() {
+                    v += *t.bias.add(j);
+                }
+                *c.add(j) = v;
+            }
+        }
+    }
+}
+
+/// Runs the blocked matmul with the widest tile this CPU has registers for.
+///
+/// # Safety
+/// `g` must describe valid arrays.
+unsafe fn gemm(g: &Gemm) {
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        // 16 of the 32 zmm registers hold an 8×32 tile.
+        Simd::Avx512 => return gemm_avx512(g),
+        // 12 of the 16 ymm registers hold a 6×16 tile.
+        Simd::Avx2 => return gemm_avx2(g),
+        Simd::Base => {}
+    }
+    gemm_base(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemm_avx512(g: &Gemm) {
+    gemm_blocked::<8, 32, true>(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_avx2(g: &Gemm) {
+    gemm_blocked::<6, 16, true>(g)
+}
+
+/// 4×8: 8 of the 16 xmm registers (SSE2; wasm32 simd128). No fused multiply-add: SSE2 and
+/// wasm's simd128 have none, and `mul_add` would call libm.
+#[inline(never)]
+unsafe fn gemm_base(g: &Gemm) {
+    gemm_blocked::<4, 8, false>(g)
+}
+
 
 /// Keys and values of every token already in the context, per layer, as rows [Tk, kv_width]
 /// (key/value head j owns columns j·hd .. (j+1)·hd). Llama's keys are stored rotated.
@@ -303,7 +895,8 @@ impl CpuBackend {
     }
 
     /// Runs `ids` after the tokens already in the context and records `parts`: a fresh
-    /// prompt and a one-token step are the same call.
+    /// prompt and a one-token step are the same call. Tensors that are not used after they
+    /// are recorded move into the trace (`into_flat`); the others are copied (`flat`).
     pub fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
         let started = now_ms();
         let model = self.model.clone();
@@ -313,75 +906,80 @@ impl CpuBackend {
         let t = ids.len();
         let mut rec = Recorder::new(cfg, parts, Dims::new(cfg, start, t));
         let eps = cfg.layer_norm_epsilon;
-        let inv_freq = cfg.rope_inv_freq();
+        let angles = rope_angles(start, if cfg.rope_theta.is_some() { t } else { 0 }, &cfg.rope_inv_freq());
 
         let tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
-        rec.put(None, Part::TokEmb, || flat(&tok_emb));
         let mut x = match &w.wpe {
             Some(wpe) => {
                 let pos_emb = embedding(wpe, start..start + t);
-                rec.put(None, Part::PosEmb, || flat(&pos_emb));
-                &tok_emb + &pos_emb
+                let x = &tok_emb + &pos_emb;
+                rec.put(None, Part::PosEmb, || into_flat(pos_emb));
+                rec.put(None, Part::TokEmb, || into_flat(tok_emb));
+                x
             }
-            None => tok_emb,
+            None => {
+                rec.put(None, Part::TokEmb, || flat(&tok_emb));
+                tok_emb
+            }
         };
 
         for (l, lw) in w.layers.iter().enumerate() {
             let at = Some(l);
             let h = norm(&x, &lw.ln_1, cfg.norm, eps);
-            rec.put(at, Part::Ln1, || flat(&h));
-
-            let qkv = linear(&h, &lw.qkv);
+            let mut qkv = linear(&h, &lw.qkv);
+            rec.put(at, Part::Ln1, || into_flat(h));
             let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
-            let mut q = qkv.slice(s![.., ..qw]).to_owned();
-            let mut k = qkv.slice(s![.., qw..qw + kvw]).to_owned();
-            let v = qkv.slice(s![.., qw + kvw..]);
-            rec.put(at, Part::Q, || split_heads(q.view(), cfg.n_head));
-            rec.put(at, Part::K, || split_heads(k.view(), cfg.n_kv_head));
-            rec.put(at, Part::V, || split_heads(v, cfg.n_kv_head));
+            let (qc, kc, vc) = (s![.., ..qw], s![.., qw..qw + kvw], s![.., qw + kvw..]);
+            rec.put(at, Part::Q, || split_heads(qkv.slice(qc), cfg.n_head));
+            rec.put(at, Part::K, || split_heads(qkv.slice(kc), cfg.n_kv_head));
+            rec.put(at, Part::V, || split_heads(qkv.slice(vc), cfg.n_kv_head));
             if cfg.rope_theta.is_some() {
-                rope(&mut q, cfg.head_dim, start, &inv_freq);
-                rope(&mut k, cfg.head_dim, start, &inv_freq);
-                rec.put(at, Part::QRot, || split_heads(q.view(), cfg.n_head));
-                rec.put(at, Part::KRot, || split_heads(k.view(), cfg.n_kv_head));
+                rope_with(qkv.slice_mut(qc), cfg.head_dim, &angles);
+                rope_with(qkv.slice_mut(kc), cfg.head_dim, &angles);
+                rec.put(at, Part::QRot, || split_heads(qkv.slice(qc), cfg.n_head));
+                rec.put(at, Part::KRot, || split_heads(qkv.slice(kc), cfg.n_kv_head));
             }
-            self.cache.k[l].extend(k.iter());
-            self.cache.v[l].extend(v.iter());
+            for row in qkv.rows() {
+                let row = row.to_slice().expect("fresh array is contiguous");
+                self.cache.k[l].extend_from_slice(&row[qw..qw + kvw]);
+                self.cache.v[l].extend_from_slice(&row[qw + kvw..]);
+            }
             let keys = ArrayView2::from_shape((start + t, kvw), &self.cache.k[l][..]).expect("cache rows are [Tk, kv_width]");
             let values = ArrayView2::from_shape((start + t, kvw), &self.cache.v[l][..]).expect("cache rows are [Tk, kv_width]");
 
             let keep = (rec.wants(Part::AttnScores), rec.wants(Part::AttnProbs));
-            let mut a = attention(q.view(), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
+            let mut a = attention(qkv.slice(qc), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
             rec.put(at, Part::AttnScores, || std::mem::take(&mut a.scores));
             rec.put(at, Part::AttnProbs, || std::mem::take(&mut a.probs));
             self.ablation.apply(l, &mut a.heads, cfg.head_dim);
-            rec.put(at, Part::HeadOutputs, || flat(&a.heads));
             let attn_out = linear(&a.heads, &lw.o);
-            rec.put(at, Part::AttnOut, || flat(&attn_out));
+            rec.put(at, Part::HeadOutputs, || into_flat(a.heads));
             x += &attn_out;
+            rec.put(at, Part::AttnOut, || into_flat(attn_out));
             rec.put(at, Part::ResidMid, || flat(&x));
 
             let h = norm(&x, &lw.ln_2, cfg.norm, eps);
-            rec.put(at, Part::Ln2, || flat(&h));
             let hidden = mlp_hidden(cfg, lw, &h, &mut rec, l);
+            rec.put(at, Part::Ln2, || into_flat(h));
             let mlp_out = linear(&hidden, &lw.down);
-            rec.put(at, Part::MlpOut, || flat(&mlp_out));
+            rec.put(at, Part::MlpPost, || into_flat(hidden));
             x += &mlp_out;
+            rec.put(at, Part::MlpOut, || into_flat(mlp_out));
             rec.put(at, Part::ResidPost, || flat(&x));
         }
 
         let ln_f = norm(&x, &w.ln_f, cfg.norm, eps);
-        rec.put(None, Part::LnF, || flat(&ln_f));
         let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
         let rows = if all_rows { ln_f.view() } else { ln_f.slice(s![t - 1.., ..]) };
         let logits = unembed(rows, w.unembedding());
+        rec.put(None, Part::LnF, || into_flat(ln_f));
         let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
         rec.put(None, Part::Probs, || {
             let mut p = flat(&logits);
-            p.chunks_mut(cfg.vocab_size).for_each(softmax);
+            softmax_rows(&mut p, cfg.vocab_size);
             p
         });
-        rec.put(None, Part::Logits, || logits.into_raw_vec_and_offset().0);
+        rec.put(None, Part::Logits, || into_flat(logits));
 
         let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
         self.ids.extend_from_slice(ids);
@@ -390,24 +988,24 @@ impl CpuBackend {
 }
 
 /// The MLP's hidden neurons for input h (after ln_2): act(h·W_in) for a plain MLP, or
-/// act(h·W_gate) ⊙ h·W_up for a gated one; the input of the down projection.
+/// act(h·W_gate) ⊙ h·W_up for a gated one; the input of the down projection. Records the
+/// projections before the nonlinearity.
 fn mlp_hidden(cfg: &Config, lw: &crate::weights::LayerWeights, h: &Array2<f32>, rec: &mut Recorder, l: usize) -> Array2<f32> {
     let at = Some(l);
     let up = linear(h, &lw.up);
     match &lw.gate {
         None => {
-            rec.put(at, Part::MlpPre, || flat(&up));
-            let act = up.mapv(|v| activate(cfg.activation, v));
-            rec.put(at, Part::MlpPost, || flat(&act));
+            let mut act = up.clone();
+            activate_all(cfg.activation, act.as_slice_mut().expect("fresh array is contiguous"));
+            rec.put(at, Part::MlpPre, || into_flat(up));
             act
         }
         Some(gate) => {
             let g = linear(h, gate);
-            rec.put(at, Part::MlpGate, || flat(&g));
-            rec.put(at, Part::MlpUp, || flat(&up));
-            let mut act = g.mapv(|v| activate(cfg.activation, v));
-            act *= &up;
-            rec.put(at, Part::MlpPost, || flat(&act));
+            let mut act = g.clone();
+            activate_gated(cfg.activation, act.as_slice_mut().expect("fresh array is contiguous"), up.as_slice().expect("fresh array is contiguous"));
+            rec.put(at, Part::MlpGate, || into_flat(g));
+            rec.put(at, Part::MlpUp, || into_flat(up));
             act
         }
     }

@@ -40,31 +40,27 @@ use crate::weights::{Linear, NormWeights};
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use std::sync::Arc;
 
-/// The SIMD this CPU offers beyond the build's baseline.
+/// The SIMD an x86-64 CPU offers beyond the build's baseline (SSE2).
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Simd {
-    /// x86-64 with AVX-512F (and AVX2, FMA).
-    #[cfg(target_arch = "x86_64")]
+    /// AVX-512F (and AVX2, FMA).
     Avx512,
-    /// x86-64 with AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
+    /// AVX2 and FMA.
     Avx2,
-    /// What the build targets: SSE2 on plain x86-64, simd128 on wasm32.
     Base,
 }
 
 /// Detected once by std and cached; a load and a test per call.
+#[cfg(target_arch = "x86_64")]
 fn simd_level() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Simd::Avx512;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Simd::Avx2;
-        }
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Simd::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Simd::Avx2
+    } else {
+        Simd::Base
     }
-    Simd::Base
 }
 
 /// `fn name(args) -> R => body`: defines `name`, which runs `body` (an `#[inline(always)]`
@@ -227,29 +223,30 @@ pub fn activate(a: Activation, x: f32) -> f32 {
 }
 
 multiversion! {
-    /// `activate` over a slice, in place.
-    fn activate_all(a: Activation, x: &mut [f32]) => activate_all_body
+    /// act(x) of every element of x, into out.
+    fn activate_into(a: Activation, x: &[f32], out: &mut [f32]) => activate_into_body
 }
 
 #[inline(always)]
-fn activate_all_body(a: Activation, x: &mut [f32]) {
+fn activate_into_body(a: Activation, x: &[f32], out: &mut [f32]) {
     // One loop per activation, so each is a straight loop the compiler vectorises.
+    let pairs = out.iter_mut().zip(x);
     match a {
-        Activation::GeluNew => x.iter_mut().for_each(|v| *v = gelu_new(*v)),
-        Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Activation::Silu => x.iter_mut().for_each(|v| *v = silu(*v)),
+        Activation::GeluNew => pairs.for_each(|(o, &v)| *o = gelu_new(v)),
+        Activation::Relu => pairs.for_each(|(o, &v)| *o = v.max(0.0)),
+        Activation::Silu => pairs.for_each(|(o, &v)| *o = silu(v)),
     }
 }
 
 multiversion! {
-    /// act(gate) ⊙ up, into `gate`.
-    fn activate_gated(a: Activation, gate: &mut [f32], up: &[f32]) => activate_gated_body
+    /// act(gate) ⊙ up, into out.
+    fn activate_gated_into(a: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) => activate_gated_into_body
 }
 
 #[inline(always)]
-fn activate_gated_body(a: Activation, gate: &mut [f32], up: &[f32]) {
-    activate_all_body(a, gate);
-    gate.iter_mut().zip(up).for_each(|(g, u)| *g *= u);
+fn activate_gated_into_body(a: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) {
+    activate_into_body(a, gate, out);
+    out.iter_mut().zip(up).for_each(|(o, u)| *o *= u);
 }
 
 /// eˣ within 1 ulp of the exact value (libm's `expf`: 0.5 ulp), in a form loops vectorise,
@@ -336,6 +333,21 @@ fn softmax_rows_body(x: &mut [f32], n: usize) {
     }
 }
 
+multiversion! {
+    /// Softmax of each `n`-wide row of `x`, into `out`.
+    fn softmax_rows_into(x: &[f32], out: &mut [f32], n: usize) => softmax_rows_into_body
+}
+
+#[inline(always)]
+fn softmax_rows_into_body(x: &[f32], out: &mut [f32], n: usize) {
+    for (x, row) in x.chunks(n).zip(out.chunks_mut(n)) {
+        let max = max(x);
+        row.iter_mut().zip(x).for_each(|(o, &v)| *o = exp(v - max));
+        let sum = sum(row);
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
 /// Rows `rows` of an embedding table.
 pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
     let mut out = Array2::zeros((rows.len(), table.ncols()));
@@ -408,8 +420,14 @@ pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f
             row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
         }
         let probs = if keep.1 { &mut out.probs[h * size..(h + 1) * size] } else { &mut scratch_p[..] };
-        probs.copy_from_slice(sv.as_slice().expect("contiguous"));
-        softmax_rows(probs, tk.max(1));
+        // Softmax over the keys each query sees; the masked ones get probability 0 (what
+        // e^(−∞) gives), without computing it.
+        let scores = sv.as_slice().expect("contiguous");
+        for (i, (s, p)) in scores.chunks(tk.max(1)).zip(probs.chunks_mut(tk.max(1))).enumerate() {
+            let seen = (start + i + 1).min(tk);
+            softmax_rows_into(&s[..seen], &mut p[..seen], seen.max(1));
+            p[seen..].fill(0.0);
+        }
         let pv = ArrayView2::from_shape((t, tk), &*probs).expect("[T, Tk]");
         matmul_into(pv, values.slice(kc), None, out.heads.slice_mut(qc));
     }
@@ -472,6 +490,15 @@ pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
         }
     }
     data
+}
+
+/// The elements of an array this file made (so in row-major order, contiguous).
+fn data(a: &Array2<f32>) -> &[f32] {
+    a.as_slice().expect("fresh arrays are contiguous")
+}
+
+fn data_mut(a: &mut Array2<f32>) -> &mut [f32] {
+    a.as_slice_mut().expect("fresh arrays are contiguous")
 }
 
 fn flat(a: &Array2<f32>) -> Vec<f32> {
@@ -610,15 +637,20 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &G
                 (panel.as_ptr(), NR)
             };
             let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
-            // What the first tile of this strip prefetches, NR floats per step of k: for B in
-            // place, this strip's share of the next block of rows; for a transposed B, the
-            // next strip.
-            let next: *const f32 = match (few, in_place) {
-                (true, true) if !last => g.b.add((pc + kc) * g.rsb + j0 * kc),
-                (true, false) if j0 + 2 * NR <= g.n => g.b.add((j0 + NR) * g.csb),
-                _ => std::ptr::null(),
+            // What the first tile of this strip prefetches, NR floats per step of k, so that
+            // the wait for memory overlaps work: where B is read in place, this strip's share
+            // of the next block of rows; where it is packed, the next strip (each of whose
+            // rows lies in another page, beyond the hardware prefetcher's reach); for a
+            // transposed B read once (few rows), the next strip, NR contiguous rows of U.
+            // (A transposed B reused by many rows is read along its contiguous columns, which
+            // the hardware prefetcher follows.)
+            let more = j0 + 2 * NR <= g.n;
+            let prefetch: (*const f32, usize) = match (few, g.csb == 1) {
+                (true, true) if !last => (g.b.add((pc + kc) * g.rsb + j0 * kc), NR),
+                (false, true) if more => (block.add(NR), g.rsb),
+                (true, false) if more => (g.b.add((j0 + NR) * g.csb), NR),
+                _ => (std::ptr::null(), 0),
             };
-            let prefetch = (next, NR);
             for i0 in (0..g.m).step_by(MR) {
                 let prefetch = if i0 == 0 { prefetch } else { (std::ptr::null(), 0) };
                 let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
@@ -666,31 +698,36 @@ unsafe fn pack_panel<const NR: usize, const AVX2: bool>(panel: &mut [f32], kc: u
         // much as the matmul (the compiler turned the strided writes into scatters), so
         // with AVX it goes by 8×8 blocks transposed in registers.
         let dst = panel.as_mut_ptr();
-        let (mut j, mut p0) = (0, 0);
         #[cfg(target_arch = "x86_64")]
-        if AVX2 && rsb == 1 {
-            p0 = kc - kc % 8;
-            while j + 8 <= nr {
-                for p in (0..p0).step_by(8) {
-                    transpose8x8(b.add(j * csb + p * rsb), csb, dst.add(p * NR + j), NR);
-                }
-                j += 8;
-            }
-            // The last rows of the full blocks, then the remaining columns, one by one.
-            for jj in 0..j {
-                for p in p0..kc {
-                    *dst.add(p * NR + jj) = *b.add(jj * csb + p * rsb);
-                }
-            }
-            p0 = 0;
-        }
-        for j in j..NR {
+        let done = if AVX2 && rsb == 1 { pack_columns_avx::<NR>(dst, kc, nr, b, csb) } else { 0 };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for j in done..NR {
             let src = b.add(j * csb);
-            for p in p0..kc {
+            for p in 0..kc {
                 *dst.add(p * NR + j) = if j < nr { *src.add(p * rsb) } else { 0.0 };
             }
         }
     }
+}
+
+/// The transposed packing's whole groups of 8 columns (contiguous in memory), by 8×8 blocks
+/// transposed in registers; returns how many columns it packed.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn pack_columns_avx<const NR: usize>(dst: *mut f32, kc: usize, nr: usize, b: *const f32, csb: usize) -> usize {
+    let (p8, j8) = (kc - kc % 8, nr - nr % 8);
+    for j in (0..j8).step_by(8) {
+        for p in (0..p8).step_by(8) {
+            transpose8x8(b.add(j * csb + p), csb, dst.add(p * NR + j), NR);
+        }
+        for jj in j..j + 8 {
+            for p in p8..kc {
+                *dst.add(p * NR + jj) = *b.add(jj * csb + p);
+            }
+        }
+    }
+    j8
 }
 
 /// dst row r, column c ← src row c, column r, for an 8×8 block (rows at the given strides;
@@ -747,12 +784,10 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
     let mut acc = [[0.0f32; NR]; R];
     for p in 0..t.kc {
         let b = t.b.add(p * t.ldb).cast::<[f32; NR]>().read_unaligned();
-        #[cfg(target_arch = "x86_64")]
         if !t.prefetch.0.is_null() {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-            let at = t.prefetch.0.add(p * t.prefetch.1) as *const i8;
-            for line in (0..NR * 4).step_by(64) {
-                _mm_prefetch::<_MM_HINT_T1>(at.add(line));
+            let at = t.prefetch.0.add(p * t.prefetch.1);
+            for line in (0..NR).step_by(16) {
+                prefetch(at.add(line));
             }
         }
         for (i, acc) in acc.iter_mut().enumerate() {
@@ -794,6 +829,19 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
             }
         }
     }
+}
+
+/// Asks for the 64-byte cache line at `p` to be brought into L2. (x86-64 only: wasm has no
+/// prefetch instruction.)
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Runs the blocked matmul with the widest tile this CPU has registers for.
@@ -975,8 +1023,8 @@ impl CpuBackend {
         rec.put(None, Part::LnF, || into_flat(ln_f));
         let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
         rec.put(None, Part::Probs, || {
-            let mut p = flat(&logits);
-            softmax_rows(&mut p, cfg.vocab_size);
+            let mut p = vec![0.0; logits.len()];
+            softmax_rows_into(data(&logits), &mut p, cfg.vocab_size);
             p
         });
         rec.put(None, Part::Logits, || into_flat(logits));
@@ -995,18 +1043,97 @@ fn mlp_hidden(cfg: &Config, lw: &crate::weights::LayerWeights, h: &Array2<f32>, 
     let up = linear(h, &lw.up);
     match &lw.gate {
         None => {
-            let mut act = up.clone();
-            activate_all(cfg.activation, act.as_slice_mut().expect("fresh array is contiguous"));
+            let mut act = Array2::zeros(up.raw_dim());
+            activate_into(cfg.activation, data(&up), data_mut(&mut act));
             rec.put(at, Part::MlpPre, || into_flat(up));
             act
         }
         Some(gate) => {
             let g = linear(h, gate);
-            let mut act = g.clone();
-            activate_gated(cfg.activation, act.as_slice_mut().expect("fresh array is contiguous"), up.as_slice().expect("fresh array is contiguous"));
+            let mut act = Array2::zeros(up.raw_dim());
+            activate_gated_into(cfg.activation, data(&g), data(&up), data_mut(&mut act));
             rec.put(at, Part::MlpGate, || into_flat(g));
             rec.put(at, Part::MlpUp, || into_flat(up));
             act
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route through the blocked matmul, on this machine's CPU: the portable tile and,
+    /// where the CPU has them, the AVX2 and AVX-512 ones; full and partial tiles and strips,
+    /// one and several blocks of k, few rows (B in place or packed by strips) and many,
+    /// transposed B, bias, and column blocks of wider arrays. Against a sum in f64.
+    #[test]
+    fn matmul_matches_a_plain_sum_on_every_path() {
+        let mut seed = 7u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        type Path = (&'static str, unsafe fn(&Gemm));
+        let mut paths: Vec<Path> = vec![("portable", gemm_base)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                paths.push(("avx2", gemm_avx2));
+            }
+            if is_x86_feature_detected!("avx512f") {
+                paths.push(("avx512", gemm_avx512));
+            }
+        }
+        for &(m, k, n) in &[(1, 1, 1), (3, 0, 5), (2, 7, 33), (5, 33, 40), (8, 300, 64), (9, 31, 77), (16, 600, 70), (17, 40, 33), (33, 257, 100), (70, 20, 65)] {
+            for transposed in [false, true] {
+                let a = Array2::from_shape_fn((m, k + 3), |_| rnd());
+                let a = a.slice(s![.., 1..k + 1]); // rows spaced wider than k
+                let w: Array2<f32> = Array2::from_shape_fn(if transposed { (n, k) } else { (k, n) }, |_| rnd());
+                let b = if transposed { w.t() } else { w.view() };
+                let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
+                let want = |i: usize, j: usize| (0..k).map(|p| a[[i, p]] as f64 * b[[p, j]] as f64).sum::<f64>() + bias[j] as f64;
+                for (name, path) in &paths {
+                    let mut c = Array2::from_elem((m, n + 2), f32::NAN);
+                    let mut cv = c.slice_mut(s![.., 1..n + 1]); // a column block of a wider array
+                    let (ldc, cp) = (if m > 1 { cv.strides()[0] as usize } else { n }, cv.as_mut_ptr());
+                    let a = a.as_standard_layout();
+                    let g = Gemm { m, k, n, a: a.as_ptr(), lda: if m > 1 { a.strides()[0] as usize } else { k }, b: b.as_ptr(), rsb: b.strides()[0] as usize, csb: b.strides()[1] as usize, c: cp, ldc, bias: bias.as_ptr() };
+                    if k == 0 {
+                        // gemm_into's own case: the blocked loop needs k ≥ 1.
+                        unsafe { gemm_into(a.view(), b, Some(&bias), cp, ldc) };
+                    } else {
+                        unsafe { path(&g) };
+                    }
+                    for i in 0..m {
+                        assert!(c[[i, 0]].is_nan() && c[[i, n + 1]].is_nan(), "{name} m={m} k={k} n={n}: wrote outside C");
+                        for j in 0..n {
+                            let (got, want) = (c[[i, j + 1]] as f64, want(i, j));
+                            assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{name} m={m} k={k} n={n} transposed={transposed} at ({i}, {j}): {got} vs {want}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `exp` against f64 over the whole range where eˣ is a normal float, and its edges.
+    #[test]
+    fn exp_within_one_ulp() {
+        let mut x = -87.0f32;
+        while x < 88.7 {
+            let (got, want) = (exp(x), (x as f64).exp());
+            let ulp = {
+                let w = want as f32;
+                (f32::from_bits(w.to_bits() + 1) - w) as f64
+            };
+            assert!((got as f64 - want).abs() <= ulp, "exp({x}) = {got}, want {want}");
+            x += 0.001_3;
+        }
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(-104.0), 0.0);
+        assert_eq!(exp(-100.0), (-100.0f64).exp() as f32); // subnormal
+        assert_eq!(exp(89.0), f32::INFINITY);
+        assert!(exp(f32::NAN).is_nan());
     }
 }

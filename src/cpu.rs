@@ -610,61 +610,66 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
 /// `g` must describe valid arrays.
 #[inline(always)]
 unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &Gemm) {
+    // Many rows: B is packed a block of KC rows × NC columns at a time (each row of the block
+    // read as one contiguous run, which the hardware prefetcher follows; strip by strip, the
+    // rows of a strip lie a whole row of B apart, and for widths like 768 or 3072 they
+    // crowd into a few cache sets and evict each other).
+    //
     // Few rows (a short prompt): a packed panel would serve too few tiles to pay for the
-    // copy, and B, read from memory once, is the bottleneck. A row-major B is then read in
-    // place, in blocks of KC_FEW rows (a contiguous stretch of memory) while the next block
-    // is prefetched; a transposed B (Uᵀ) is packed with k unblocked, one strip (NR rows of
-    // U, contiguous) at a time, while the next strip is prefetched.
+    // copy, and B, read from memory once, is the bottleneck: what the first tile of a strip
+    // asks for next (`Prefetch`) arrives while it works. A row-major B is then read in place,
+    // in blocks of KC_FEW rows (a contiguous stretch of memory), prefetching the next block;
+    // a transposed B (Uᵀ) is packed strip by strip with k unblocked, prefetching the next
+    // strip (NR rows of U, contiguous).
     let few = g.m <= FEW_ROWS;
     let in_place = few && g.csb == 1;
-    let kc_max = match (few, in_place) {
-        (true, true) => KC_FEW.min(g.k),
-        (true, false) => g.k,
-        (false, _) => KC.min(g.k),
+    let (kc_max, nc_max) = match (few, g.csb == 1) {
+        // (A B small enough to stay in the caches is better read without blocking k.)
+        (true, true) if g.k * g.n <= CACHED => (g.k, NR),
+        (true, true) => (KC_FEW.min(g.k), NR),
+        (true, false) => (g.k, NR),
+        (false, true) => (KC.min(g.k), NC),
+        // A transposed B's strips are read along its contiguous columns: one at a time.
+        (false, false) => (KC.min(g.k), NR),
     };
-    let mut panel = vec![0.0f32; kc_max * NR];
+    let mut panels = vec![0.0f32; kc_max * nc_max];
     for pc in (0..g.k).step_by(kc_max) {
         let kc = kc_max.min(g.k - pc);
         // The first block stores into C, later ones add to it; the last one adds the bias.
         let (first, last) = (pc == 0, pc + kc == g.k);
-        for j0 in (0..g.n).step_by(NR) {
-            let nr = NR.min(g.n - j0);
-            let block = g.b.add(pc * g.rsb + j0 * g.csb);
-            let (b, ldb) = if in_place && nr == NR {
-                (block, g.rsb)
-            } else {
-                pack_panel::<NR, AVX2>(&mut panel, kc, nr, block, g.rsb, g.csb);
-                (panel.as_ptr(), NR)
-            };
-            let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
-            // What the first tile of this strip prefetches, NR floats per step of k, so that
-            // the wait for memory overlaps work: where B is read in place, this strip's share
-            // of the next block of rows; where it is packed, the next strip (each of whose
-            // rows lies in another page, beyond the hardware prefetcher's reach); for a
-            // transposed B read once (few rows), the next strip, NR contiguous rows of U.
-            // (A transposed B reused by many rows is read along its contiguous columns, which
-            // the hardware prefetcher follows.)
-            let more = j0 + 2 * NR <= g.n;
-            let prefetch: (*const f32, usize) = match (few, g.csb == 1) {
-                (true, true) if !last => (g.b.add((pc + kc) * g.rsb + j0 * kc), NR),
-                (false, true) if more => (block.add(NR), g.rsb),
-                (true, false) if more => (g.b.add((j0 + NR) * g.csb), NR),
-                _ => (std::ptr::null(), 0),
-            };
-            for i0 in (0..g.m).step_by(MR) {
-                let prefetch = if i0 == 0 { prefetch } else { (std::ptr::null(), 0) };
-                let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
-                // The last tile may have fewer rows: a tile shape for each count.
-                match MR.min(g.m - i0) {
-                    r if r == MR => tile::<MR, NR, AVX2>(&t),
-                    1 => tile::<1, NR, AVX2>(&t),
-                    2 => tile::<2, NR, AVX2>(&t),
-                    3 => tile::<3, NR, AVX2>(&t),
-                    4 => tile::<4, NR, AVX2>(&t),
-                    5 => tile::<5, NR, AVX2>(&t),
-                    6 => tile::<6, NR, AVX2>(&t),
-                    7 => tile::<7, NR, AVX2>(&t),
-                    _ => unreachable!("tiles have at most 8 rows"),
+        for jc in (0..g.n).step_by(nc_max) {
+            let nc = nc_max.min(g.n - jc);
+            let in_place = in_place && nc == NR;
+            if !in_place {
+                pack_panels::<NR, AVX2>(&mut panels, kc, nc, g.b.add(pc * g.rsb + jc * g.csb), g.rsb, g.csb);
+            }
+            for (strip, j0) in (jc..jc + nc).step_by(NR).enumerate() {
+                let nr = NR.min(g.n - j0);
+                let (b, ldb) = if in_place { (g.b.add(pc * g.rsb + j0), g.rsb) } else { (panels.as_ptr().add(strip * kc * NR), NR) };
+                let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
+                let prefetch = match (few, in_place) {
+                    (false, _) => Prefetch::NONE,
+                    // This strip's share of the next block of rows.
+                    (true, true) if !last && kc == KC_FEW => Prefetch { at: g.b.add((pc + kc) * g.rsb + j0 * kc), stride: NR },
+                    // The next strip of U.
+                    (true, false) if g.csb != 1 && j0 + 2 * NR <= g.n => Prefetch { at: g.b.add((j0 + NR) * g.csb), stride: NR },
+                    _ => Prefetch::NONE,
+                };
+                for i0 in (0..g.m).step_by(MR) {
+                    let prefetch = if i0 == 0 { prefetch } else { Prefetch::NONE };
+                    let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
+                    // The last tile may have fewer rows: a tile shape for each count.
+                    match MR.min(g.m - i0) {
+                        r if r == MR => tile::<MR, NR, AVX2>(&t),
+                        1 => tile::<1, NR, AVX2>(&t),
+                        2 => tile::<2, NR, AVX2>(&t),
+                        3 => tile::<3, NR, AVX2>(&t),
+                        4 => tile::<4, NR, AVX2>(&t),
+                        5 => tile::<5, NR, AVX2>(&t),
+                        6 => tile::<6, NR, AVX2>(&t),
+                        7 => tile::<7, NR, AVX2>(&t),
+                        _ => unreachable!("tiles have at most 8 rows"),
+                    }
                 }
             }
         }
@@ -674,24 +679,50 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &G
 /// Up to this many rows, B is read in place or packed strip by strip (see above).
 const FEW_ROWS: usize = 16;
 
+/// Below this many floats (1 MiB), a B read in place is taken to stay in the caches.
+const CACHED: usize = 1 << 18;
+
+/// Columns of B packed at once: KC × NC floats (128 KiB) stay in L2.
+const NC: usize = 128;
+
 /// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 576 KiB
 /// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
 const KC_FEW: usize = 32;
+
+/// Copies B's kc × nc block at `b` into panels of NR columns, one after another: panel s
+/// holds columns s·NR.. with its row p at s·kc·NR + p·NR, zero beyond column nc.
+#[inline(always)]
+unsafe fn pack_panels<const NR: usize, const AVX2: bool>(panels: &mut [f32], kc: usize, nc: usize, b: *const f32, rsb: usize, csb: usize) {
+    if csb == 1 {
+        // B's rows are contiguous (W as stored): each row's nc floats are read in one run.
+        for p in 0..kc {
+            let src = b.add(p * rsb);
+            for (s, j0) in (0..nc).step_by(NR).enumerate() {
+                let row = &mut panels[(s * kc + p) * NR..][..NR];
+                if j0 + NR <= nc {
+                    // A fixed-size copy: a few vector moves, not a call to memmove.
+                    row.copy_from_slice(&src.add(j0).cast::<[f32; NR]>().read_unaligned());
+                } else {
+                    row[..nc - j0].copy_from_slice(std::slice::from_raw_parts(src.add(j0), nc - j0));
+                    row[nc - j0..].fill(0.0);
+                }
+            }
+        }
+    } else {
+        for (panel, j0) in panels.chunks_exact_mut(kc * NR).zip((0..nc).step_by(NR)) {
+            pack_panel::<NR, AVX2>(panel, kc, NR.min(nc - j0), b.add(j0 * csb), rsb, csb);
+        }
+    }
+}
 
 /// Copies B's kc × nr block at `b` into the panel, row p at p·NR, zero beyond column nr.
 #[inline(always)]
 unsafe fn pack_panel<const NR: usize, const AVX2: bool>(panel: &mut [f32], kc: usize, nr: usize, b: *const f32, rsb: usize, csb: usize) {
     if csb == 1 {
-        // B's rows are contiguous (W as stored).
+        // B's rows are contiguous (a strip at the right edge of W, read in place otherwise).
         for (p, row) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
-            let src = b.add(p * rsb);
-            if nr == NR {
-                // A fixed-size copy: a few vector moves, not a call to memmove.
-                row.copy_from_slice(&src.cast::<[f32; NR]>().read_unaligned());
-            } else {
-                row[..nr].copy_from_slice(std::slice::from_raw_parts(src, nr));
-                row[nr..].fill(0.0);
-            }
+            row[..nr].copy_from_slice(std::slice::from_raw_parts(b.add(p * rsb), nr));
+            row[nr..].fill(0.0);
         }
     } else {
         // B's columns are contiguous (Uᵀ, Kᵀ): a transpose. Element by element it cost as
@@ -772,9 +803,19 @@ struct Tile {
     first: bool,
     /// nr values to add (last block of k), or null.
     bias: *const f32,
-    /// (start, stride): at step p, fetch NR floats at start + p·stride into L2 (B that the
-    /// next tiles will read); null start: none.
-    prefetch: (*const f32, usize),
+    /// B that the next tiles will read, to bring into L2 meanwhile.
+    prefetch: Prefetch,
+}
+
+/// At step p of k, a tile asks for the NR floats at `at` + p·`stride` (null: nothing).
+#[derive(Clone, Copy)]
+struct Prefetch {
+    at: *const f32,
+    stride: usize,
+}
+
+impl Prefetch {
+    const NONE: Prefetch = Prefetch { at: std::ptr::null(), stride: 0 };
 }
 
 /// C[R×nr] (+)= A[R×kc] · panel[kc×NR]: the R×NR sums live in an array the compiler keeps in
@@ -784,8 +825,8 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
     let mut acc = [[0.0f32; NR]; R];
     for p in 0..t.kc {
         let b = t.b.add(p * t.ldb).cast::<[f32; NR]>().read_unaligned();
-        if !t.prefetch.0.is_null() {
-            let at = t.prefetch.0.add(p * t.prefetch.1);
+        if !t.prefetch.at.is_null() {
+            let at = t.prefetch.at.add(p * t.prefetch.stride);
             for line in (0..NR).step_by(16) {
                 prefetch(at.add(line));
             }

@@ -650,13 +650,17 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &G
                 let prefetch = match (few, in_place) {
                     (false, _) => Prefetch::NONE,
                     // This strip's share of the next block of rows.
-                    (true, true) if !last && kc == KC_FEW => Prefetch { at: g.b.add((pc + kc) * g.rsb + j0 * kc), stride: NR },
+                    (true, true) if !last && kc == KC_FEW => Prefetch { at: g.b.add((pc + kc) * g.rsb + j0 * kc), stride: NR, ..Prefetch::NONE },
                     // The next strip of U.
-                    (true, false) if g.csb != 1 && j0 + 2 * NR <= g.n => Prefetch { at: g.b.add((j0 + NR) * g.csb), stride: NR },
+                    (true, false) if g.csb != 1 && j0 + 2 * NR <= g.n => Prefetch { at: g.b.add((j0 + NR) * g.csb), stride: NR, ..Prefetch::NONE },
                     _ => Prefetch::NONE,
                 };
-                for i0 in (0..g.m).step_by(MR) {
-                    let prefetch = if i0 == 0 { prefetch } else { Prefetch::NONE };
+                // The strip's tiles share the prefetching out, each asking for one row every
+                // `tiles` steps: asked for all at once, the rows would queue up.
+                let tiles = g.m.div_ceil(MR);
+                for (r, i0) in (0..g.m).step_by(MR).enumerate() {
+                    let rows = (r * kc / tiles, (r + 1) * kc / tiles);
+                    let prefetch = Prefetch { at: prefetch.at.wrapping_add(rows.0 * prefetch.stride), rows: if prefetch.at.is_null() { 0 } else { rows.1 - rows.0 }, every: tiles, ..prefetch };
                     let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
                     // The last tile may have fewer rows: a tile shape for each count.
                     match MR.min(g.m - i0) {
@@ -807,15 +811,18 @@ struct Tile {
     prefetch: Prefetch,
 }
 
-/// At step p of k, a tile asks for the NR floats at `at` + p·`stride` (null: nothing).
+/// `rows` rows of NR floats, `stride` apart from `at`, for a tile to ask for, one every
+/// `every` steps of k.
 #[derive(Clone, Copy)]
 struct Prefetch {
     at: *const f32,
     stride: usize,
+    rows: usize,
+    every: usize,
 }
 
 impl Prefetch {
-    const NONE: Prefetch = Prefetch { at: std::ptr::null(), stride: 0 };
+    const NONE: Prefetch = Prefetch { at: std::ptr::null(), stride: 0, rows: 0, every: 1 };
 }
 
 /// C[R×nr] (+)= A[R×kc] · panel[kc×NR]: the R×NR sums live in an array the compiler keeps in
@@ -823,13 +830,17 @@ impl Prefetch {
 #[inline(always)]
 unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
     let mut acc = [[0.0f32; NR]; R];
+    let (mut pf, mut wait) = (t.prefetch, 0);
     for p in 0..t.kc {
         let b = t.b.add(p * t.ldb).cast::<[f32; NR]>().read_unaligned();
-        if !t.prefetch.at.is_null() {
-            let at = t.prefetch.at.add(p * t.prefetch.stride);
-            for line in (0..NR).step_by(16) {
-                prefetch(at.add(line));
+        if pf.rows > 0 {
+            if wait == 0 {
+                for line in (0..NR).step_by(16) {
+                    prefetch(pf.at.add(line));
+                }
+                (pf.at, pf.rows, wait) = (pf.at.wrapping_add(pf.stride), pf.rows - 1, pf.every);
             }
+            wait -= 1;
         }
         for (i, acc) in acc.iter_mut().enumerate() {
             let a = *t.a.add(i * t.lda + p);

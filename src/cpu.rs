@@ -602,18 +602,19 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
     gemm(&g)
 }
 
-/// The blocked loop for one tile shape: MR rows by NR columns of C in registers. AVX2: the
-/// CPU is x86-64 with AVX2 and FMA (fused multiply-adds in the tiles, 8×8 register
-/// transposes in the packing).
+/// The blocked loop for one tile shape: MR rows by NR columns of C in registers, B packed
+/// NC columns at a time. AVX2: the CPU is x86-64 with AVX2 and FMA (fused multiply-adds in
+/// the tiles, 8×8 register transposes in the packing).
 ///
 /// # Safety
 /// `g` must describe valid arrays.
 #[inline(always)]
-unsafe fn gemm_blocked<const MR: usize, const NR: usize, const AVX2: bool>(g: &Gemm) {
-    // Many rows: B is packed a block of KC rows × NC columns at a time (each row of the block
-    // read as one contiguous run, which the hardware prefetcher follows; strip by strip, the
-    // rows of a strip lie a whole row of B apart, and for widths like 768 or 3072 they
-    // crowd into a few cache sets and evict each other).
+unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const AVX2: bool>(g: &Gemm) {
+    // Many rows: B is packed a block of KC rows × NC columns at a time. With AVX-512, NC is
+    // four strips: each row of the block is read as one run of 512 bytes (strip by strip,
+    // the 128-byte rows of a strip lie a whole row of B apart, and for widths like 768 or
+    // 3072 they crowd into a few cache sets). With narrower tiles, strip by strip measured
+    // faster (NC = NR).
     //
     // Few rows (a short prompt): a packed panel would serve too few tiles to pay for the
     // copy, and B, read from memory once, is the bottleneck: what the first tile of a strip
@@ -686,8 +687,6 @@ const FEW_ROWS: usize = 16;
 /// Below this many floats (1 MiB), a B read in place is taken to stay in the caches.
 const CACHED: usize = 1 << 18;
 
-/// Columns of B packed at once: KC × NC floats (128 KiB) stay in L2.
-const NC: usize = 128;
 
 /// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 576 KiB
 /// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
@@ -833,7 +832,8 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
     let (mut pf, mut wait) = (t.prefetch, 0);
     for p in 0..t.kc {
         let b = t.b.add(p * t.ldb).cast::<[f32; NR]>().read_unaligned();
-        if pf.rows > 0 {
+        // (Only where there is a prefetch instruction: elsewhere the count would be all.)
+        if HAS_PREFETCH && pf.rows > 0 {
             if wait == 0 {
                 for line in (0..NR).step_by(16) {
                     prefetch(pf.at.add(line));
@@ -883,8 +883,10 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
     }
 }
 
-/// Asks for the 64-byte cache line at `p` to be brought into L2. (x86-64 only: wasm has no
-/// prefetch instruction.)
+/// Whether `prefetch` does anything: x86-64 has the instruction, wasm has none.
+const HAS_PREFETCH: bool = cfg!(target_arch = "x86_64");
+
+/// Asks for the 64-byte cache line at `p` to be brought into L2 (where HAS_PREFETCH).
 #[inline(always)]
 fn prefetch(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
@@ -915,20 +917,20 @@ unsafe fn gemm(g: &Gemm) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(g: &Gemm) {
-    gemm_blocked::<8, 32, true>(g)
+    gemm_blocked::<8, 32, 128, true>(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(g: &Gemm) {
-    gemm_blocked::<6, 16, true>(g)
+    gemm_blocked::<6, 16, 16, true>(g)
 }
 
 /// 4×8: 8 of the 16 xmm registers (SSE2; wasm32 simd128). No fused multiply-add: SSE2 and
 /// wasm's simd128 have none, and `mul_add` would call libm.
 #[inline(never)]
 unsafe fn gemm_base(g: &Gemm) {
-    gemm_blocked::<4, 8, false>(g)
+    gemm_blocked::<4, 8, 8, false>(g)
 }
 
 

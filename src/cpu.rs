@@ -118,11 +118,27 @@ multiversion! {
 #[inline(always)]
 fn rows_times_body(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
     let mut out = Array2::zeros((x.nrows(), w.ncols()));
-    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
-        let o = or.as_slice_mut().expect("fresh array is contiguous");
-        for (xi, wr) in xr.iter().zip(w.rows()) {
-            let wr = wr.to_slice().expect("weights are contiguous");
-            for (o, w) in o.iter_mut().zip(wr) {
+    // Four rows of W at a time, one from each quarter: W is read once (each row serves every
+    // row of x), as four streams from memory, which arrive faster than one (measured: 12 →
+    // 18 GFLOP/s for GPT-2-small's q|k|v from DRAM).
+    let (k, n) = w.dim();
+    let q = k / 4;
+    let ws = w.as_slice().expect("weights are contiguous");
+    let row = |p: usize| &ws[p * n..(p + 1) * n];
+    for p in 0..q {
+        let (w0, w1, w2, w3) = (row(p), row(p + q), row(p + 2 * q), row(p + 3 * q));
+        for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+            let (x0, x1, x2, x3) = (xr[p], xr[p + q], xr[p + 2 * q], xr[p + 3 * q]);
+            let o = or.as_slice_mut().expect("fresh array is contiguous");
+            for ((((o, a), b), c), d) in o.iter_mut().zip(w0).zip(w1).zip(w2).zip(w3) {
+                *o += (x0 * a + x1 * b) + (x2 * c + x3 * d);
+            }
+        }
+    }
+    for p in 4 * q..k {
+        for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
+            let (xi, o) = (xr[p], or.as_slice_mut().expect("fresh array is contiguous"));
+            for (o, w) in o.iter_mut().zip(row(p)) {
                 *o += xi * w;
             }
         }
@@ -441,13 +457,13 @@ multiversion! {
 
 #[inline(always)]
 fn unembed_rows_body(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
-    let u = u.as_slice().expect("weights are contiguous");
-    let d = x.ncols();
-    let mut out = Array2::zeros((x.nrows(), u.len() / d.max(1)));
-    for (xr, mut or) in x.rows().into_iter().zip(out.rows_mut()) {
-        let xr = xr.to_vec();
-        for (o, ur) in or.iter_mut().zip(u.chunks_exact(d)) {
-            *o = dot(&xr, ur);
+    let (v, d) = u.dim();
+    let xs: Vec<Vec<f32>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+    let mut out = Array2::zeros((x.nrows(), v));
+    // U's rows outermost: each is read from memory once, for every row of x.
+    for (r, ur) in u.as_slice().expect("weights are contiguous").chunks_exact(d.max(1)).enumerate() {
+        for (xr, mut or) in xs.iter().zip(out.rows_mut()) {
+            or[r] = dot(xr, ur);
         }
     }
     out
@@ -688,9 +704,9 @@ const FEW_ROWS: usize = 16;
 const CACHED: usize = 1 << 18;
 
 
-/// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 576 KiB
+/// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 768 KiB
 /// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
-const KC_FEW: usize = 32;
+const KC_FEW: usize = 64;
 
 /// Copies B's kc × nc block at `b` into panels of NR columns, one after another: panel s
 /// holds columns s·NR.. with its row p at s·kc·NR + p·NR, zero beyond column nc.

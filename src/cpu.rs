@@ -40,58 +40,8 @@ use crate::weights::{Linear, NormWeights};
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use std::sync::Arc;
 
-/// The SIMD an x86-64 CPU offers beyond the build's baseline (SSE2).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Simd {
-    /// AVX-512F (and AVX2, FMA).
-    Avx512,
-    /// AVX2 and FMA.
-    Avx2,
-    Base,
-}
-
-/// Detected once by std and cached; a load and a test per call.
-#[cfg(target_arch = "x86_64")]
-fn simd_level() -> Simd {
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        Simd::Avx512
-    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        Simd::Avx2
-    } else {
-        Simd::Base
-    }
-}
-
-/// `fn name(args) -> R => body`: defines `name`, which runs `body` (an `#[inline(always)]`
-/// function of the same signature) compiled for the widest SIMD of this CPU: on x86-64, once
-/// with AVX-512 and once with AVX2+FMA enabled, picked at run time; elsewhere as built
-/// (wasm32: simd128). The bodies use no `mul_add`, so every version gives the same result.
-macro_rules! multiversion {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:ident) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body($($arg),*)
-                }
-                match simd_level() {
-                    // SAFETY: the CPU has the features (checked by simd_level).
-                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
-                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                    Simd::Base => {}
-                }
-            }
-            $body($($arg),*)
-        }
-    };
-}
+// ---------------------------------------------------------------------------------------
+// The ops. Each is one public function; the GPU kernel tests compare against them.
 
 /// x · W + b, with x [T, in] and W [in, out].
 pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
@@ -109,6 +59,379 @@ pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
 /// Up to this many rows (every KV-cache step), a loop over W's rows beats the blocked
 /// matmul: W is read once, where the matmul also copies it into panels.
 const SMALL_T: usize = 4;
+
+/// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean
+/// (two passes, so a large mean cannot cancel the variance away).
+pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -> Array2<f32> {
+    let mut out = x.as_standard_layout().into_owned();
+    let (g, b) = (g.as_slice().expect("weights are contiguous"), b.as_slice().expect("weights are contiguous"));
+    for mut row in out.rows_mut() {
+        layer_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, b, eps);
+    }
+    out
+}
+
+/// RMSNorm of each row: x / √(mean(x²) + ε) · g, in HF's order (normalise, then scale).
+pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
+    let mut out = x.as_standard_layout().into_owned();
+    let g = g.as_slice().expect("weights are contiguous");
+    for mut row in out.rows_mut() {
+        rms_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, eps);
+    }
+    out
+}
+
+/// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
+pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
+    rms_scale_body(x, eps)
+}
+
+/// The model's norm (LayerNorm or RMSNorm) with these weights.
+pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f32> {
+    match (kind, &w.b) {
+        (Norm::LayerNorm, Some(b)) => layer_norm(x, &w.g, b, eps),
+        (Norm::LayerNorm, None) => layer_norm(x, &w.g, &Array1::zeros(w.g.len()), eps),
+        (Norm::RmsNorm, _) => rms_norm(x, &w.g, eps),
+    }
+}
+
+/// GPT-2's GELU, tanh form (HF `gelu_new`): 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
+/// computed as the identical x·σ(2u) = x / (1 + e^(−2u)): one `exp` instead of `tanh`, and no
+/// cancellation in 1 + tanh(u) for large negative x.
+#[inline(always)]
+pub fn gelu_new(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // √(2/π)
+    let u = C * (x + 0.044715 * x * x * x);
+    x / (1.0 + exp(-2.0 * u))
+}
+
+/// x·sigmoid(x) (HF `silu`).
+#[inline(always)]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + exp(-x))
+}
+
+#[inline(always)]
+pub fn activate(a: Activation, x: f32) -> f32 {
+    match a {
+        Activation::GeluNew => gelu_new(x),
+        Activation::Relu => x.max(0.0),
+        Activation::Silu => silu(x),
+    }
+}
+
+/// In-place softmax of one row; −∞ entries become exactly 0.
+pub fn softmax(row: &mut [f32]) {
+    softmax_rows(row, row.len().max(1));
+}
+
+/// Rows `rows` of an embedding table.
+pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    let mut out = Array2::zeros((rows.len(), table.ncols()));
+    for (mut o, r) in out.rows_mut().into_iter().zip(rows) {
+        o.assign(&table.row(r));
+    }
+    out
+}
+
+/// RoPE, HF's rotate-half convention: in each head of x [T, heads·hd], the pair
+/// (x[i], x[i + hd/2]) of the token at position start + t is rotated by the angle
+/// (start + t)·inv_freq[i].
+pub fn rope(x: &mut Array2<f32>, hd: usize, start: usize, inv_freq: &[f32]) {
+    let angles = rope_angles(start, x.nrows(), inv_freq);
+    rope_with(x.view_mut(), hd, &angles);
+}
+
+/// What causal attention computes for T new queries.
+pub struct AttentionOut {
+    /// Each head's probability-weighted sum of values, side by side: [T, H·hd].
+    pub heads: Array2<f32>,
+    /// Scores q·k/√hd with the causal mask (−∞), [H, T, Tk]; empty unless asked for.
+    pub scores: Vec<f32>,
+    /// Softmax of the scores, [H, T, Tk]; empty unless asked for.
+    pub probs: Vec<f32>,
+}
+
+/// Causal attention of queries q [T, H·hd] for the tokens at positions start.. over keys
+/// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
+/// Query head h reads key/value head h / (H / Hkv) (grouped-query attention).
+pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f32>, start: usize, n_head: usize, n_kv_head: usize, keep: (bool, bool)) -> AttentionOut {
+    let (t, tk) = (q.nrows(), keys.nrows());
+    let hd = q.ncols() / n_head;
+    let group = n_head / n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let size = t * tk;
+    // Scores and probabilities are computed straight into the recorded [H, T, Tk] tensors
+    // when they are kept, else into one head's worth of scratch.
+    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: vec![0.0; if keep.0 { n_head * size } else { 0 }], probs: vec![0.0; if keep.1 { n_head * size } else { 0 }] };
+    let (mut scratch_s, mut scratch_p) = (vec![0.0; if keep.0 { 0 } else { size }], vec![0.0; if keep.1 { 0 } else { size }]);
+    for h in 0..n_head {
+        let qc = s![.., h * hd..(h + 1) * hd];
+        let kc = s![.., (h / group) * hd..(h / group + 1) * hd];
+        let scores = if keep.0 { &mut out.scores[h * size..(h + 1) * size] } else { &mut scratch_s[..] };
+        let mut sv = ArrayViewMut2::from_shape((t, tk), scores).expect("[T, Tk]");
+        matmul_into(q.slice(qc), keys.slice(kc).t(), None, sv.view_mut());
+        sv *= scale;
+        // Causal mask: the token at position start+i sees keys 0..=start+i only.
+        for (i, mut row) in sv.rows_mut().into_iter().enumerate() {
+            row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
+        }
+        let probs = if keep.1 { &mut out.probs[h * size..(h + 1) * size] } else { &mut scratch_p[..] };
+        // Softmax over the keys each query sees; the masked ones get probability 0 (what
+        // e^(−∞) gives), without computing it.
+        let scores = sv.as_slice().expect("contiguous");
+        for (i, (s, p)) in scores.chunks(tk.max(1)).zip(probs.chunks_mut(tk.max(1))).enumerate() {
+            let seen = (start + i + 1).min(tk);
+            softmax_rows_into(&s[..seen], &mut p[..seen], seen.max(1));
+            p[seen..].fill(0.0);
+        }
+        let pv = ArrayView2::from_shape((t, tk), &*probs).expect("[T, Tk]");
+        matmul_into(pv, values.slice(kc), None, out.heads.slice_mut(qc));
+    }
+    out
+}
+
+/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
+pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+    if x.nrows() > SMALL_T {
+        return matmul(x, u.t(), None);
+    }
+    unembed_rows(x, u)
+}
+
+/// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.
+pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
+    let (t, w) = x.dim();
+    let hd = w / n;
+    let mut data = Vec::with_capacity(t * w);
+    for h in 0..n {
+        for row in x.slice(s![.., h * hd..(h + 1) * hd]).rows() {
+            match row.to_slice() {
+                Some(r) => data.extend_from_slice(r),
+                None => data.extend(row.iter()),
+            }
+        }
+    }
+    data
+}
+
+// ---------------------------------------------------------------------------------------
+// The backend: a forward pass through the ops, recording what the caller asked for.
+
+/// Keys and values of every token already in the context, per layer, as rows [Tk, kv_width]
+/// (key/value head j owns columns j·hd .. (j+1)·hd). Llama's keys are stored rotated.
+#[derive(Default)]
+struct KvCache {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+pub struct CpuBackend {
+    model: Arc<Model>,
+    cache: KvCache,
+    /// The context's token ids (what the cache holds).
+    ids: Vec<u32>,
+    ablation: Ablation,
+}
+
+impl CpuBackend {
+    pub fn new(model: Arc<Model>) -> Self {
+        let n = model.config.n_layer;
+        CpuBackend { model, cache: KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }, ids: Vec::new(), ablation: Ablation::default() }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Tokens currently in the context (the KV cache).
+    pub fn context(&self) -> &[u32] {
+        &self.ids
+    }
+
+    pub fn context_len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Keeps the first `n` tokens of the context: their keys and values stay valid, since
+    /// attention is causal.
+    pub fn truncate(&mut self, n: usize) {
+        let w = self.model.config.kv_width();
+        self.ids.truncate(n);
+        let c = &mut self.cache;
+        c.k.iter_mut().chain(c.v.iter_mut()).for_each(|x| x.truncate(n * w));
+    }
+
+    /// Empties the context.
+    pub fn reset(&mut self) {
+        self.truncate(0)
+    }
+
+    /// Heads to ablate from now on; the context is emptied, since its cached keys and values
+    /// were computed without it.
+    pub fn set_ablation(&mut self, a: Ablation) {
+        self.ablation = a;
+        self.reset();
+    }
+
+    /// A fresh run of a whole prompt (the context is emptied first).
+    pub fn trace(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+        self.reset();
+        self.run(ids, parts)
+    }
+
+    /// Runs `ids` after the tokens already in the context and records `parts`: a fresh
+    /// prompt and a one-token step are the same call. Tensors that are not used after they
+    /// are recorded move into the trace (`into_flat`); the others are copied (`flat`).
+    pub fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
+        let started = now_ms();
+        let model = self.model.clone();
+        let (m, start) = (&*model, self.ids.len());
+        m.check_ids(ids, start)?;
+        let (cfg, w) = (&m.config, &m.weights);
+        let t = ids.len();
+        let mut rec = Recorder::new(cfg, parts, Dims::new(cfg, start, t));
+        let eps = cfg.layer_norm_epsilon;
+        let angles = rope_angles(start, if cfg.rope_theta.is_some() { t } else { 0 }, &cfg.rope_inv_freq());
+
+        let tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
+        let mut x = match &w.wpe {
+            Some(wpe) => {
+                let pos_emb = embedding(wpe, start..start + t);
+                let x = &tok_emb + &pos_emb;
+                rec.put(None, Part::PosEmb, || into_flat(pos_emb));
+                rec.put(None, Part::TokEmb, || into_flat(tok_emb));
+                x
+            }
+            None => {
+                rec.put(None, Part::TokEmb, || flat(&tok_emb));
+                tok_emb
+            }
+        };
+
+        for (l, lw) in w.layers.iter().enumerate() {
+            let at = Some(l);
+            let h = norm(&x, &lw.ln_1, cfg.norm, eps);
+            let mut qkv = linear(&h, &lw.qkv);
+            rec.put(at, Part::Ln1, || into_flat(h));
+            let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
+            let (qc, kc, vc) = (s![.., ..qw], s![.., qw..qw + kvw], s![.., qw + kvw..]);
+            rec.put(at, Part::Q, || split_heads(qkv.slice(qc), cfg.n_head));
+            rec.put(at, Part::K, || split_heads(qkv.slice(kc), cfg.n_kv_head));
+            rec.put(at, Part::V, || split_heads(qkv.slice(vc), cfg.n_kv_head));
+            if cfg.rope_theta.is_some() {
+                rope_with(qkv.slice_mut(qc), cfg.head_dim, &angles);
+                rope_with(qkv.slice_mut(kc), cfg.head_dim, &angles);
+                rec.put(at, Part::QRot, || split_heads(qkv.slice(qc), cfg.n_head));
+                rec.put(at, Part::KRot, || split_heads(qkv.slice(kc), cfg.n_kv_head));
+            }
+            for row in qkv.rows() {
+                let row = row.to_slice().expect("fresh array is contiguous");
+                self.cache.k[l].extend_from_slice(&row[qw..qw + kvw]);
+                self.cache.v[l].extend_from_slice(&row[qw + kvw..]);
+            }
+            let keys = ArrayView2::from_shape((start + t, kvw), &self.cache.k[l][..]).expect("cache rows are [Tk, kv_width]");
+            let values = ArrayView2::from_shape((start + t, kvw), &self.cache.v[l][..]).expect("cache rows are [Tk, kv_width]");
+
+            let keep = (rec.wants(Part::AttnScores), rec.wants(Part::AttnProbs));
+            let mut a = attention(qkv.slice(qc), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
+            rec.put(at, Part::AttnScores, || std::mem::take(&mut a.scores));
+            rec.put(at, Part::AttnProbs, || std::mem::take(&mut a.probs));
+            self.ablation.apply(l, &mut a.heads, cfg.head_dim);
+            let attn_out = linear(&a.heads, &lw.o);
+            rec.put(at, Part::HeadOutputs, || into_flat(a.heads));
+            x += &attn_out;
+            rec.put(at, Part::AttnOut, || into_flat(attn_out));
+            rec.put(at, Part::ResidMid, || flat(&x));
+
+            let h = norm(&x, &lw.ln_2, cfg.norm, eps);
+            let hidden = mlp_hidden(cfg, lw, &h, &mut rec, l);
+            rec.put(at, Part::Ln2, || into_flat(h));
+            let mlp_out = linear(&hidden, &lw.down);
+            rec.put(at, Part::MlpPost, || into_flat(hidden));
+            x += &mlp_out;
+            rec.put(at, Part::MlpOut, || into_flat(mlp_out));
+            rec.put(at, Part::ResidPost, || flat(&x));
+        }
+
+        let ln_f = norm(&x, &w.ln_f, cfg.norm, eps);
+        let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
+        let rows = if all_rows { ln_f.view() } else { ln_f.slice(s![t - 1.., ..]) };
+        let logits = unembed(rows, w.unembedding());
+        rec.put(None, Part::LnF, || into_flat(ln_f));
+        let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
+        rec.put(None, Part::Probs, || {
+            let mut p = vec![0.0; logits.len()];
+            softmax_rows_into(data(&logits), &mut p, cfg.vocab_size);
+            p
+        });
+        rec.put(None, Part::Logits, || into_flat(logits));
+
+        let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
+        self.ids.extend_from_slice(ids);
+        Ok(rec.finish(tokens, start, next_logits, now_ms() - started))
+    }
+}
+
+/// The MLP's hidden neurons for input h (after ln_2): act(h·W_in) for a plain MLP, or
+/// act(h·W_gate) ⊙ h·W_up for a gated one; the input of the down projection. Records the
+/// projections before the nonlinearity.
+fn mlp_hidden(cfg: &Config, lw: &crate::weights::LayerWeights, h: &Array2<f32>, rec: &mut Recorder, l: usize) -> Array2<f32> {
+    let at = Some(l);
+    let up = linear(h, &lw.up);
+    match &lw.gate {
+        None => {
+            let mut act = Array2::zeros(up.raw_dim());
+            activate_into(cfg.activation, data(&up), data_mut(&mut act));
+            rec.put(at, Part::MlpPre, || into_flat(up));
+            act
+        }
+        Some(gate) => {
+            let g = linear(h, gate);
+            let mut act = Array2::zeros(up.raw_dim());
+            activate_gated_into(cfg.activation, data(&g), data(&up), data_mut(&mut act));
+            rec.put(at, Part::MlpGate, || into_flat(g));
+            rec.put(at, Part::MlpUp, || into_flat(up));
+            act
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// How the ops run fast: loops written so the compiler vectorises them (eight running sums,
+// no calls to libm), compiled for the widest SIMD of the CPU (`multiversion!`).
+
+/// `fn name(args) -> R => body`: defines `name`, which runs `body` (an `#[inline(always)]`
+/// function of the same signature) compiled for the widest SIMD of this CPU: on x86-64 with
+/// AVX-512 or with AVX2+FMA enabled, picked at run time (the binary itself targets plain
+/// x86-64, so that it runs on any); elsewhere as built (wasm32: simd128, which
+/// .cargo/config.toml enables for the browser build). The bodies use no `mul_add`: every
+/// version computes the same numbers.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $body:ident) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                match simd_level() {
+                    // SAFETY: the CPU has the features (simd_level checked).
+                    Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    Simd::Base => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
 
 multiversion! {
     /// x · W for few rows: each row of W is read once and added, scaled, into the output row.
@@ -146,15 +469,38 @@ fn rows_times_body(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> {
     out
 }
 
-/// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean
-/// (two passes, so a large mean cannot cancel the variance away).
-pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -> Array2<f32> {
-    let mut out = x.as_standard_layout().into_owned();
-    let (g, b) = (g.as_slice().expect("weights are contiguous"), b.as_slice().expect("weights are contiguous"));
-    for mut row in out.rows_mut() {
-        layer_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, b, eps);
+multiversion! {
+    /// Logits x · Uᵀ for few rows: a dot product per vocabulary row, U read once.
+    fn unembed_rows(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> => unembed_rows_body
+}
+
+#[inline(always)]
+fn unembed_rows_body(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+    let (v, d) = u.dim();
+    let xs: Vec<Vec<f32>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
+    let mut out = Array2::zeros((x.nrows(), v));
+    // U's rows outermost: each is read from memory once, for every row of x.
+    for (r, ur) in u.as_slice().expect("weights are contiguous").chunks_exact(d.max(1)).enumerate() {
+        for (xr, mut or) in xs.iter().zip(out.rows_mut()) {
+            or[r] = dot(xr, ur);
+        }
     }
     out
+}
+
+/// Dot product with eight partial sums, so the compiler can keep them in one SIMD register
+/// (a single running sum has to be added in order and does not vectorise).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 multiversion! {
@@ -172,16 +518,6 @@ fn layer_norm_row_body(row: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
     }
 }
 
-/// RMSNorm of each row: x / √(mean(x²) + ε) · g, in HF's order (normalise, then scale).
-pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
-    let mut out = x.as_standard_layout().into_owned();
-    let g = g.as_slice().expect("weights are contiguous");
-    for mut row in out.rows_mut() {
-        rms_norm_row(row.as_slice_mut().expect("fresh array is contiguous"), g, eps);
-    }
-    out
-}
-
 multiversion! {
     fn rms_norm_row(row: &mut [f32], g: &[f32], eps: f32) => rms_norm_row_body
 }
@@ -194,48 +530,9 @@ fn rms_norm_row_body(row: &mut [f32], g: &[f32], eps: f32) {
     }
 }
 
-/// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
-pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    rms_scale_body(x, eps)
-}
-
 #[inline(always)]
 fn rms_scale_body(x: &[f32], eps: f32) -> f32 {
     (sum_map(x, |v| v * v) / x.len() as f32 + eps).sqrt()
-}
-
-/// The model's norm (LayerNorm or RMSNorm) with these weights.
-pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f32> {
-    match (kind, &w.b) {
-        (Norm::LayerNorm, Some(b)) => layer_norm(x, &w.g, b, eps),
-        (Norm::LayerNorm, None) => layer_norm(x, &w.g, &Array1::zeros(w.g.len()), eps),
-        (Norm::RmsNorm, _) => rms_norm(x, &w.g, eps),
-    }
-}
-
-/// GPT-2's GELU, tanh form (HF `gelu_new`): 0.5·x·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³),
-/// computed as the identical x·σ(2u) = x / (1 + e^(−2u)): one `exp` instead of `tanh`, and no
-/// cancellation in 1 + tanh(u) for large negative x.
-#[inline(always)]
-pub fn gelu_new(x: f32) -> f32 {
-    const C: f32 = 0.797_884_6; // √(2/π)
-    let u = C * (x + 0.044715 * x * x * x);
-    x / (1.0 + exp(-2.0 * u))
-}
-
-/// x·sigmoid(x) (HF `silu`).
-#[inline(always)]
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + exp(-x))
-}
-
-#[inline(always)]
-pub fn activate(a: Activation, x: f32) -> f32 {
-    match a {
-        Activation::GeluNew => gelu_new(x),
-        Activation::Relu => x.max(0.0),
-        Activation::Silu => silu(x),
-    }
 }
 
 multiversion! {
@@ -263,6 +560,36 @@ multiversion! {
 fn activate_gated_into_body(a: Activation, gate: &[f32], up: &[f32], out: &mut [f32]) {
     activate_into_body(a, gate, out);
     out.iter_mut().zip(up).for_each(|(o, u)| *o *= u);
+}
+
+multiversion! {
+    /// Softmax of each `n`-wide row of `x`, in place.
+    fn softmax_rows(x: &mut [f32], n: usize) => softmax_rows_body
+}
+
+#[inline(always)]
+fn softmax_rows_body(x: &mut [f32], n: usize) {
+    for row in x.chunks_mut(n) {
+        let max = max(row);
+        row.iter_mut().for_each(|v| *v = exp(*v - max));
+        let sum = sum(row);
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
+multiversion! {
+    /// Softmax of each `n`-wide row of `x`, into `out`.
+    fn softmax_rows_into(x: &[f32], out: &mut [f32], n: usize) => softmax_rows_into_body
+}
+
+#[inline(always)]
+fn softmax_rows_into_body(x: &[f32], out: &mut [f32], n: usize) {
+    for (x, row) in x.chunks(n).zip(out.chunks_mut(n)) {
+        let max = max(x);
+        row.iter_mut().zip(x).for_each(|(o, &v)| *o = exp(v - max));
+        let sum = sum(row);
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
 }
 
 /// eˣ within 1 ulp of the exact value (libm's `expf`: 0.5 ulp), in a form loops vectorise,
@@ -329,58 +656,6 @@ fn max(x: &[f32]) -> f32 {
     acc.iter().copied().fold(tail, f32::max)
 }
 
-/// In-place softmax of one row; −∞ entries become exactly 0.
-pub fn softmax(row: &mut [f32]) {
-    softmax_rows(row, row.len().max(1));
-}
-
-multiversion! {
-    /// Softmax of each `n`-wide row of `x`, in place.
-    fn softmax_rows(x: &mut [f32], n: usize) => softmax_rows_body
-}
-
-#[inline(always)]
-fn softmax_rows_body(x: &mut [f32], n: usize) {
-    for row in x.chunks_mut(n) {
-        let max = max(row);
-        row.iter_mut().for_each(|v| *v = exp(*v - max));
-        let sum = sum(row);
-        row.iter_mut().for_each(|v| *v /= sum);
-    }
-}
-
-multiversion! {
-    /// Softmax of each `n`-wide row of `x`, into `out`.
-    fn softmax_rows_into(x: &[f32], out: &mut [f32], n: usize) => softmax_rows_into_body
-}
-
-#[inline(always)]
-fn softmax_rows_into_body(x: &[f32], out: &mut [f32], n: usize) {
-    for (x, row) in x.chunks(n).zip(out.chunks_mut(n)) {
-        let max = max(x);
-        row.iter_mut().zip(x).for_each(|(o, &v)| *o = exp(v - max));
-        let sum = sum(row);
-        row.iter_mut().for_each(|v| *v /= sum);
-    }
-}
-
-/// Rows `rows` of an embedding table.
-pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
-    let mut out = Array2::zeros((rows.len(), table.ncols()));
-    for (mut o, r) in out.rows_mut().into_iter().zip(rows) {
-        o.assign(&table.row(r));
-    }
-    out
-}
-
-/// RoPE, HF's rotate-half convention: in each head of x [T, heads·hd], the pair
-/// (x[i], x[i + hd/2]) of the token at position start + t is rotated by the angle
-/// (start + t)·inv_freq[i].
-pub fn rope(x: &mut Array2<f32>, hd: usize, start: usize, inv_freq: &[f32]) {
-    let angles = rope_angles(start, x.nrows(), inv_freq);
-    rope_with(x.view_mut(), hd, &angles);
-}
-
 /// (sin, cos) of every angle RoPE uses for T tokens from `start`: [T, hd/2]. The same for
 /// every head and layer, so a run computes them once.
 fn rope_angles(start: usize, t: usize, inv_freq: &[f32]) -> Vec<(f32, f32)> {
@@ -399,113 +674,6 @@ fn rope_with(mut x: ArrayViewMut2<f32>, hd: usize, angles: &[(f32, f32)]) {
             }
         }
     }
-}
-
-/// What causal attention computes for T new queries.
-pub struct AttentionOut {
-    /// Each head's probability-weighted sum of values, side by side: [T, H·hd].
-    pub heads: Array2<f32>,
-    /// Scores q·k/√hd with the causal mask (−∞), [H, T, Tk]; empty unless asked for.
-    pub scores: Vec<f32>,
-    /// Softmax of the scores, [H, T, Tk]; empty unless asked for.
-    pub probs: Vec<f32>,
-}
-
-/// Causal attention of queries q [T, H·hd] for the tokens at positions start.. over keys
-/// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
-/// Query head h reads key/value head h / (H / Hkv) (grouped-query attention).
-pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f32>, start: usize, n_head: usize, n_kv_head: usize, keep: (bool, bool)) -> AttentionOut {
-    let (t, tk) = (q.nrows(), keys.nrows());
-    let hd = q.ncols() / n_head;
-    let group = n_head / n_kv_head;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let size = t * tk;
-    // Scores and probabilities are computed straight into the recorded [H, T, Tk] tensors
-    // when they are kept, else into one head's worth of scratch.
-    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: vec![0.0; if keep.0 { n_head * size } else { 0 }], probs: vec![0.0; if keep.1 { n_head * size } else { 0 }] };
-    let (mut scratch_s, mut scratch_p) = (vec![0.0; if keep.0 { 0 } else { size }], vec![0.0; if keep.1 { 0 } else { size }]);
-    for h in 0..n_head {
-        let qc = s![.., h * hd..(h + 1) * hd];
-        let kc = s![.., (h / group) * hd..(h / group + 1) * hd];
-        let scores = if keep.0 { &mut out.scores[h * size..(h + 1) * size] } else { &mut scratch_s[..] };
-        let mut sv = ArrayViewMut2::from_shape((t, tk), scores).expect("[T, Tk]");
-        matmul_into(q.slice(qc), keys.slice(kc).t(), None, sv.view_mut());
-        sv *= scale;
-        // Causal mask: the token at position start+i sees keys 0..=start+i only.
-        for (i, mut row) in sv.rows_mut().into_iter().enumerate() {
-            row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
-        }
-        let probs = if keep.1 { &mut out.probs[h * size..(h + 1) * size] } else { &mut scratch_p[..] };
-        // Softmax over the keys each query sees; the masked ones get probability 0 (what
-        // e^(−∞) gives), without computing it.
-        let scores = sv.as_slice().expect("contiguous");
-        for (i, (s, p)) in scores.chunks(tk.max(1)).zip(probs.chunks_mut(tk.max(1))).enumerate() {
-            let seen = (start + i + 1).min(tk);
-            softmax_rows_into(&s[..seen], &mut p[..seen], seen.max(1));
-            p[seen..].fill(0.0);
-        }
-        let pv = ArrayView2::from_shape((t, tk), &*probs).expect("[T, Tk]");
-        matmul_into(pv, values.slice(kc), None, out.heads.slice_mut(qc));
-    }
-    out
-}
-
-multiversion! {
-    /// Logits x · Uᵀ for few rows: a dot product per vocabulary row, U read once.
-    fn unembed_rows(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> => unembed_rows_body
-}
-
-#[inline(always)]
-fn unembed_rows_body(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
-    let (v, d) = u.dim();
-    let xs: Vec<Vec<f32>> = x.rows().into_iter().map(|r| r.to_vec()).collect();
-    let mut out = Array2::zeros((x.nrows(), v));
-    // U's rows outermost: each is read from memory once, for every row of x.
-    for (r, ur) in u.as_slice().expect("weights are contiguous").chunks_exact(d.max(1)).enumerate() {
-        for (xr, mut or) in xs.iter().zip(out.rows_mut()) {
-            or[r] = dot(xr, ur);
-        }
-    }
-    out
-}
-
-/// Dot product with eight partial sums, so the compiler can keep them in one SIMD register
-/// (a single running sum has to be added in order and does not vectorise).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
-pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
-    if x.nrows() > SMALL_T {
-        return matmul(x, u.t(), None);
-    }
-    unembed_rows(x, u)
-}
-
-/// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.
-pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
-    let (t, w) = x.dim();
-    let hd = w / n;
-    let mut data = Vec::with_capacity(t * w);
-    for h in 0..n {
-        for row in x.slice(s![.., h * hd..(h + 1) * hd]).rows() {
-            match row.to_slice() {
-                Some(r) => data.extend_from_slice(r),
-                None => data.extend(row.iter()),
-            }
-        }
-    }
-    data
 }
 
 /// The elements of an array this file made (so in row-major order, contiguous).
@@ -702,7 +870,6 @@ const FEW_ROWS: usize = 16;
 
 /// Below this many floats (1 MiB), a B read in place is taken to stay in the caches.
 const CACHED: usize = 1 << 18;
-
 
 /// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 768 KiB
 /// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
@@ -949,183 +1116,29 @@ unsafe fn gemm_base(g: &Gemm) {
     gemm_blocked::<4, 8, 8, false>(g)
 }
 
+// ---------------------------------------------------------------------------------------
+// SIMD dispatch.
 
-/// Keys and values of every token already in the context, per layer, as rows [Tk, kv_width]
-/// (key/value head j owns columns j·hd .. (j+1)·hd). Llama's keys are stored rotated.
-#[derive(Default)]
-struct KvCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+/// The SIMD an x86-64 CPU offers beyond the build's baseline (SSE2).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// AVX-512F (and AVX2, FMA).
+    Avx512,
+    /// AVX2 and FMA.
+    Avx2,
+    Base,
 }
 
-pub struct CpuBackend {
-    model: Arc<Model>,
-    cache: KvCache,
-    /// The context's token ids (what the cache holds).
-    ids: Vec<u32>,
-    ablation: Ablation,
-}
-
-impl CpuBackend {
-    pub fn new(model: Arc<Model>) -> Self {
-        let n = model.config.n_layer;
-        CpuBackend { model, cache: KvCache { k: vec![Vec::new(); n], v: vec![Vec::new(); n] }, ids: Vec::new(), ablation: Ablation::default() }
-    }
-
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
-    }
-
-    /// Tokens currently in the context (the KV cache).
-    pub fn context(&self) -> &[u32] {
-        &self.ids
-    }
-
-    pub fn context_len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Keeps the first `n` tokens of the context: their keys and values stay valid, since
-    /// attention is causal.
-    pub fn truncate(&mut self, n: usize) {
-        let w = self.model.config.kv_width();
-        self.ids.truncate(n);
-        let c = &mut self.cache;
-        c.k.iter_mut().chain(c.v.iter_mut()).for_each(|x| x.truncate(n * w));
-    }
-
-    /// Empties the context.
-    pub fn reset(&mut self) {
-        self.truncate(0)
-    }
-
-    /// Heads to ablate from now on; the context is emptied, since its cached keys and values
-    /// were computed without it.
-    pub fn set_ablation(&mut self, a: Ablation) {
-        self.ablation = a;
-        self.reset();
-    }
-
-    /// A fresh run of a whole prompt (the context is emptied first).
-    pub fn trace(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
-        self.reset();
-        self.run(ids, parts)
-    }
-
-    /// Runs `ids` after the tokens already in the context and records `parts`: a fresh
-    /// prompt and a one-token step are the same call. Tensors that are not used after they
-    /// are recorded move into the trace (`into_flat`); the others are copied (`flat`).
-    pub fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
-        let started = now_ms();
-        let model = self.model.clone();
-        let (m, start) = (&*model, self.ids.len());
-        m.check_ids(ids, start)?;
-        let (cfg, w) = (&m.config, &m.weights);
-        let t = ids.len();
-        let mut rec = Recorder::new(cfg, parts, Dims::new(cfg, start, t));
-        let eps = cfg.layer_norm_epsilon;
-        let angles = rope_angles(start, if cfg.rope_theta.is_some() { t } else { 0 }, &cfg.rope_inv_freq());
-
-        let tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
-        let mut x = match &w.wpe {
-            Some(wpe) => {
-                let pos_emb = embedding(wpe, start..start + t);
-                let x = &tok_emb + &pos_emb;
-                rec.put(None, Part::PosEmb, || into_flat(pos_emb));
-                rec.put(None, Part::TokEmb, || into_flat(tok_emb));
-                x
-            }
-            None => {
-                rec.put(None, Part::TokEmb, || flat(&tok_emb));
-                tok_emb
-            }
-        };
-
-        for (l, lw) in w.layers.iter().enumerate() {
-            let at = Some(l);
-            let h = norm(&x, &lw.ln_1, cfg.norm, eps);
-            let mut qkv = linear(&h, &lw.qkv);
-            rec.put(at, Part::Ln1, || into_flat(h));
-            let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
-            let (qc, kc, vc) = (s![.., ..qw], s![.., qw..qw + kvw], s![.., qw + kvw..]);
-            rec.put(at, Part::Q, || split_heads(qkv.slice(qc), cfg.n_head));
-            rec.put(at, Part::K, || split_heads(qkv.slice(kc), cfg.n_kv_head));
-            rec.put(at, Part::V, || split_heads(qkv.slice(vc), cfg.n_kv_head));
-            if cfg.rope_theta.is_some() {
-                rope_with(qkv.slice_mut(qc), cfg.head_dim, &angles);
-                rope_with(qkv.slice_mut(kc), cfg.head_dim, &angles);
-                rec.put(at, Part::QRot, || split_heads(qkv.slice(qc), cfg.n_head));
-                rec.put(at, Part::KRot, || split_heads(qkv.slice(kc), cfg.n_kv_head));
-            }
-            for row in qkv.rows() {
-                let row = row.to_slice().expect("fresh array is contiguous");
-                self.cache.k[l].extend_from_slice(&row[qw..qw + kvw]);
-                self.cache.v[l].extend_from_slice(&row[qw + kvw..]);
-            }
-            let keys = ArrayView2::from_shape((start + t, kvw), &self.cache.k[l][..]).expect("cache rows are [Tk, kv_width]");
-            let values = ArrayView2::from_shape((start + t, kvw), &self.cache.v[l][..]).expect("cache rows are [Tk, kv_width]");
-
-            let keep = (rec.wants(Part::AttnScores), rec.wants(Part::AttnProbs));
-            let mut a = attention(qkv.slice(qc), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
-            rec.put(at, Part::AttnScores, || std::mem::take(&mut a.scores));
-            rec.put(at, Part::AttnProbs, || std::mem::take(&mut a.probs));
-            self.ablation.apply(l, &mut a.heads, cfg.head_dim);
-            let attn_out = linear(&a.heads, &lw.o);
-            rec.put(at, Part::HeadOutputs, || into_flat(a.heads));
-            x += &attn_out;
-            rec.put(at, Part::AttnOut, || into_flat(attn_out));
-            rec.put(at, Part::ResidMid, || flat(&x));
-
-            let h = norm(&x, &lw.ln_2, cfg.norm, eps);
-            let hidden = mlp_hidden(cfg, lw, &h, &mut rec, l);
-            rec.put(at, Part::Ln2, || into_flat(h));
-            let mlp_out = linear(&hidden, &lw.down);
-            rec.put(at, Part::MlpPost, || into_flat(hidden));
-            x += &mlp_out;
-            rec.put(at, Part::MlpOut, || into_flat(mlp_out));
-            rec.put(at, Part::ResidPost, || flat(&x));
-        }
-
-        let ln_f = norm(&x, &w.ln_f, cfg.norm, eps);
-        let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
-        let rows = if all_rows { ln_f.view() } else { ln_f.slice(s![t - 1.., ..]) };
-        let logits = unembed(rows, w.unembedding());
-        rec.put(None, Part::LnF, || into_flat(ln_f));
-        let next_logits = logits.index_axis(Axis(0), logits.nrows() - 1).to_vec();
-        rec.put(None, Part::Probs, || {
-            let mut p = vec![0.0; logits.len()];
-            softmax_rows_into(data(&logits), &mut p, cfg.vocab_size);
-            p
-        });
-        rec.put(None, Part::Logits, || into_flat(logits));
-
-        let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
-        self.ids.extend_from_slice(ids);
-        Ok(rec.finish(tokens, start, next_logits, now_ms() - started))
-    }
-}
-
-/// The MLP's hidden neurons for input h (after ln_2): act(h·W_in) for a plain MLP, or
-/// act(h·W_gate) ⊙ h·W_up for a gated one; the input of the down projection. Records the
-/// projections before the nonlinearity.
-fn mlp_hidden(cfg: &Config, lw: &crate::weights::LayerWeights, h: &Array2<f32>, rec: &mut Recorder, l: usize) -> Array2<f32> {
-    let at = Some(l);
-    let up = linear(h, &lw.up);
-    match &lw.gate {
-        None => {
-            let mut act = Array2::zeros(up.raw_dim());
-            activate_into(cfg.activation, data(&up), data_mut(&mut act));
-            rec.put(at, Part::MlpPre, || into_flat(up));
-            act
-        }
-        Some(gate) => {
-            let g = linear(h, gate);
-            let mut act = Array2::zeros(up.raw_dim());
-            activate_gated_into(cfg.activation, data(&g), data(&up), data_mut(&mut act));
-            rec.put(at, Part::MlpGate, || into_flat(g));
-            rec.put(at, Part::MlpUp, || into_flat(up));
-            act
-        }
+/// Detected once by std and cached; a load and a test per call.
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> Simd {
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Simd::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Simd::Avx2
+    } else {
+        Simd::Base
     }
 }
 
@@ -1182,6 +1195,31 @@ mod tests {
                             assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{name} m={m} k={k} n={n} transposed={transposed} at ({i}, {j}): {got} vs {want}");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The few-row routes of `linear` and `unembed` (a KV-cache step), against a sum in f64.
+    #[test]
+    fn few_row_linear_and_unembed_match_a_plain_sum() {
+        let mut seed = 11u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for &(m, k, n) in &[(1, 1, 1), (1, 7, 5), (2, 33, 17), (3, 130, 70), (4, 4, 9), (5, 65, 40)] {
+            let x = Array2::from_shape_fn((m, k), |_| rnd());
+            let w = Array2::from_shape_fn((k, n), |_| rnd());
+            let b = Array1::from_shape_fn(n, |_| rnd());
+            let got = linear(&x, &Linear { w: w.clone(), b: Some(b.clone()) });
+            let u = w.t().as_standard_layout().into_owned(); // [n, k]
+            let logits = unembed(x.view(), &u);
+            for i in 0..m {
+                for j in 0..n {
+                    let want = (0..k).map(|p| x[[i, p]] as f64 * w[[p, j]] as f64).sum::<f64>();
+                    assert!((got[[i, j]] as f64 - want - b[j] as f64).abs() <= 1e-5 * (1.0 + want.abs()), "linear m={m} k={k} n={n} at ({i}, {j})");
+                    assert!((logits[[i, j]] as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()), "unembed m={m} k={k} n={n} at ({i}, {j})");
                 }
             }
         }

@@ -37,6 +37,7 @@ import time
 import warnings
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
@@ -48,6 +49,8 @@ ap.add_argument("--repeat", type=int, default=9)
 args = ap.parse_args()
 
 warnings.filterwarnings("ignore")  # deprecation notes about cache argument names
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
 torch.set_num_threads(args.threads)
 
 kept = []  # every recorded tensor of the current run

@@ -3,32 +3,37 @@
 //! `transformers`. Each op is one public function here; the GPU kernel tests compare each
 //! kernel with the same function.
 //!
-//! It is also the fast path where WebGPU is missing, and it must beat PyTorch eager on one
-//! thread (scripts/bench.sh), so three things are shaped for speed, each chosen by
-//! measurement (one run, 1 thread, AMD EPYC Zen 5, GFLOP/s; default model 128×128×384,
-//! GPT-2-small 128×768×2304, unembedding of the default model 128×128×4096):
+//! It is also the path that runs where WebGPU is missing, and it is held to be faster than
+//! PyTorch eager on one thread with every part recorded (scripts/bench.sh), so the ops run
+//! on code shaped for speed, in the second half of this file, each piece chosen by
+//! measurement (1 thread, AMD EPYC Zen 5 shared with other work, GFLOP/s, best of 7):
 //!
-//! | matmul route                                 | 128×128×384 | 128×768×2304 | 128×128×4096 |
-//! | -------------------------------------------- | ----------- | ------------ | ------------ |
-//! | ndarray `dot` (matrixmultiply 0.3)           |     63–105  |       55–104 |       70–105 |
-//! | `gemm` 0.19 (AVX-512)                        |        124  |          120 |          114 |
-//! | [`matmul`] below, AVX-512 tile 8×32          |        240  |          236 |          205 |
-//! | [`matmul`] below, AVX2+FMA tile 6×16         |        125  |          122 |          114 |
-//! | [`matmul`] below, no FMA (SSE2) tile 4×8     |         45  |           44 |           36 |
-//! | wasm32 simd128 in V8 (node 20): [`matmul`] 4×8 / matrixmultiply | 48 / 38 | – | 45 / 35 (64 rows) |
+//! | matmul, m×k×n (ᵀ: B transposed)      | 128×128×384 | 128×128×4096ᵀ | 128×768×2304 | 16×768×2304 | 1×768×2304 |
+//! | ------------------------------------ | ----------- | ------------- | ------------ | ----------- | ---------- |
+//! | ndarray `dot` (matrixmultiply 0.3)   |         105 |           104 |          104 |          77 |        7.5 |
+//! | `gemm` 0.19 (its AVX-512 kernels)    |         123 |           112 |          118 |         122 |          – |
+//! | `matmul` here, AVX-512, 8×32 tiles   |         220 |           217 |          221 |         128 |         55 |
+//! | `matmul` here, AVX2+FMA, 6×16 tiles  |         120 |           120 |          116 |          96 |         57 |
+//! | `matmul` here, SSE2, 4×8 tiles       |          42 |            39 |           42 |          40 |         32 |
 //!
-//! - **Matmul**: one blocked SGEMM written as plain Rust over fixed-size arrays, which the
-//!   compiler turns into SIMD registers; the same source is compiled for AVX-512 and for
-//!   AVX2+FMA (picked at run time: the binary targets plain x86-64) and for everything else
-//!   (SSE2; wasm32 with simd128, which .cargo/config.toml enables for the browser build).
-//! - **Elementwise maths**: `exp` is a polynomial that vectorises (libm's `expf`/`tanhf` are
-//!   scalar calls; `tanhf` alone was 28% of a 128-token trace), and GELU's tanh is written
-//!   as the equivalent logistic form, one `exp`.
-//! - **The trace**: tensors that are not needed after they are recorded move into the
-//!   trace instead of being copied; scores and probabilities are written in place.
+//! (16 and 1 rows read GPT-2-small's weights from memory; 1 row is a KV-cache step, which
+//! takes `rows_times`.) In the browser (wasm32 simd128, V8 as in node 20), the 4×8 tiles
+//! ran 128×128×384 at 48 GFLOP/s against matrixmultiply's 38, and a 64-token trace of the
+//! default model with every part recorded in 5.0–5.5 ms (17.7 ms with ndarray's `dot`).
 //!
-//! Results differ from a plain triple loop only by float rounding (sums in another order,
-//! fused multiply-adds where the CPU has them, `exp` within 1 ulp).
+//! - **Matmul** (`matmul`): one blocked SGEMM written as plain Rust over fixed-size arrays,
+//!   which the compiler keeps in SIMD registers, compiled for AVX-512 and for AVX2+FMA
+//!   (picked at run time: the binary targets plain x86-64) and for everything else (SSE2;
+//!   wasm32 with simd128, which .cargo/config.toml enables for the browser build). `gemm`
+//!   has no wasm SIMD; matrixmultiply has no AVX-512 kernel.
+//! - **Elementwise maths**: `exp` is a polynomial that vectorises, where libm's `expf` and
+//!   `tanhf` are one scalar call each (`tanhf` alone was 28% of a 128-token trace), and
+//!   GELU's tanh is written in the equivalent logistic form, one `exp`.
+//! - **The trace**: tensors not needed after they are recorded move into it instead of
+//!   being copied; attention scores and probabilities are computed straight into it.
+//!
+//! Results differ from a plain triple loop only by float rounding: sums in another order,
+//! fused multiply-adds where the CPU has them, `exp` within 1 ulp.
 
 use crate::backend::Ablation;
 use crate::clock::now_ms;
@@ -56,8 +61,9 @@ pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
     out
 }
 
-/// Up to this many rows (every KV-cache step), a loop over W's rows beats the blocked
-/// matmul: W is read once, where the matmul also copies it into panels.
+/// Up to this many rows (every KV-cache step), plain loops over the rows of W or U
+/// (`rows_times`, `unembed_rows`), which read them as sequential streams, beat the blocked
+/// matmul, which reads them strip by strip (measured: twice as fast for one row).
 const SMALL_T: usize = 4;
 
 /// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean
@@ -605,13 +611,7 @@ fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
     // Below −110, eˣ rounds to 0; above 89, to ∞.
-    let x = if x < -110.0 {
-        -110.0
-    } else if x > 89.0 {
-        89.0
-    } else {
-        x
-    };
+    let x = x.clamp(-110.0, 89.0);
     let t = x * LOG2E + ROUND;
     let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -692,14 +692,16 @@ fn flat(a: &Array2<f32>) -> Vec<f32> {
     }
 }
 
-/// The array's elements in row-major order, without a copy when they already are.
+/// The array's elements in row-major order, moved out without a copy when they are its
+/// whole buffer (as for every array made here).
 fn into_flat(a: Array2<f32>) -> Vec<f32> {
     if a.is_standard_layout() {
+        let n = a.len();
         let (v, offset) = a.into_raw_vec_and_offset();
-        if offset.unwrap_or(0) == 0 {
-            return v;
-        }
-        return v[offset.unwrap_or(0)..].to_vec();
+        return match offset.unwrap_or(0) {
+            0 if v.len() == n => v,
+            o => v[o..o + n].to_vec(),
+        };
     }
     a.iter().copied().collect()
 }
@@ -1040,7 +1042,7 @@ unsafe fn tile<const R: usize, const NR: usize, const AVX2: bool>(t: &Tile) {
             if !t.first {
                 let old = c.cast::<[f32; NR]>().read_unaligned();
                 for j in 0..NR {
-                    v[j] = old[j] + v[j];
+                    v[j] += old[j];
                 }
             }
             if !t.bias.is_null() {

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# `npm run bench [MODEL_DIR]`: our CPU and GPU paths (`llm-xray bench --backend all`) and
-# PyTorch eager (scripts/bench_pytorch.py) on the same model, token ids and thread count,
-# then our CPU time as a ratio to PyTorch's. MODEL_DIR defaults to the first model of
-# www/models/index.json, else tests/fixtures/tiny-hf. TOKENS=16,64,128 and REPEAT=5 override.
+# `npm run bench [MODEL]`: our CPU and GPU paths (`llm-xray bench --backend all`) and PyTorch
+# eager (scripts/bench_pytorch.py: transformers, every part of the trace recorded) on the
+# same model, token ids and thread count (1), then our CPU time as a ratio to PyTorch's.
+# MODEL (a model folder or a .gguf file) defaults to the first model of www/models/index.json,
+# else tests/fixtures/tiny-hf. The machine may be shared, so the two are timed in turns,
+# ROUNDS times (the first round also times the GPU), each time the median of REPEAT runs;
+# the ratio printed is the median over the rounds of each round's ratio.
+# TOKENS=16,64,128, REPEAT=9 and ROUNDS=3 override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,28 +16,47 @@ if [ -z "$model" ]; then
   if [ -n "$folder" ] && [ -f "www/models/$folder/config.json" ]; then model="www/models/$folder"; else model=tests/fixtures/tiny-hf; fi
 fi
 tokens="${TOKENS:-16,64,128}"
-repeat="${REPEAT:-5}"
+repeat="${REPEAT:-9}"
+rounds="${ROUNDS:-3}"
 target="${CARGO_TARGET_DIR:-target}"
 
 echo "== building (release)"
 cargo build --release --locked --bin llm-xray
-ours=$(mktemp)
-theirs=$(mktemp)
-trap 'rm -f "$ours" "$theirs"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
-echo "== llm-xray on $model"
-"$target/release/llm-xray" bench --model "$model" --backend all --tokens "$tokens" --repeat "$repeat" | tee "$ours"
-
-echo
-echo "== PyTorch (transformers GPT2LMHeadModel) on $model"
-if python3 -c "import torch, transformers" 2>/dev/null; then
-  python3 scripts/bench_pytorch.py "$model" --tokens "$tokens" --threads 1 --repeat "$repeat" | tee "$theirs"
+have_torch=1
+python3 -c "import torch, transformers" 2>/dev/null || have_torch=0
+for round in $(seq "$rounds"); do
+  backend=cpu
+  [ "$round" = 1 ] && backend=all
   echo
-  echo "our CPU time / PyTorch time (below 1: we are faster), 1 thread each"
-  awk '
-    FNR == NR && $1 == "cpu" && NF == 6 { trace[$2] = $3; step[$2] = $5; next }
-    FNR != NR && $1 == "pytorch" && ($2 in trace) { printf "%6s tokens   trace %6.2f   step %6.2f\n", $2, trace[$2] / $3, step[$2] / $4 }
-  ' "$ours" "$theirs"
-else
-  echo "(python3 with torch and transformers not found: skipping the PyTorch peer)"
+  echo "== round $round/$rounds: llm-xray ($backend) on $model"
+  "$target/release/llm-xray" bench --model "$model" --backend "$backend" --tokens "$tokens" --repeat "$repeat" | tee "$work/ours.$round"
+  if [ "$have_torch" = 1 ]; then
+    echo
+    echo "== round $round/$rounds: PyTorch (transformers, eager, every part recorded) on $model"
+    python3 scripts/bench_pytorch.py "$model" --tokens "$tokens" --threads 1 --repeat "$repeat" | tee "$work/theirs.$round"
+  fi
+done
+
+if [ "$have_torch" = 0 ]; then
+  echo "(python3 with torch and transformers not found: skipped the PyTorch peer)"
+  exit 0
 fi
+echo
+echo "our CPU time / PyTorch time (below 1: we are faster), 1 thread each; median over $rounds round(s) [each round]"
+for round in $(seq "$rounds"); do
+  awk -v r="$round" '
+    FNR == NR && $1 == "cpu" && NF == 6 { trace[$2] = $3; step[$2] = $5; next }
+    FNR != NR && $1 == "pytorch" && ($2 in trace) { print $2, r, trace[$2] / $3, step[$2] / $4 }
+  ' "$work/ours.$round" "$work/theirs.$round"
+done | sort -k1,1n -k2,2n | awk '
+  function median(s,   a, n, i, j, t) {
+    n = split(s, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return a[int((n + 1) / 2)]
+  }
+  { tr[$1] = tr[$1] " " sprintf("%.2f", $3); st[$1] = st[$1] " " sprintf("%.2f", $4); if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+  END { for (i = 1; i <= k; i++) { t = order[i]; printf "%6s tokens   trace %5.2f [%s ]   step %5.2f [%s ]\n", t, median(tr[t]), tr[t], median(st[t]), st[t] } }
+'

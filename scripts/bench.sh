@@ -6,9 +6,13 @@
 # else tests/fixtures/tiny-hf. The machine may be shared, so the two are timed in turns,
 # ROUNDS times (the first round also times the GPU), each time the median of REPEAT runs;
 # the ratio printed is the median over the rounds of each round's ratio.
+# Then the page in headless Chromium (scripts/bench_page.mjs, after scripts/build.sh), unless
+# PAGE=0 or MODEL was given (the page bench uses the page's own models).
 # TOKENS=16,64,128, REPEAT=9 and ROUNDS=3 override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Mesa's device-select layer complains about XDG_RUNTIME_DIR on every Vulkan instance.
+export NODEVICE_SELECT=1
 
 model="${1:-}"
 if [ -z "$model" ]; then
@@ -40,8 +44,17 @@ for round in $(seq "$rounds"); do
   fi
 done
 
+page() {
+  if [ "${PAGE:-1}" = 0 ] || [ -n "${1:-}" ]; then return; fi
+  echo
+  echo "== the page (built by scripts/build.sh) in headless Chromium, CPU backend (WebAssembly)"
+  bash scripts/build.sh
+  node scripts/bench_page.mjs
+}
+
 if [ "$have_torch" = 0 ]; then
   echo "(python3 with torch and transformers not found: skipped the PyTorch peer)"
+  page "${1:-}"
   exit 0
 fi
 echo
@@ -60,3 +73,5 @@ done | sort -k1,1n -k2,2n | awk '
   { tr[$1] = tr[$1] " " sprintf("%.2f", $3); st[$1] = st[$1] " " sprintf("%.2f", $4); if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
   END { for (i = 1; i <= k; i++) { t = order[i]; printf "%6s tokens   trace %5.2f [%s ]   step %5.2f [%s ]\n", t, median(tr[t]), tr[t], median(st[t]), st[t] } }
 '
+
+page "${1:-}"

@@ -46,4 +46,4 @@ mkdir -p "$DEST"
 if ! cmp -s "$GGUF" "$DEST/model.gguf"; then
   cp "$GGUF" "$DEST/model.gguf"
 fi
-echo "SmolLM2-135M-Instruct: $DEST/model.gguf ($(du -h "$DEST/model.gguf" | cut -f1), 4-bit Q4_1; the page dequantizes it to f32, about 540 MB in the tab)"
+echo "SmolLM2-135M-Instruct: $DEST/model.gguf ($(du -h "$DEST/model.gguf" | cut -f1), 4-bit Q4_1; the page dequantizes it to f32, about 640 MB in the tab with its activations)"

@@ -184,7 +184,7 @@ pub struct Engine {
 }
 
 fn cpu_info(choice: Choice, why: impl Into<String>) -> BackendInfo {
-    let name = if cfg!(target_arch = "wasm32") { "CPU (Rust compiled to WebAssembly)" } else { "CPU (ndarray reference)" };
+    let name = if cfg!(target_arch = "wasm32") { "CPU (Rust compiled to WebAssembly)" } else { "CPU (Rust reference)" };
     BackendInfo { choice: choice.name(), kind: "cpu", name: name.into(), adapter: None, why: why.into() }
 }
 

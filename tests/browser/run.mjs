@@ -11,6 +11,7 @@ import { launch, artifacts } from './harness.mjs';
 import { startHub, testRepos } from './hub.mjs';
 import { tests as pageTests } from './tests.mjs';
 import { tests as smollm2Tests } from './smollm2.mjs';
+import { tests as instrumentTests } from './instruments.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
@@ -36,7 +37,7 @@ const browser = await launch({ webgpu: true });
 const nogpuBrowser = await launch({ webgpu: false });
 const shot = artifacts(path.join(root, 'test-artifacts'));
 const have = { smollm2: fs.existsSync(smollm2) };
-const instrumentTests = fs.existsSync(path.join(root, 'tests/browser/instruments.mjs')) ? (await import('./instruments.mjs')).tests : [];
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;

@@ -44,19 +44,6 @@ async function openMoreModels(page) {
   if (!(await page.locator('details.more-models').evaluate((d) => d.open))) await page.locator('.more-models summary').click();
 }
 
-/** The next-token chart's bars: [{label, p, id}], read by keyboard. */
-async function nextTokens(page, k) {
-  const canvas = page.locator('figure.chart canvas').first();
-  const out = [];
-  for (let i = 0; i < k; i++) {
-    const t = await readCell(page, canvas, i);
-    const m = t.match(/^(.*): probability after sampling settings (\S+)% .*model (\S+)%, id (\d+)/);
-    assert(m, `cannot read bar ${i}: ${t}`);
-    out.push({ label: m[1], p: Number(m[3]) / 100, id: Number(m[4]) });
-  }
-  return out;
-}
-
 export const tests = [
   {
     name: 'token chips equal `llm-xray tokenize`; typing reuses the cached keys and values and equals a fresh run',

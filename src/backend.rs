@@ -69,7 +69,7 @@ pub struct Ablation {
     layers: Vec<Vec<(usize, Vec<f32>)>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AblationMode {
     Zero,
@@ -137,15 +137,6 @@ impl Ablation {
         Ablation { layers }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.layers.iter().all(Vec::is_empty)
-    }
-
-    /// The ablated heads as 0-based (layer, head).
-    pub fn heads(&self) -> Vec<(usize, usize)> {
-        self.layers.iter().enumerate().flat_map(|(l, hs)| hs.iter().map(move |(h, _)| (l, *h))).collect()
-    }
-
     /// Replaces the ablated heads' columns of layer `l`'s head outputs z [T, H·hd].
     pub fn apply(&self, l: usize, z: &mut Array2<f32>, hd: usize) {
         for (h, r) in self.layers.get(l).into_iter().flatten() {
@@ -210,9 +201,9 @@ impl Engine {
         e
     }
 
-    /// Switches backend; the context is replayed on the new one.
+    /// Switches backend. The context is emptied (the caller, who knows what each run must
+    /// record, runs it again).
     pub async fn choose(&mut self, choice: Choice, gpu_api: bool) {
-        let context = self.context().to_vec();
         let missing = if cfg!(target_arch = "wasm32") { "this browser offers no WebGPU (navigator.gpu is missing)" } else { "no GPU API is available" };
         let want_gpu = match choice {
             Choice::Cpu => {
@@ -253,12 +244,8 @@ impl Engine {
             };
             self.info = BackendInfo { choice: choice.name(), kind: "gpu", name: g.describe(), adapter: Some(a), why };
         }
-        if !context.is_empty() {
-            self.reset();
-            // Replaying a context that already ran cannot fail on input; a GPU failure here
-            // falls back like any run.
-            let _ = self.run(&context, Parts::none()).await;
-        }
+        // The new backend starts with an empty context: the caller re-runs what it needs.
+        self.reset();
     }
 
     /// The GPU backend, when it runs.
@@ -419,9 +406,20 @@ pub async fn generate(engine: &mut Engine, prompt: &[u32], max_tokens: usize, sa
     }
 }
 
-/// The per-layer head outputs of an un-ablated run of `ids`, for mean-ablation.
-pub async fn head_outputs(engine: &mut Engine, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
+/// The ablation of `heads` by `mode` for runs of `prompt`, and the prompt's next-token logits
+/// without it (the "before" the page shows): one clean run, which records the head outputs
+/// only when mean-ablation needs them. Leaves the engine un-ablated.
+pub async fn prompt_ablation(engine: &mut Engine, heads: &[(usize, usize)], mode: AblationMode, prompt: &[u32]) -> Result<(Ablation, Vec<f32>)> {
+    let cfg = engine.model().config.clone();
     engine.set_ablation(Ablation::default());
-    let mut tr = engine.trace(ids, Parts::none().with(Part::HeadOutputs)).await?;
-    Ok(tr.layers.iter_mut().map(|l| l.take(Part::HeadOutputs).expect("head outputs were requested").data).collect())
+    let parts = if mode == AblationMode::Mean { Parts::none().with(Part::HeadOutputs) } else { Parts::none() };
+    let mut tr = engine.trace(prompt, parts).await?;
+    let a = match mode {
+        AblationMode::Zero => Ablation::zero(&cfg, heads),
+        AblationMode::Mean => {
+            let z: Vec<Vec<f32>> = tr.layers.iter_mut().map(|l| l.take(Part::HeadOutputs).expect("head outputs were requested").data).collect();
+            Ablation::mean(&cfg, heads, &z.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        }
+    };
+    Ok((a, tr.next_logits))
 }

@@ -182,7 +182,7 @@ impl Config {
         let n_embd = need(raw.n_embd, "n_embd")?;
         let n_head = need(raw.n_head, "n_head")?;
         let (bos_token_id, eos_token_ids) = special_ids(root);
-        Config {
+        Ok(Config {
             model_type: Family::Gpt2,
             vocab_size: need(raw.vocab_size, "vocab_size")?,
             n_positions: need(raw.n_positions.or(raw.n_ctx), "n_positions")?,
@@ -203,8 +203,7 @@ impl Config {
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(true),
             bos_token_id,
             eos_token_ids,
-        }
-        .checked_heads()
+        })
     }
 
     fn llama(root: &Value, family: Family) -> Result<Self> {
@@ -237,7 +236,7 @@ impl Config {
         let n_head = need(raw.num_attention_heads, "num_attention_heads")?;
         let attention_bias = raw.attention_bias.unwrap_or(false);
         let (bos_token_id, eos_token_ids) = special_ids(root);
-        Config {
+        Ok(Config {
             model_type: family,
             vocab_size: need(raw.vocab_size, "vocab_size")?,
             n_positions: need(raw.max_position_embeddings, "max_position_embeddings")?,
@@ -259,34 +258,43 @@ impl Config {
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
             bos_token_id,
             eos_token_ids,
-        }
-        .checked_heads()
+        })
     }
 
-    /// Head counts are checked before anything divides by them.
-    fn checked_heads(self) -> Result<Self> {
-        if self.n_head == 0 {
-            return Err(Error::Config("the number of attention heads is 0; expected a positive integer".into()));
-        }
-        Ok(self)
-    }
-
+    /// Checks that the hyperparameters describe a model this engine can run, naming a
+    /// field as the family's config.json does.
     pub fn validate(&self) -> Result<()> {
-        // Name each field as the family's config.json does.
         let gpt2 = self.model_type == Family::Gpt2;
-        let name = |g: &'static str, l: &'static str| if gpt2 { g } else { l };
-        for (name, v) in [
+        self.validate_named(|field| {
+            match field {
+                "n_positions" if !gpt2 => "max_position_embeddings",
+                "n_embd" if !gpt2 => "hidden_size",
+                "n_layer" if !gpt2 => "num_hidden_layers",
+                "n_head" if !gpt2 => "num_attention_heads",
+                "n_kv_head" => "num_key_value_heads",
+                "n_inner" if !gpt2 => "intermediate_size",
+                f => f,
+            }
+            .to_string()
+        })
+    }
+
+    /// As [`Config::validate`], with `name` mapping a field of this struct ("n_head") to
+    /// what the file at hand calls it, so that a zero count names the file's own key. The
+    /// counts are checked first: nothing before them divides by a head count.
+    pub fn validate_named(&self, name: impl Fn(&str) -> String) -> Result<()> {
+        for (field, v) in [
             ("vocab_size", self.vocab_size),
-            (name("n_positions", "max_position_embeddings"), self.n_positions),
-            (name("n_embd", "hidden_size"), self.n_embd),
-            (name("n_layer", "num_hidden_layers"), self.n_layer),
-            (name("n_head", "num_attention_heads"), self.n_head),
-            ("num_key_value_heads", self.n_kv_head),
+            ("n_positions", self.n_positions),
+            ("n_embd", self.n_embd),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_kv_head", self.n_kv_head),
             ("head_dim", self.head_dim),
-            (name("n_inner", "intermediate_size"), self.n_inner),
+            ("n_inner", self.n_inner),
         ] {
             if v == 0 {
-                return Err(Error::Config(format!("{name} is 0; expected a positive integer")));
+                return Err(Error::Config(format!("{} is 0; expected a positive integer", name(field))));
             }
         }
         if self.rope_theta.is_none() && !self.n_embd.is_multiple_of(self.n_head) {
@@ -336,10 +344,6 @@ impl Config {
         v * d + untied + positions + l * (qkvo + mlp)
     }
 
-    pub fn head_dim(&self) -> usize {
-        self.head_dim
-    }
-
     /// Width of the concatenated query heads (= n_embd for GPT-2 and most Llamas).
     pub fn q_width(&self) -> usize {
         self.n_head * self.head_dim
@@ -353,11 +357,6 @@ impl Config {
     /// Width of the fused q|k|v projection.
     pub fn qkv_width(&self) -> usize {
         self.q_width() + 2 * self.kv_width()
-    }
-
-    /// Query heads that share one key/value head.
-    pub fn kv_group(&self) -> usize {
-        self.n_head / self.n_kv_head
     }
 
     /// RoPE frequencies θ^(−2i/head_dim), i < head_dim/2, in f32 as transformers computes

@@ -87,17 +87,11 @@ pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
     out
 }
 
-/// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
-pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
-    rms_scale_body(x, eps)
-}
-
 /// The model's norm (LayerNorm or RMSNorm) with these weights.
 pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f32> {
-    match (kind, &w.b) {
-        (Norm::LayerNorm, Some(b)) => layer_norm(x, &w.g, b, eps),
-        (Norm::LayerNorm, None) => layer_norm(x, &w.g, &Array1::zeros(w.g.len()), eps),
-        (Norm::RmsNorm, _) => rms_norm(x, &w.g, eps),
+    match kind {
+        Norm::LayerNorm => layer_norm(x, &w.g, w.b.as_ref().expect("the loaders give every LayerNorm a bias"), eps),
+        Norm::RmsNorm => rms_norm(x, &w.g, eps),
     }
 }
 
@@ -226,7 +220,6 @@ pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
 
 /// Keys and values of every token already in the context, per layer, as rows [Tk, kv_width]
 /// (key/value head j owns columns j·hd .. (j+1)·hd). Llama's keys are stored rotated.
-#[derive(Default)]
 struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -530,14 +523,15 @@ multiversion! {
 
 #[inline(always)]
 fn rms_norm_row_body(row: &mut [f32], g: &[f32], eps: f32) {
-    let inv = 1.0 / rms_scale_body(row, eps);
+    let inv = 1.0 / rms_scale(row, eps);
     for (v, g) in row.iter_mut().zip(g) {
         *v = g * (*v * inv);
     }
 }
 
+/// √(mean(x²) + ε), the divisor RMSNorm applies to a row.
 #[inline(always)]
-fn rms_scale_body(x: &[f32], eps: f32) -> f32 {
+pub fn rms_scale(x: &[f32], eps: f32) -> f32 {
     (sum_map(x, |v| v * v) / x.len() as f32 + eps).sqrt()
 }
 
@@ -658,7 +652,7 @@ fn max(x: &[f32]) -> f32 {
 
 /// (sin, cos) of every angle RoPE uses for T tokens from `start`: [T, hd/2]. The same for
 /// every head and layer, so a run computes them once.
-fn rope_angles(start: usize, t: usize, inv_freq: &[f32]) -> Vec<(f32, f32)> {
+pub(crate) fn rope_angles(start: usize, t: usize, inv_freq: &[f32]) -> Vec<(f32, f32)> {
     (start..start + t).flat_map(|pos| inv_freq.iter().map(move |f| (pos as f32 * f).sin_cos())).collect()
 }
 
@@ -779,9 +773,11 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
         }
         return;
     }
-    // A's rows must be contiguous (they are, for every caller: whole arrays or column
-    // blocks of one); B's strides are whatever they are.
-    let a = a.as_standard_layout();
+    // The tiles read A's rows as sequential streams at A's own row stride, so a column
+    // block of a wider array (each head's queries) is read in place. `linear` and `unembed`
+    // are public: an A whose rows are not contiguous (none this file makes) is copied first.
+    let in_place = (k == 1 || a.strides()[1] == 1) && (m == 1 || a.strides()[0] >= 0);
+    let a = if in_place { ndarray::CowArray::from(a) } else { a.as_standard_layout() };
     let stride = |v: isize| usize::try_from(v).expect("matmul strides are not negative");
     let (lda, rsb, csb) = (if m > 1 { stride(a.strides()[0]) } else { k }, stride(b.strides()[0]), stride(b.strides()[1]));
     let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr) };
@@ -903,29 +899,22 @@ unsafe fn pack_panels<const NR: usize, const AVX2: bool>(panels: &mut [f32], kc:
     }
 }
 
-/// Copies B's kc × nr block at `b` into the panel, row p at p·NR, zero beyond column nr.
+/// Copies B's kc × nr block at `b` into the panel, row p at p·NR, zero beyond column nr,
+/// for a B whose rows are not contiguous (`pack_panels` copies the others row by row).
+/// With B's columns contiguous (Uᵀ, Kᵀ) this is a transpose: element by element it cost as
+/// much as the matmul (the compiler turned the strided writes into scatters), so with AVX
+/// it goes by 8×8 blocks transposed in registers.
 #[inline(always)]
 unsafe fn pack_panel<const NR: usize, const AVX2: bool>(panel: &mut [f32], kc: usize, nr: usize, b: *const f32, rsb: usize, csb: usize) {
-    if csb == 1 {
-        // B's rows are contiguous (a strip at the right edge of W, read in place otherwise).
-        for (p, row) in panel.chunks_exact_mut(NR).take(kc).enumerate() {
-            row[..nr].copy_from_slice(std::slice::from_raw_parts(b.add(p * rsb), nr));
-            row[nr..].fill(0.0);
-        }
-    } else {
-        // B's columns are contiguous (Uᵀ, Kᵀ): a transpose. Element by element it cost as
-        // much as the matmul (the compiler turned the strided writes into scatters), so
-        // with AVX it goes by 8×8 blocks transposed in registers.
-        let dst = panel.as_mut_ptr();
-        #[cfg(target_arch = "x86_64")]
-        let done = if AVX2 && rsb == 1 { pack_columns_avx::<NR>(dst, kc, nr, b, csb) } else { 0 };
-        #[cfg(not(target_arch = "x86_64"))]
-        let done = 0;
-        for j in done..NR {
-            let src = b.add(j * csb);
-            for p in 0..kc {
-                *dst.add(p * NR + j) = if j < nr { *src.add(p * rsb) } else { 0.0 };
-            }
+    let dst = panel.as_mut_ptr();
+    #[cfg(target_arch = "x86_64")]
+    let done = if AVX2 && rsb == 1 { pack_columns_avx::<NR>(dst, kc, nr, b, csb) } else { 0 };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for j in done..NR {
+        let src = b.add(j * csb);
+        for p in 0..kc {
+            *dst.add(p * NR + j) = if j < nr { *src.add(p * rsb) } else { 0.0 };
         }
     }
 }
@@ -1182,7 +1171,6 @@ mod tests {
                     let mut c = Array2::from_elem((m, n + 2), f32::NAN);
                     let mut cv = c.slice_mut(s![.., 1..n + 1]); // a column block of a wider array
                     let (ldc, cp) = (if m > 1 { cv.strides()[0] as usize } else { n }, cv.as_mut_ptr());
-                    let a = a.as_standard_layout();
                     let g = Gemm { m, k, n, a: a.as_ptr(), lda: if m > 1 { a.strides()[0] as usize } else { k }, b: b.as_ptr(), rsb: b.strides()[0] as usize, csb: b.strides()[1] as usize, c: cp, ldc, bias: bias.as_ptr() };
                     if k == 0 {
                         // gemm_into's own case: the blocked loop needs k ≥ 1.
@@ -1197,6 +1185,13 @@ mod tests {
                             assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{name} m={m} k={k} n={n} transposed={transposed} at ({i}, {j}): {got} vs {want}");
                         }
                     }
+                }
+                // An A with contiguous columns instead of rows, which gemm_into copies first.
+                let a_cols = a.t().as_standard_layout().into_owned();
+                let c = matmul(a_cols.t(), b, Some(&bias));
+                for ((i, j), &got) in c.indexed_iter() {
+                    let want = want(i, j);
+                    assert!((got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()), "column-major A m={m} k={k} n={n} transposed={transposed} at ({i}, {j})");
                 }
             }
         }

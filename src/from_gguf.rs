@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorInfo};
 use crate::model::{check_vocab, Footprint, Model, Progress, Storage};
 use crate::tokenizer::{gguf_pre_patterns, Tokenizer, TokenizerSpec};
-use crate::weights::{check_finite, fuse_qkv, LayerWeights, Linear, NormWeights, Weights};
-use ndarray::{Array1, Array2};
+use crate::weights::{check_finite, fuse_qkv, transpose, LayerWeights, Linear, NormWeights, Weights};
+use ndarray::{Array1, Array2, Axis};
 
 fn err(msg: impl Into<String>) -> Error {
     Error::Gguf(format!("GGUF: {}", msg.into()))
@@ -54,7 +54,7 @@ pub fn load(bytes: &[u8], progress: Progress) -> Result<Model> {
     let g = Gguf::parse(bytes)?;
     let (arch, family) = family(&g)?;
     let config = config(&g, &arch, family)?;
-    let tokenizer = tokenizer(&g)?;
+    let tokenizer = tokenizer(&g, config.bos_token_id)?;
     check_vocab(&tokenizer, &config, |m| err(format!("the tokenizer {m}")))?;
     let storage = Storage::new("gguf", g.tensors().iter().map(|t| t.ty.name().to_string()));
     let weights = weights(&g, &config, progress)?;
@@ -64,50 +64,42 @@ pub fn load(bytes: &[u8], progress: Progress) -> Result<Model> {
 fn config(g: &Gguf, arch: &str, family: Family) -> Result<Config> {
     let key = |k: &str| format!("{arch}.{k}");
     let usize_of = |k: &str| g.get_usize(&key(k));
+    let opt_usize = |k: &str| g.opt_as::<usize>(&key(k));
     let n_embd = usize_of("embedding_length")?;
     let n_head = usize_of("attention.head_count")?;
-    if n_head == 0 {
-        return Err(err(format!("{} is 0; expected a positive integer", key("attention.head_count"))));
-    }
-    let n_kv_head = match g.get(&key("attention.head_count_kv")) {
-        Some(_) => usize_of("attention.head_count_kv")?,
-        None => n_head,
-    };
-    let head_dim = match g.get(&key("attention.key_length")) {
-        Some(_) => usize_of("attention.key_length")?,
-        None => n_embd / n_head,
-    };
-    let vocab_size = match g.get(&key("vocab_size")) {
-        Some(_) => usize_of("vocab_size")?,
+    let n_kv_head = opt_usize("attention.head_count_kv")?.unwrap_or(n_head);
+    let key_length = opt_usize("attention.key_length")?;
+    // A head count of 0 leaves head_dim 0 here, for validate_named to refuse by its key.
+    let head_dim = key_length.unwrap_or(n_embd.checked_div(n_head).unwrap_or(0));
+    let explicit_vocab = opt_usize("vocab_size")?;
+    let vocab_size = match explicit_vocab {
+        Some(v) => v,
         None => g.get_str_array("tokenizer.ggml.tokens")?.len(),
     };
     let gpt2 = family == Family::Gpt2;
     let rope_theta = if gpt2 {
         None
     } else {
-        if let Some(kind) = g.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) {
+        if let Some(kind) = g.opt_as::<&str>(&key("rope.scaling.type"))? {
             if kind != "none" {
                 return Err(err(format!("{} is \"{kind}\"; this engine implements the default RoPE (no scaling)", key("rope.scaling.type"))));
             }
         }
-        if let Some(n) = g.get(&key("rope.dimension_count")).and_then(|v| v.as_u64()) {
-            if n as usize != head_dim {
-                return Err(err(format!(
-                    "{} is {n}, but heads are {head_dim} wide; rotating only part of each head is not supported",
-                    key("rope.dimension_count")
-                )));
-            }
-        }
-        Some(match g.get(&key("rope.freq_base")) {
-            Some(_) => g.get_f32(&key("rope.freq_base"))?,
-            None => 10000.0,
-        })
+        Some(g.opt_as::<f32>(&key("rope.freq_base"))?.unwrap_or(10000.0))
     };
     let eps = if gpt2 { g.get_f32(&key("attention.layer_norm_epsilon"))? } else { g.get_f32(&key("attention.layer_norm_rms_epsilon"))? };
     let qkv_bias = match family {
         Family::Gpt2 => true,
         _ => g.tensor("blk.0.attn_q.bias").is_some(),
     };
+    let mut eos_token_ids = Vec::new();
+    for k in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"] {
+        if let Some(id) = g.opt_as::<u32>(k)? {
+            if !eos_token_ids.contains(&id) {
+                eos_token_ids.push(id);
+            }
+        }
+    }
     let cfg = Config {
         model_type: family,
         vocab_size,
@@ -127,55 +119,73 @@ fn config(g: &Gguf, arch: &str, family: Family) -> Result<Config> {
         o_bias: gpt2 || g.tensor("blk.0.attn_output.bias").is_some(),
         mlp_bias: gpt2 || g.tensor("blk.0.ffn_up.bias").is_some(),
         tie_word_embeddings: g.tensor("output.weight").is_none(),
-        bos_token_id: g.get("tokenizer.ggml.bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32),
-        eos_token_ids: ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"]
-            .iter()
-            .filter_map(|k| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32))
-            .fold(Vec::new(), |mut v, id| {
-                if !v.contains(&id) {
-                    v.push(id);
-                }
-                v
-            }),
+        bos_token_id: g.opt_as("tokenizer.ggml.bos_token_id")?,
+        eos_token_ids,
     };
-    cfg.validate().map_err(as_gguf)?;
+    cfg.validate_named(|field| match field {
+        "vocab_size" if explicit_vocab.is_none() => "the length of tokenizer.ggml.tokens".into(),
+        "vocab_size" => key("vocab_size"),
+        "n_positions" => key("context_length"),
+        "n_embd" => key("embedding_length"),
+        "n_layer" => key("block_count"),
+        "n_head" => key("attention.head_count"),
+        "n_kv_head" => key("attention.head_count_kv"),
+        "head_dim" if key_length.is_none() => format!("head_dim ({} / {})", key("embedding_length"), key("attention.head_count")),
+        "head_dim" => key("attention.key_length"),
+        "n_inner" => key("feed_forward_length"),
+        f => f.to_string(),
+    })
+    .map_err(as_gguf)?;
+    // After validation, so that a zero head count is named as such rather than as 0-wide heads.
+    if let Some(n) = opt_usize("rope.dimension_count")?.filter(|_| !gpt2) {
+        if n != head_dim {
+            return Err(err(format!(
+                "{} is {n}, but heads are {head_dim} wide; rotating only part of each head is not supported",
+                key("rope.dimension_count")
+            )));
+        }
+    }
     Ok(cfg)
 }
 
-fn tokenizer(g: &Gguf) -> Result<Tokenizer> {
+/// The tokenizer of `tokenizer.ggml.*`; `bos` is the file's BOS token, which the config
+/// already read.
+fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
     match g.get_str("tokenizer.ggml.model")? {
         "gpt2" => {}
         "llama" => return Err(err("tokenizer.ggml.model is \"llama\" (a SentencePiece vocabulary), which this engine does not implement; it runs byte-level BPE vocabularies (\"gpt2\")")),
         other => return Err(err(format!("tokenizer.ggml.model is \"{other}\"; this engine runs byte-level BPE vocabularies (\"gpt2\")"))),
     }
     let tokens = g.get_str_array("tokenizer.ggml.tokens")?.to_vec();
-    let types: Vec<i64> = g.opt_as("tokenizer.ggml.token_type")?.unwrap_or_default();
+    let types: Vec<i64> = match g.opt_as::<Vec<i64>>("tokenizer.ggml.token_type")? {
+        None => Vec::new(),
+        Some(types) if types.len() == tokens.len() => types,
+        Some(types) => return Err(err(format!(
+            "tokenizer.ggml.token_type has {} entries, but tokenizer.ggml.tokens has {} tokens; expected one type per token",
+            types.len(),
+            tokens.len()
+        ))),
+    };
     // Control (3) and user-defined (4) tokens are matched verbatim in the text, as llama.cpp
     // and transformers do with special tokens.
     let added: Vec<(String, u32)> = types
         .iter()
+        .zip(&tokens)
         .enumerate()
-        .filter(|(i, t)| matches!(t, 3 | 4) && !tokens[*i].is_empty())
-        .map(|(i, _)| (tokens[i].clone(), i as u32))
+        .filter(|(_, (t, s))| matches!(t, 3 | 4) && !s.is_empty())
+        .map(|(i, (_, s))| (s.clone(), i as u32))
         .collect();
-    let merges = match g.get("tokenizer.ggml.merges") {
-        None => Vec::new(),
-        Some(_) => g
-            .get_str_array("tokenizer.ggml.merges")?
-            .iter()
-            .enumerate()
-            .map(|(rank, m)| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space"))))
-            .collect::<Result<_>>()?,
-    };
-    let pre = match g.get("tokenizer.ggml.pre") {
-        Some(_) => g.get_str("tokenizer.ggml.pre")?,
-        None => "default",
-    };
+    let merges = g
+        .opt_as::<&[String]>("tokenizer.ggml.merges")?
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(rank, m)| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space"))))
+        .collect::<Result<_>>()?;
+    let pre = g.opt_as::<&str>("tokenizer.ggml.pre")?.unwrap_or("default");
     let patterns = gguf_pre_patterns(pre)
         .ok_or_else(|| err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)")))?;
-    let add_bos = g.get("tokenizer.ggml.add_bos_token").and_then(|v| v.as_bool()).unwrap_or(false);
-    let bos = g.get("tokenizer.ggml.bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32);
-    let prefix = match (add_bos, bos) {
+    let prefix = match (g.opt_as::<bool>("tokenizer.ggml.add_bos_token")?.unwrap_or(false), bos) {
         (true, Some(b)) => vec![b],
         (true, None) => return Err(err("tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id is missing")),
         _ => Vec::new(),
@@ -185,7 +195,7 @@ fn tokenizer(g: &Gguf) -> Result<Tokenizer> {
         merges,
         added,
         patterns: patterns.into_iter().map(String::from).collect(),
-        add_prefix_space: g.get("tokenizer.ggml.add_space_prefix").and_then(|v| v.as_bool()).unwrap_or(false),
+        add_prefix_space: g.opt_as::<bool>("tokenizer.ggml.add_space_prefix")?.unwrap_or(false),
         ignore_merges: false,
         nfc: false,
         prefix,
@@ -224,15 +234,21 @@ impl Tensors<'_, '_> {
         Ok(Array2::from_shape_vec((rows, cols), self.values(name, &[rows, cols])?).expect("shape checked"))
     }
 
-    /// A linear layer stored [out, in] (as nn.Linear), transposed to [in, out], with its
+    /// A linear layer's weight as the file stores it, [out, in] (as nn.Linear), with its
     /// bias if the file has one. `unpermute` undoes llama.cpp's Q/K row order for `heads`.
-    fn linear(&self, name: &str, out: usize, inp: usize, bias: bool, unpermute: Option<usize>) -> Result<Linear> {
+    fn rows(&self, name: &str, out: usize, inp: usize, bias: bool, unpermute: Option<usize>) -> Result<(Array2<f32>, Option<Array1<f32>>)> {
         let mut w = self.mat(&format!("{name}.weight"), out, inp)?;
         if let Some(heads) = unpermute {
             w = unpermute_rows(&w, heads);
         }
         let b = if bias { Some(self.vec(&format!("{name}.bias"), out)?) } else { None };
-        Ok(Linear { w: w.reversed_axes().as_standard_layout().into_owned(), b })
+        Ok((w, b))
+    }
+
+    /// A linear layer, transposed to [in, out].
+    fn linear(&self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let (w, b) = self.rows(name, out, inp, bias, None)?;
+        Ok(Linear { w: transpose(w), b })
     }
 
     fn norm(&self, name: &str, d: usize, bias: bool) -> Result<NormWeights> {
@@ -244,18 +260,15 @@ impl Tensors<'_, '_> {
 /// Undoes llama.cpp's `permute`: within each head, row 2i + j of the file is row
 /// j·hd/2 + i of the model (j ∈ {0, 1}).
 fn unpermute_rows(w: &Array2<f32>, heads: usize) -> Array2<f32> {
-    let (rows, _) = w.dim();
-    let hd = rows / heads;
+    let hd = w.nrows() / heads;
     let half = hd / 2;
-    let mut out = w.clone();
-    for h in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                out.row_mut(h * hd + j * half + i).assign(&w.row(h * hd + 2 * i + j));
-            }
-        }
-    }
-    out
+    let order: Vec<usize> = (0..w.nrows())
+        .map(|r| {
+            let (h, k) = (r / hd, r % hd);
+            h * hd + 2 * (k % half) + k / half
+        })
+        .collect();
+    w.select(Axis(0), &order)
 }
 
 fn weights(g: &Gguf, cfg: &Config, progress: Progress) -> Result<Weights> {
@@ -267,21 +280,22 @@ fn weights(g: &Gguf, cfg: &Config, progress: Progress) -> Result<Weights> {
     for i in 0..cfg.n_layer {
         let n = |s: &str| format!("blk.{i}.{s}");
         let qkv = if gpt2 {
-            t.linear(&n("attn_qkv"), cfg.qkv_width(), d, true, None)?
+            t.linear(&n("attn_qkv"), cfg.qkv_width(), d, true)?
         } else {
-            let q = t.linear(&n("attn_q"), cfg.q_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_head))?;
-            let k = t.linear(&n("attn_k"), cfg.kv_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_kv_head))?;
-            let vv = t.linear(&n("attn_v"), cfg.kv_width(), d, cfg.qkv_bias, None)?;
-            fuse_qkv(q, k, vv)
+            fuse_qkv([
+                t.rows(&n("attn_q"), cfg.q_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_head))?,
+                t.rows(&n("attn_k"), cfg.kv_width(), d, cfg.qkv_bias, permute.then_some(cfg.n_kv_head))?,
+                t.rows(&n("attn_v"), cfg.kv_width(), d, cfg.qkv_bias, None)?,
+            ])
         };
         layers.push(LayerWeights {
             ln_1: t.norm(&n("attn_norm"), d, gpt2)?,
             qkv,
-            o: t.linear(&n("attn_output"), d, cfg.q_width(), cfg.o_bias, None)?,
+            o: t.linear(&n("attn_output"), d, cfg.q_width(), cfg.o_bias)?,
             ln_2: t.norm(&n("ffn_norm"), d, gpt2)?,
-            up: t.linear(&n("ffn_up"), f, d, cfg.mlp_bias, None)?,
-            gate: if gpt2 { None } else { Some(t.linear(&n("ffn_gate"), f, d, cfg.mlp_bias, None)?) },
-            down: t.linear(&n("ffn_down"), d, f, cfg.mlp_bias, None)?,
+            up: t.linear(&n("ffn_up"), f, d, cfg.mlp_bias)?,
+            gate: if gpt2 { None } else { Some(t.linear(&n("ffn_gate"), f, d, cfg.mlp_bias)?) },
+            down: t.linear(&n("ffn_down"), d, f, cfg.mlp_bias)?,
         });
         progress(i + 1, cfg.n_layer);
     }

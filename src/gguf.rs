@@ -573,23 +573,11 @@ impl<'a> Gguf<'a> {
         })
     }
 
-    pub fn get_u32(&self, key: &str) -> Result<u32> {
-        self.get_as(key)
-    }
-
-    pub fn get_u64(&self, key: &str) -> Result<u64> {
-        self.get_as(key)
-    }
-
     pub fn get_usize(&self, key: &str) -> Result<usize> {
         self.get_as(key)
     }
 
     pub fn get_f32(&self, key: &str) -> Result<f32> {
-        self.get_as(key)
-    }
-
-    pub fn get_bool(&self, key: &str) -> Result<bool> {
         self.get_as(key)
     }
 
@@ -617,21 +605,6 @@ impl<'a> Gguf<'a> {
         let raw = self.checked_raw(t)?;
         let n = usize::try_from(t.n_elements()).map_err(|_| too_large(t))?;
         quant::dequantize(t.ty, raw, n)
-    }
-
-    /// As [`Gguf::dequantize`], into `out`, which must hold exactly the tensor's values.
-    pub fn dequantize_into(&self, t: &TensorInfo, out: &mut [f32]) -> Result<()> {
-        let raw = self.checked_raw(t)?;
-        if out.len() as u64 != t.n_elements() {
-            return Err(Error::Gguf(format!(
-                "GGUF: tensor {:?} has {} values (dims {:?}), but the output holds {}",
-                t.name,
-                t.n_elements(),
-                t.dims,
-                out.len()
-            )));
-        }
-        quant::dequantize_into(t.ty, raw, out)
     }
 
     /// The raw bytes of a tensor whose type can be dequantized.

@@ -15,9 +15,9 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sampling::Rng;
 use crate::trace::{Part, Parts, Tensor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct HeadScores {
     /// Counted from 1.
     pub layer: usize,
@@ -104,9 +104,14 @@ async fn induction(engine: &mut impl Attends, span: &[u32]) -> Result<Vec<Vec<f3
 /// The repeated random-token sequence the census measures induction on: `half` random
 /// tokens, then the same again (also the page's "watch an induction head" demo).
 pub fn random_repeat(vocab: usize, half: usize, seed: u64) -> Vec<u32> {
-    let mut rng = Rng::new(seed);
-    let span: Vec<u32> = (0..half).map(|_| (rng.next_u64() % vocab as u64) as u32).collect();
+    let span = random_tokens(&mut Rng::new(seed), vocab, half);
     span.iter().chain(&span).copied().collect()
+}
+
+/// `n` token ids drawn uniformly from the vocabulary: the census's spans, and so the demo's
+/// first one.
+fn random_tokens(rng: &mut Rng, vocab: usize, n: usize) -> Vec<u32> {
+    (0..n).map(|_| (rng.next_u64() % vocab as u64) as u32).collect()
 }
 
 /// Random-token sequences the random induction score averages over: one can be unlucky.
@@ -164,11 +169,6 @@ impl Census {
         self.done
     }
 
-    fn random_span(&mut self) -> Vec<u32> {
-        let v = self.cfg.vocab_size as u64;
-        (0..self.half).map(|_| (self.rng.next_u64() % v) as u32).collect()
-    }
-
     /// Runs the next run; returns the scores after the last one.
     pub async fn step(&mut self, engine: &mut impl Attends) -> Result<Option<Vec<HeadScores>>> {
         if self.out.is_some() {
@@ -176,7 +176,7 @@ impl Census {
         }
         let k = self.done;
         if k < SEQS {
-            let span = self.random_span();
+            let span = random_tokens(&mut self.rng, self.cfg.vocab_size, self.half);
             for (acc, sc) in self.ind_random.iter_mut().zip(induction(engine, &span).await?) {
                 acc.iter_mut().zip(sc).for_each(|(a, v)| *a += v / SEQS as f32);
             }
@@ -186,7 +186,7 @@ impl Census {
         } else {
             let natural: Vec<u32> = match &self.text {
                 Some(t) => t[..t.len().min(self.cfg.n_positions)].to_vec(),
-                None => self.random_span(),
+                None => random_tokens(&mut self.rng, self.cfg.vocab_size, self.half),
             };
             let att = engine.attentions(&natural).await?;
             let n = natural.len();

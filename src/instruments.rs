@@ -72,7 +72,7 @@ fn top_k(model: &Model, probs: &[f32], k: usize) -> Vec<TopToken> {
     idx.truncate(k);
     idx.sort_by(|&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
     idx.into_iter()
-        .map(|id| TopToken { id, text: String::from_utf8_lossy(&model.tokenizer.token_bytes(id).unwrap_or_default()).into_owned(), p: probs[id as usize] })
+        .map(|id| TopToken { id, text: token_text(model, id), p: probs[id as usize] })
         .collect()
 }
 
@@ -142,9 +142,7 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
     if position >= emb.nrows() {
         return Err(Error::Input(format!("position {position} is past the {} tokens of this run", emb.nrows())));
     }
-    if token as usize >= cfg.vocab_size {
-        return Err(Error::Input(format!("token id {token} is outside the vocabulary (ids 0..{} are valid)", cfg.vocab_size - 1)));
-    }
+    check_token(model, token)?;
     // Every component as (name, layer, head, d-vector at this position); their sum is the
     // final residual.
     type Piece = (String, Option<usize>, Option<usize>, Vec<f32>);
@@ -189,8 +187,7 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
         let y = norm(&Array2::from_shape_vec((1, d), x).expect("d values"), &w.ln_f, cfg.norm, eps);
         y.row(0).iter().zip(u).map(|(a, b)| a * b).sum()
     };
-    let text = String::from_utf8_lossy(&model.tokenizer.token_bytes(token).unwrap_or_default()).into_owned();
-    Ok(Attribution { position, token, text, logit, components, norm_scale: scale })
+    Ok(Attribution { position, token, text: token_text(model, token), logit, components, norm_scale: scale })
 }
 
 /// A token and how close its embedding is to another's.
@@ -203,7 +200,7 @@ pub struct Neighbour {
 }
 
 fn token_text(model: &Model, id: u32) -> String {
-    String::from_utf8_lossy(&model.tokenizer.token_bytes(id).unwrap_or_default()).into_owned()
+    String::from_utf8_lossy(model.tokenizer.token_bytes(id).unwrap_or_default()).into_owned()
 }
 
 fn check_token(model: &Model, id: u32) -> Result<()> {

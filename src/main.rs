@@ -2,7 +2,7 @@
 //! tokenize, benchmark, inspect heads, and ask why (logit lens, head ablation, direct logit
 //! attribution), without a browser.
 
-use llm_xray::backend::{head_outputs, AblationMode, Stop};
+use llm_xray::backend::{prompt_ablation, AblationMode, Stop};
 use llm_xray::heads::HeadScores;
 use llm_xray::instruments::{attribute, attribution_parts, lens, lens_parts};
 use llm_xray::{generate, Ablation, Choice, Engine, Model, Part, Parts, Sampling, Trace};
@@ -145,11 +145,9 @@ fn ablate(args: &Args, e: &mut Engine, ids: &[u32]) -> Result<Option<Vec<(usize,
         None => return Err(usage(format!("--ablate-mode \"{mode}\" is not known; expected zero or mean"))),
     };
     let a = match mode {
+        // Zeros need no run of the prompt.
         AblationMode::Zero => Ablation::zero(&cfg, &heads),
-        AblationMode::Mean => {
-            let z = block_on(head_outputs(e, ids))?;
-            Ablation::mean(&cfg, &heads, &z.iter().map(Vec::as_slice).collect::<Vec<_>>())
-        }
+        AblationMode::Mean => block_on(prompt_ablation(e, &heads, mode, ids))?.0,
     };
     e.set_ablation(a);
     Ok(Some(heads.iter().map(|(l, h)| (l + 1, h + 1)).collect()))
@@ -294,15 +292,14 @@ fn cmd_attribute(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
     let ids = prompt_ids(args, &model)?;
     let mut e = backend(args, model.clone())?;
-    let tr = block_on(e.trace(&ids, attribution_parts()))?;
+    let tr = block_on(e.trace(&ids, attribution_parts().with(Part::Logits)))?;
     let position: usize = args.num("position", ids.len() - 1)?;
     let token = match args.get("token") {
         Some(_) => args.num::<u32>("token", 0)?,
-        None => {
-            // The model's own top prediction at that position.
-            let logits = block_on(e.trace(&ids[..(position + 1).min(ids.len())], Parts::none()))?.next_logits;
-            llm_xray::sampling::argmax(&logits)
-        }
+        // The model's own top prediction at that position.
+        None if position < ids.len() => llm_xray::sampling::argmax(tr.get(Part::Logits).expect("logits were recorded").row(position)),
+        // attribute() names the position that is out of range.
+        None => 0,
     };
     let a = attribute(&model, &tr, position, token)?;
     if args.flag("json") {
@@ -354,17 +351,7 @@ fn cmd_heads(args: &Args) -> Result<(), Failure> {
 }
 
 fn cmd_info(args: &Args) -> Result<(), Failure> {
-    let model = load_model(args)?;
-    #[derive(Serialize)]
-    struct Info<'a> {
-        config: &'a llm_xray::Config,
-        storage: &'a llm_xray::model::Storage,
-        parameters: Vec<llm_xray::weights::ParamCount>,
-        total_parameters: usize,
-    }
-    let parameters = model.weights.param_counts(&model.config);
-    let total_parameters = parameters.iter().map(|p| p.count).sum();
-    print_json(&Info { config: &model.config, storage: &model.storage, parameters, total_parameters })
+    print_json(&load_model(args)?.summary())
 }
 
 /// Every number of a JSON tree, in order; `null` (a masked score) as −∞.

@@ -87,7 +87,23 @@ pub struct Model {
     pub storage: Storage,
 }
 
+/// What a model is, for people: its hyperparameters, how its weights were stored and how
+/// many learned parameters each component has (`llm-xray info`, the page's model panel).
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    pub config: &'a Config,
+    pub storage: &'a Storage,
+    pub parameters: Vec<crate::weights::ParamCount>,
+    pub total_parameters: usize,
+}
+
 impl Model {
+    pub fn summary(&self) -> Summary<'_> {
+        let parameters = self.weights.param_counts(&self.config);
+        let total_parameters = parameters.iter().map(|p| p.count).sum();
+        Summary { config: &self.config, storage: &self.storage, parameters, total_parameters }
+    }
+
     /// Builds a model from the contents of a Hugging Face folder's three files (the browser
     /// hands us bytes).
     pub fn from_bytes(config: &[u8], weights: &[u8], tokenizer: &[u8]) -> Result<Model> {
@@ -172,7 +188,7 @@ impl Model {
     pub fn token_infos(&self, ids: &[u32], mut bytes_before: usize) -> Vec<TokenInfo> {
         ids.iter()
             .map(|&id| {
-                let bytes = self.tokenizer.token_bytes(id).unwrap_or_default();
+                let bytes = self.tokenizer.token_bytes(id).unwrap_or_default().to_vec();
                 let span = (bytes_before, bytes_before + bytes.len());
                 bytes_before = span.1;
                 TokenInfo { id, text: String::from_utf8_lossy(&bytes).into_owned(), bytes, span }

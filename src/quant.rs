@@ -165,15 +165,19 @@ pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Result<Vec<f32>> {
     // Checked before allocating, so a wrong `n` cannot ask for memory `raw` does not back.
     check(ty, raw, n)?;
     let mut out = vec![0.0; n];
-    dequantize_into(ty, raw, &mut out)?;
+    decode(ty, raw, &mut out)?;
     Ok(out)
 }
 
 /// Dequantizes `raw` into `out`, which must hold exactly the number of values `raw` encodes.
 pub fn dequantize_into(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
     check(ty, raw, out.len())?;
-    // `check` made `raw` exactly `out.len() / block_size` blocks, so the remainders that
-    // `as_chunks` returns are empty and every block has its output.
+    decode(ty, raw, out)
+}
+
+/// Dequantizes `raw`, which `check` found to be exactly `out.len() / block_size` blocks: the
+/// remainders that `as_chunks` returns are then empty and every block has its output.
+fn decode(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
     match ty {
         GgmlType::F32 => {
             for (y, b) in out.iter_mut().zip(raw.as_chunks::<4>().0) {

@@ -8,7 +8,7 @@
 //! causal, the first `n` rows of the store are exactly what a run of the first `n` tokens
 //! computes; the page's history shows earlier steps that way.
 
-use crate::backend::{head_outputs, Ablation, AblationMode, BackendInfo, Choice, Engine};
+use crate::backend::{prompt_ablation, Ablation, AblationMode, BackendInfo, Choice, Engine};
 use crate::error::{Error, Result};
 use crate::heads::{Census, HeadScores};
 use crate::instruments::{self, Attribution, LensLayer};
@@ -69,57 +69,73 @@ pub struct Store {
     next_logits: Vec<(usize, Vec<f32>)>,
 }
 
-/// Appends a run's rows `add` (of `t` tokens, its part's layout) to the stored tensor `old`
-/// of `t0` tokens. Earlier rows of a Keys tensor get a zero for each new key: the mask.
-fn append(layout: Layout, old: &Tensor, t0: usize, add: &Tensor) -> Tensor {
-    match layout {
-        Layout::Rows => {
-            let mut data = old.data.clone();
-            data.extend_from_slice(&add.data);
-            Tensor::new(vec![t0 + add.shape[0], add.shape[1]], data)
-        }
-        Layout::Heads => {
-            let (h, t, w) = (add.shape[0], add.shape[1], add.shape[2]);
-            let mut data = Vec::with_capacity(h * (t0 + t) * w);
-            for k in 0..h {
-                data.extend_from_slice(&old.data[k * t0 * w..(k + 1) * t0 * w]);
-                data.extend_from_slice(&add.data[k * t * w..(k + 1) * t * w]);
+/// Reshapes, in place, each of `h` blocks of `r0` rows × `w0` columns to `r1` × `w1`: the
+/// rows and columns both keep their top-left values, and new cells are zero (for attention,
+/// the mask). Growing moves data from the back, shrinking from the front, so no value is
+/// overwritten before it has moved; the store is never copied whole.
+fn regrid(data: &mut Vec<f32>, h: usize, (r0, w0): (usize, usize), (r1, w1): (usize, usize)) {
+    debug_assert!((r1 >= r0) == (w1 >= w0), "rows and columns grow or shrink together");
+    let (rows, w) = (r0.min(r1), w0.min(w1));
+    let mv = |data: &mut Vec<f32>, k: usize, i: usize| {
+        let (from, to) = ((k * r0 + i) * w0, (k * r1 + i) * w1);
+        data.copy_within(from..from + w, to);
+        data[to + w..to + w1].fill(0.0);
+    };
+    if r1 * w1 >= r0 * w0 {
+        data.resize(h * r1 * w1, 0.0);
+        for k in (0..h).rev() {
+            data[(k * r1 + rows) * w1..(k + 1) * r1 * w1].fill(0.0);
+            for i in (0..rows).rev() {
+                mv(data, k, i);
             }
-            Tensor::new(vec![h, t0 + t, w], data)
         }
-        Layout::Keys => {
-            let (h, t) = (add.shape[0], add.shape[1]);
-            let tn = t0 + t;
-            let mut data = vec![0.0; h * tn * tn];
-            for k in 0..h {
-                for i in 0..t0 {
-                    let src = &old.data[(k * t0 + i) * t0..(k * t0 + i + 1) * t0];
-                    data[(k * tn + i) * tn..(k * tn + i) * tn + t0].copy_from_slice(src);
-                }
-                for i in 0..t {
-                    let src = &add.data[(k * t + i) * tn..(k * t + i + 1) * tn];
-                    data[(k * tn + t0 + i) * tn..(k * tn + t0 + i + 1) * tn].copy_from_slice(src);
-                }
+    } else {
+        for k in 0..h {
+            for i in 0..rows {
+                mv(data, k, i);
             }
-            Tensor::new(vec![h, tn, tn], data)
         }
+        data.truncate(h * r1 * w1);
     }
 }
 
-/// The first `n` tokens' rows of a stored tensor.
-fn truncated(layout: Layout, t: &Tensor, n: usize) -> Tensor {
+/// A stored tensor of `tokens` tokens as blocks of rows × columns, in its layout: [T, w]
+/// is one block, per-head [H, T, w] and attention [H, T, T] one block per head.
+fn grid(layout: Layout, t: &Tensor, tokens: usize) -> (usize, (usize, usize)) {
     match layout {
-        Layout::Rows => Tensor::new(vec![n, t.shape[1]], t.data[..n * t.shape[1]].to_vec()),
-        Layout::Heads => {
-            let (h, t0, w) = (t.shape[0], t.shape[1], t.shape[2]);
-            let data = (0..h).flat_map(|k| t.data[k * t0 * w..(k * t0 + n) * w].iter().copied()).collect();
-            Tensor::new(vec![h, n, w], data)
-        }
-        Layout::Keys => {
-            let (h, t0) = (t.shape[0], t.shape[1]);
-            let data = (0..h).flat_map(|k| (0..n).flat_map(move |i| t.data[(k * t0 + i) * t0..(k * t0 + i) * t0 + n].iter().copied())).collect();
-            Tensor::new(vec![h, n, n], data)
-        }
+        Layout::Rows => (1, (tokens, t.shape[1])),
+        Layout::Heads => (t.shape[0], (tokens, t.shape[2])),
+        Layout::Keys => (t.shape[0], (tokens, tokens)),
+    }
+}
+
+/// Resizes a stored tensor of `t0` tokens to `t1` tokens in place (new cells zero), and
+/// sets its shape.
+fn resize(layout: Layout, t: &mut Tensor, t0: usize, t1: usize) {
+    let (h, from) = grid(layout, t, t0);
+    let (_, to) = grid(layout, t, t1);
+    if layout == Layout::Rows {
+        // Rows are token-major: only the end moves.
+        t.data.resize(t1 * from.1, 0.0);
+    } else {
+        regrid(&mut t.data, h, from, to);
+    }
+    let axis = usize::from(layout != Layout::Rows);
+    t.shape[axis] = t1;
+    if layout == Layout::Keys {
+        t.shape[2] = t1;
+    }
+}
+
+/// Appends a run's rows `add` (its part's layout; keys span the whole context) to the
+/// stored tensor `old` of `t0` tokens.
+fn append(layout: Layout, old: &mut Tensor, t0: usize, add: &Tensor) {
+    let t = add.shape[usize::from(layout != Layout::Rows)];
+    let tn = t0 + t;
+    resize(layout, old, t0, tn);
+    let (h, (_, w)) = grid(layout, old, tn);
+    for k in 0..h {
+        old.data[(k * tn + t0) * w..(k + 1) * tn * w].copy_from_slice(&add.data[k * t * w..(k + 1) * t * w]);
     }
 }
 
@@ -167,7 +183,7 @@ impl Store {
             }
             let layout = p.spec().layout;
             match self.parts.iter_mut().find(|(l, q, _)| *l == layer && *q == p) {
-                Some((_, _, old)) => *old = append(layout, old, t0, &t),
+                Some((_, _, old)) => append(layout, old, t0, &t),
                 None if t0 == 0 => self.parts.push((layer, p, t)),
                 // A part not recorded before cannot be filled in for earlier tokens.
                 None => {}
@@ -198,12 +214,13 @@ impl Store {
         if n >= self.len() {
             return;
         }
+        let t0 = self.len();
         self.tokens.truncate(n);
         if n == 0 {
             self.parts.clear();
         }
         for (_, p, t) in &mut self.parts {
-            *t = truncated(p.spec().layout, t, n);
+            resize(p.spec().layout, t, t0, n);
         }
         self.norms.truncate(n);
         self.next_logits.retain(|(k, _)| *k <= n);
@@ -263,10 +280,8 @@ pub struct CensusStep {
 /// counts, the longest context the page keeps, and whether the vocabulary has ChatML markers.
 #[derive(Debug, Serialize)]
 pub struct ModelInfo<'a> {
-    pub config: &'a crate::Config,
-    pub storage: &'a crate::model::Storage,
-    pub parameters: Vec<crate::weights::ParamCount>,
-    pub total_parameters: usize,
+    #[serde(flatten)]
+    pub model: crate::model::Summary<'a>,
     pub max_tokens: usize,
     pub chat: bool,
 }
@@ -350,16 +365,28 @@ impl Serialize for RunJson<'_> {
         if att.len() == cfg.n_layer {
             m.serialize_entry("attentions", &att)?;
         }
-        let layers: Vec<serde_json::Map<String, serde_json::Value>> = (0..cfg.n_layer)
-            .map(|l| {
-                Part::all()
-                    .filter(|p| p.is_layer() && *p != Part::AttnProbs)
-                    .filter_map(|p| store.part(Some(l), p).map(|t| (p.name().to_string(), serde_json::to_value(t).unwrap_or_default())))
-                    .collect()
-            })
-            .collect();
+        let layers: Vec<LayerJson> = (0..cfg.n_layer).map(|layer| LayerJson { store, layer }).collect();
         m.serialize_entry("layers", &layers)?;
         m.serialize_entry("next_logits", &store.logits_at(store.len()).unwrap_or(&[]))?;
+        m.end()
+    }
+}
+
+/// One layer's stored parts as a JSON object, written straight from the store.
+struct LayerJson<'a> {
+    store: &'a Store,
+    layer: usize,
+}
+
+impl Serialize for LayerJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(None)?;
+        for p in Part::all().filter(|p| p.is_layer() && *p != Part::AttnProbs) {
+            if let Some(t) = self.store.part(Some(self.layer), p) {
+                m.serialize_entry(p.name(), t)?;
+            }
+        }
         m.end()
     }
 }
@@ -393,8 +420,8 @@ pub fn session_parts(model: &Model) -> Parts {
 }
 
 /// The parts a run records for the store: what it keeps, plus what the norms need.
-fn run_parts(model: &Model) -> Parts {
-    Parts::of(&session_parts(model).iter().chain([Part::AttnOut, Part::MlpOut, Part::ResidPost, Part::TokEmb, Part::PosEmb]).collect::<Vec<_>>())
+fn run_parts(keep: Parts) -> Parts {
+    Parts::of(&keep.iter().chain([Part::AttnOut, Part::MlpOut, Part::ResidPost, Part::TokEmb, Part::PosEmb]).collect::<Vec<_>>())
 }
 
 /// Bytes of recorded activations the page allows itself per context.
@@ -436,10 +463,6 @@ impl Session {
 
     pub fn model(&self) -> &Arc<Model> {
         self.engine.model()
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     pub fn store(&self) -> &Store {
@@ -489,13 +512,14 @@ impl Session {
         self.engine.truncate(n);
         self.store.truncate(n);
         if self.engine.context_len() != n {
-            // The engine lost its context (a backend switch): rebuild it.
+            // The engine's context is not the store's (a failed ablation or re-run left it
+            // elsewhere): rebuild it.
             self.engine.reset();
             if n > 0 {
                 self.engine.run(&self.ids[..n], Parts::none()).await?;
             }
         }
-        let tr = self.engine.run(&self.ids[n..], run_parts(self.model())).await?;
+        let tr = self.engine.run(&self.ids[n..], run_parts(self.keep)).await?;
         let elapsed = tr.elapsed_ms;
         self.store.append(tr, self.keep)?;
         Ok((self.ids.len() - n, elapsed))
@@ -515,8 +539,9 @@ impl Session {
         self.model().check_ids(&ids, 0)?;
         self.check_len(ids.len())?;
         let common = self.ids.iter().zip(&ids).take_while(|(a, b)| a == b).count();
-        // Mean-ablation depends on the whole prompt: a new prompt recomputes it from scratch.
-        let fresh = self.ablation_mode == AblationMode::Mean && !self.ablated.is_empty();
+        // With heads ablated, a new prompt needs its un-ablated "before" (and, for
+        // mean-ablation, new means): a clean run, after which the context is rebuilt.
+        let fresh = !self.ablated.is_empty();
         // The last token is always recomputed: its next-token logits are what the page shows.
         let keep = if fresh { 0 } else { common.min(ids.len() - 1) };
         let unchanged = common == ids.len() && common == self.ids.len() && self.prompt_len == ids.len();
@@ -526,7 +551,7 @@ impl Session {
         }
         let old = (std::mem::replace(&mut self.ids, ids), self.prompt_len);
         self.prompt_len = self.ids.len();
-        let result = if fresh { self.set_ablation_inner().await } else { self.extend(keep).await.map(|(c, ms)| (c, keep, ms)) };
+        let result = if fresh { self.apply_ablation().await } else { self.extend(keep).await.map(|(c, ms)| (c, keep, ms)) };
         match result {
             Ok((computed, reused, ms)) => Ok(self.info(computed, reused, ms)),
             Err(e) => {
@@ -585,11 +610,11 @@ impl Session {
         }
         self.engine.reset();
         self.store = Store::default();
-        let tr = self.engine.run(&self.ids[..self.prompt_len], run_parts(self.model())).await?;
+        let tr = self.engine.run(&self.ids[..self.prompt_len], run_parts(self.keep)).await?;
         let mut ms = tr.elapsed_ms;
         self.store.append(tr, self.keep)?;
         for k in self.prompt_len..self.ids.len() {
-            let tr = self.engine.run(&self.ids[k..k + 1], run_parts(self.model())).await?;
+            let tr = self.engine.run(&self.ids[k..k + 1], run_parts(self.keep)).await?;
             ms += tr.elapsed_ms;
             self.store.append(tr, self.keep)?;
         }
@@ -609,7 +634,8 @@ impl Session {
     }
 
     /// Ablates `heads` (0-based (layer, head)) from now on, by zeros or by their mean over the
-    /// prompt, and re-runs the context. An empty list restores the model.
+    /// prompt, and re-runs the context. An empty list restores the model. Before any prompt,
+    /// the heads are kept and the first prompt runs ablated.
     pub async fn set_ablation(&mut self, heads: Vec<(usize, usize)>, mode: AblationMode) -> Result<Option<RunInfo>> {
         let cfg = &self.model().config;
         if let Some((l, h)) = heads.iter().find(|(l, h)| *l >= cfg.n_layer || *h >= cfg.n_head) {
@@ -618,34 +644,29 @@ impl Session {
         self.ablated = heads;
         self.ablation_mode = mode;
         if self.ids.is_empty() {
-            self.engine.set_ablation(Ablation::default());
             return Ok(None);
         }
-        let (c, r, ms) = self.set_ablation_inner().await?;
+        let (c, r, ms) = self.apply_ablation().await?;
         Ok(Some(self.info(c, r, ms)))
     }
 
-    /// Sets the engine's ablation for the current prompt (computing means and the
-    /// un-ablated baseline from a clean run) and re-runs the context.
-    async fn set_ablation_inner(&mut self) -> Result<(usize, usize, f64)> {
-        let cfg = self.model().config.clone();
-        if self.ablated.is_empty() {
-            self.baseline = None;
-            self.engine.set_ablation(Ablation::default());
-            return self.rerun().await;
-        }
-        let prompt = self.ids[..self.prompt_len].to_vec();
-        let z = head_outputs(&mut self.engine, &prompt).await?;
-        self.baseline = Some(self.engine.trace(&prompt, Parts::none()).await?.next_logits);
-        let a = match self.ablation_mode {
-            AblationMode::Zero => Ablation::zero(&cfg, &self.ablated),
-            AblationMode::Mean => Ablation::mean(&cfg, &self.ablated, &z.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+    /// Sets the engine's ablation for the current prompt, with the un-ablated baseline from
+    /// the same clean run, and re-runs the context.
+    async fn apply_ablation(&mut self) -> Result<(usize, usize, f64)> {
+        let (a, baseline) = if self.ablated.is_empty() {
+            (Ablation::default(), None)
+        } else {
+            let prompt = self.ids[..self.prompt_len].to_vec();
+            let (a, logits) = prompt_ablation(&mut self.engine, &self.ablated, self.ablation_mode, &prompt).await?;
+            (a, Some(logits))
         };
+        self.baseline = baseline;
         self.engine.set_ablation(a);
         self.rerun().await
     }
 
-    /// The logit lens over the context (its first `at` tokens' rows are what the page shows).
+    /// The logit lens over every position of the context (the page shows the rows up to its
+    /// current step).
     pub fn lens(&self, k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
         instruments::lens(self.model(), &self.store, k, target)
     }
@@ -724,10 +745,8 @@ impl Session {
     /// The model as the page's model panel describes it (see [`ModelInfo`]).
     pub fn describe(&self) -> ModelInfo<'_> {
         let m = self.model();
-        let parameters = m.weights.param_counts(&m.config);
-        let total_parameters = parameters.iter().map(|p| p.count).sum();
         let chat = ["<|im_start|>", "<|im_end|>"].iter().all(|t| m.tokenizer.token_id(t).is_some());
-        ModelInfo { config: &m.config, storage: &m.storage, parameters, total_parameters, max_tokens: self.max_tokens(), chat }
+        ModelInfo { model: m.summary(), max_tokens: self.max_tokens(), chat }
     }
 
     /// A stored part as (shape, values): any part the session keeps (`layer` ignored for
@@ -764,14 +783,26 @@ mod tests {
         Tensor::new(shape.to_vec(), (0..n).map(|i| from + i as f32).collect())
     }
 
+    fn appended(layout: Layout, a: &Tensor, t0: usize, b: &Tensor) -> Tensor {
+        let mut x = a.clone();
+        append(layout, &mut x, t0, b);
+        x
+    }
+
+    fn truncated(layout: Layout, a: &Tensor, t0: usize, n: usize) -> Tensor {
+        let mut x = a.clone();
+        resize(layout, &mut x, t0, n);
+        x
+    }
+
     #[test]
     fn rows_append_then_truncate_round_trips() {
         let a = t(&[2, 3], 0.0);
         let b = t(&[1, 3], 100.0);
-        let ab = append(Layout::Rows, &a, 2, &b);
+        let ab = appended(Layout::Rows, &a, 2, &b);
         assert_eq!(ab.shape, vec![3, 3]);
         assert_eq!(&ab.data[6..], &b.data[..]);
-        assert_eq!(truncated(Layout::Rows, &ab, 2), a);
+        assert_eq!(truncated(Layout::Rows, &ab, 3, 2), a);
     }
 
     #[test]
@@ -779,10 +810,10 @@ mod tests {
         // [2 heads, 2 tokens, width 2] + [2 heads, 1 token, width 2]
         let a = t(&[2, 2, 2], 0.0);
         let b = t(&[2, 1, 2], 100.0);
-        let ab = append(Layout::Heads, &a, 2, &b);
+        let ab = appended(Layout::Heads, &a, 2, &b);
         assert_eq!(ab.shape, vec![2, 3, 2]);
         assert_eq!(ab.data, vec![0.0, 1.0, 2.0, 3.0, 100.0, 101.0, 4.0, 5.0, 6.0, 7.0, 102.0, 103.0]);
-        assert_eq!(truncated(Layout::Heads, &ab, 2), a);
+        assert_eq!(truncated(Layout::Heads, &ab, 3, 2), a);
     }
 
     #[test]
@@ -790,11 +821,35 @@ mod tests {
         // One head, 2 tokens [1, 2, 2], then a step of 1 token [1, 1, 3].
         let a = Tensor::new(vec![1, 2, 2], vec![1.0, 0.0, 0.4, 0.6]);
         let b = Tensor::new(vec![1, 1, 3], vec![0.2, 0.3, 0.5]);
-        let ab = append(Layout::Keys, &a, 2, &b);
+        let ab = appended(Layout::Keys, &a, 2, &b);
         assert_eq!(ab.shape, vec![1, 3, 3]);
         assert_eq!(ab.data, vec![1.0, 0.0, 0.0, 0.4, 0.6, 0.0, 0.2, 0.3, 0.5]);
-        assert_eq!(truncated(Layout::Keys, &ab, 2), a);
-        assert_eq!(truncated(Layout::Keys, &ab, 1).data, vec![1.0]);
+        assert_eq!(truncated(Layout::Keys, &ab, 3, 2), a);
+        assert_eq!(truncated(Layout::Keys, &ab, 3, 1).data, vec![1.0]);
+    }
+
+    /// Several heads grown in place twice (the moves run back to front, across blocks) equal
+    /// the squares written out directly, and shrinking walks back through the same squares.
+    #[test]
+    fn keys_of_several_heads_grow_and_shrink_in_place() {
+        // Head k's score of query i for key j is k·100 + i·10 + j (j ≤ i), else masked 0.
+        let square = |h: usize, n: usize| {
+            let data = (0..h * n * n).map(|x| (x / (n * n), x / n % n, x % n)).map(|(k, i, j)| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }).collect();
+            Tensor::new(vec![h, n, n], data)
+        };
+        let rows = |h: usize, from: usize, to: usize| {
+            let data = (0..h).flat_map(|k| (from..to).flat_map(move |i| (0..to).map(move |j| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }))).collect();
+            Tensor::new(vec![h, to - from, to], data)
+        };
+        let mut x = square(3, 2);
+        append(Layout::Keys, &mut x, 2, &rows(3, 2, 5));
+        assert_eq!(x, square(3, 5));
+        append(Layout::Keys, &mut x, 5, &rows(3, 5, 6));
+        assert_eq!(x, square(3, 6));
+        resize(Layout::Keys, &mut x, 6, 4);
+        assert_eq!(x, square(3, 4));
+        resize(Layout::Keys, &mut x, 4, 0);
+        assert_eq!(x.data.len(), 0);
     }
 
     #[test]

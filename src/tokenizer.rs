@@ -14,7 +14,7 @@ use fancy_regex::Regex;
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 /// GPT-2's pre-tokenizer pattern, identical in HF's ByteLevel and tiktoken's r50k_base.
 pub const GPT2_PATTERN: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -69,13 +69,14 @@ pub struct TokenizerSpec {
 
 pub struct Tokenizer {
     vocab: HashMap<String, u32>,
-    /// Token string (in byte-level chars) by id; empty where the id is unused.
-    id_to_token: Vec<String>,
     /// Added tokens that bypass BPE, longest first so matching is leftmost-longest.
     added: Vec<(String, u32)>,
     merges: HashMap<(u32, u32), (u32, u32)>, // pair -> (rank, merged id)
+    /// The bytes of every id back to back: id i's are `bytes[ends[i - 1]..ends[i]]`, built
+    /// once so that decoding and counting bytes allocate nothing per token.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
     byte_to_char: [char; 256],
-    char_to_byte: HashMap<char, u8>,
     add_prefix_space: bool,
     ignore_merges: bool,
     nfc: bool,
@@ -128,10 +129,24 @@ impl Tokenizer {
             id_to_token[*i as usize] = t.clone();
         }
         added.sort_by_key(|b| std::cmp::Reverse(b.0.len()));
-        let mut vocab = HashMap::with_capacity(id_to_token.len());
+        let byte_to_char = bytes_to_unicode();
+        let char_to_byte: HashMap<char, u8> = byte_to_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+        let is_added: HashSet<u32> = added.iter().map(|a| a.1).collect();
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(id_to_token.len());
         for (i, t) in id_to_token.iter().enumerate() {
+            // Added tokens are text as written; the rest are byte-level chars.
+            if is_added.contains(&(i as u32)) {
+                bytes.extend_from_slice(t.as_bytes());
+            } else {
+                bytes.extend(t.chars().map(|c| char_to_byte.get(&c).copied().unwrap_or(b'?')));
+            }
+            ends.push(bytes.len());
+        }
+        let mut vocab = HashMap::with_capacity(id_to_token.len());
+        for (i, t) in id_to_token.into_iter().enumerate() {
             if !t.is_empty() {
-                vocab.entry(t.clone()).or_insert(i as u32);
+                vocab.entry(t).or_insert(i as u32);
             }
         }
         let mut merges = HashMap::with_capacity(spec.merges.len());
@@ -148,15 +163,13 @@ impl Tokenizer {
             .iter()
             .map(|p| Regex::new(p).map_err(|e| err(format!("the pre-tokenizer pattern {p:?} does not compile: {e}"))))
             .collect::<Result<Vec<_>>>()?;
-        let byte_to_char = bytes_to_unicode();
-        let char_to_byte = byte_to_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
         let tok = Tokenizer {
             vocab,
-            id_to_token,
             added,
             merges,
+            bytes,
+            ends,
             byte_to_char,
-            char_to_byte,
             add_prefix_space: spec.add_prefix_space,
             ignore_merges: spec.ignore_merges,
             nfc: spec.nfc,
@@ -258,7 +271,7 @@ impl Tokenizer {
 
     /// Number of ids this tokenizer can produce (largest id + 1).
     pub fn vocab_len(&self) -> usize {
-        self.id_to_token.len()
+        self.ends.len()
     }
 
     /// The id of a token given as text (e.g. "<|im_start|>"), if the vocabulary has it.
@@ -270,28 +283,26 @@ impl Tokenizer {
         self.vocab.get(&s).copied()
     }
 
-    /// Whether `id` is an added (special) token, matched verbatim rather than by BPE.
-    pub fn is_added(&self, id: u32) -> bool {
-        self.added.iter().any(|(_, i)| *i == id)
-    }
-
     /// The bytes a token id stands for, or None for an id the tokenizer does not have.
-    pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
-        let tok = self.id_to_token.get(id as usize).filter(|t| !t.is_empty())?;
-        if self.is_added(id) {
-            return Some(tok.as_bytes().to_vec());
-        }
-        Some(tok.chars().map(|c| self.char_to_byte.get(&c).copied().unwrap_or(b'?')).collect())
+    pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
+        let i = id as usize;
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Every token string holds at least one byte, so empty bytes mean an unused id.
+        (end > start).then(|| &self.bytes[start..end])
     }
 
     /// Total bytes the tokens of `ids` stand for.
     pub fn bytes_len(&self, ids: &[u32]) -> usize {
-        ids.iter().map(|&i| self.token_bytes(i).map_or(0, |b| b.len())).sum()
+        ids.iter().map(|&i| self.token_bytes(i).map_or(0, <[u8]>::len)).sum()
     }
 
     /// Text of a sequence of ids; invalid UTF-8 (a character cut between tokens) becomes U+FFFD.
     pub fn decode(&self, ids: &[u32]) -> String {
-        let bytes: Vec<u8> = ids.iter().flat_map(|&i| self.token_bytes(i).unwrap_or_default()).collect();
+        let mut bytes = Vec::new();
+        for &i in ids {
+            bytes.extend_from_slice(self.token_bytes(i).unwrap_or_default());
+        }
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -336,7 +347,7 @@ impl Tokenizer {
     /// As `encode_prompt`, with each token's bytes and span (a template token's span is
     /// empty, at the start or the end of the prompt).
     pub fn encode_prompt_pieces(&self, text: &str) -> Vec<Piece> {
-        let template = |id: u32, at: usize| Piece { id, bytes: self.token_bytes(id).unwrap_or_default(), span: (at, at) };
+        let template = |id: u32, at: usize| Piece { id, bytes: self.token_bytes(id).unwrap_or_default().to_vec(), span: (at, at) };
         let mut out: Vec<Piece> = self.prefix.iter().map(|&id| template(id, 0)).collect();
         out.extend(self.encode(text));
         out.extend(self.suffix.iter().map(|&id| template(id, text.len())));
@@ -365,7 +376,7 @@ impl Tokenizer {
         for (ws, we) in words {
             let mut pos = ws;
             for id in self.bpe(&s.as_bytes()[ws..we]) {
-                let bytes = self.token_bytes(id).unwrap_or_default();
+                let bytes = self.token_bytes(id).unwrap_or_default().to_vec();
                 let (a, b) = (pos, pos + bytes.len());
                 pos = b;
                 let map = |p: usize| start + p.saturating_sub(shift);

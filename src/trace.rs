@@ -275,7 +275,7 @@ impl Parts {
 }
 
 /// One token of the context.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TokenInfo {
     pub id: u32,
     /// The text of the piece, with any bytes that are not whole UTF-8 characters shown as

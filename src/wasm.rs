@@ -60,9 +60,6 @@ impl FileBytes {
     pub fn push(&mut self, chunk: &[u8]) {
         self.data.extend_from_slice(chunk);
     }
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
 }
 
 /// The model in the tab and its context.

@@ -10,7 +10,8 @@
 
 use crate::config::{Config, Family, Norm as NormKind};
 use crate::error::{Error, Result};
-use ndarray::{concatenate, Array1, Array2, Axis};
+use crate::quant::{self, GgmlType};
+use ndarray::{concatenate, s, Array1, Array2, Axis};
 use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
 
@@ -95,17 +96,21 @@ impl<'a> Reader<'a> {
                 t.shape()
             )));
         }
-        let data = t.data();
-        let values: Vec<f32> = match t.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        let ty = match t.dtype() {
+            Dtype::F32 => GgmlType::F32,
+            Dtype::F16 => GgmlType::F16,
+            Dtype::BF16 => GgmlType::BF16,
             other => {
                 return Err(Error::Weights(format!(
                     "tensor \"{name}\" has dtype {other:?}; expected F32, F16 or BF16"
                 )))
             }
         };
+        // safetensors checked the data's length against shape and dtype, so this cannot fail;
+        // it is reported all the same rather than trusted.
+        let values = quant::dequantize(ty, t.data(), shape.iter().product()).map_err(|e| {
+            Error::Weights(format!("tensor \"{name}\": {}", e.to_string().trim_start_matches("GGUF: ")))
+        })?;
         check_finite(name, &values, Error::Weights)?;
         Ok(values)
     }
@@ -121,11 +126,6 @@ impl<'a> Reader<'a> {
     fn mat(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
         let v = self.read(name, &[rows, cols])?;
         Ok(Array2::from_shape_vec((rows, cols), v).expect("length checked against shape"))
-    }
-
-    /// An nn.Linear weight [out, in], transposed to [in, out].
-    fn linear_t(&self, name: &str, out: usize, inp: usize) -> Result<Array2<f32>> {
-        Ok(self.mat(name, out, inp)?.reversed_axes().as_standard_layout().into_owned())
     }
 }
 
@@ -172,10 +172,15 @@ impl Weights {
     fn llama(r: Reader, cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
         let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
         let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            let w = r.linear_t(&format!("{name}.weight"), out, inp)?;
+        // nn.Linear weights as the file stores them, [out, in], with their biases.
+        let rows = |name: &str, out: usize, inp: usize, bias: bool| -> Result<(Array2<f32>, Option<Array1<f32>>)> {
+            let w = r.mat(&format!("{name}.weight"), out, inp)?;
             let b = if bias { Some(r.vec(&format!("{name}.bias"), out)?) } else { None };
-            Ok(Linear { w, b })
+            Ok((w, b))
+        };
+        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
+            let (w, b) = rows(name, out, inp, bias)?;
+            Ok(Linear { w: transpose(w), b })
         };
         let norm = |name: &str| -> Result<NormWeights> { Ok(NormWeights { g: r.vec(&format!("{name}.weight"), d)?, b: None }) };
         if !r.has("embed_tokens.weight") && r.has("wte.weight") {
@@ -184,12 +189,14 @@ impl Weights {
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let n = |s: &str| format!("layers.{i}.{s}");
-            let q = linear(&n("self_attn.q_proj"), qw, d, cfg.qkv_bias)?;
-            let k = linear(&n("self_attn.k_proj"), kvw, d, cfg.qkv_bias)?;
-            let vv = linear(&n("self_attn.v_proj"), kvw, d, cfg.qkv_bias)?;
+            let qkv = fuse_qkv([
+                rows(&n("self_attn.q_proj"), qw, d, cfg.qkv_bias)?,
+                rows(&n("self_attn.k_proj"), kvw, d, cfg.qkv_bias)?,
+                rows(&n("self_attn.v_proj"), kvw, d, cfg.qkv_bias)?,
+            ]);
             layers.push(LayerWeights {
                 ln_1: norm(&n("input_layernorm"))?,
-                qkv: fuse_qkv(q, k, vv),
+                qkv,
                 o: linear(&n("self_attn.o_proj"), d, qw, cfg.o_bias)?,
                 ln_2: norm(&n("post_attention_layernorm"))?,
                 up: linear(&n("mlp.up_proj"), f, d, cfg.mlp_bias)?,
@@ -238,12 +245,27 @@ impl Weights {
     }
 }
 
-/// q, k and v projections ([in, out] each) as one [in, q + 2·kv] projection.
-pub fn fuse_qkv(q: Linear, k: Linear, v: Linear) -> Linear {
-    // concatenate may hand back a column-major array; every matmul here wants rows.
-    let w = concatenate(Axis(1), &[q.w.view(), k.w.view(), v.w.view()]).expect("q, k, v share their input width").as_standard_layout().into_owned();
-    let b = match (q.b, k.b, v.b) {
-        (Some(a), Some(b), Some(c)) => Some(concatenate(Axis(0), &[a.view(), b.view(), c.view()]).expect("1-D")),
+/// An nn.Linear weight [out, in] as a row-major [in, out].
+pub fn transpose(w: Array2<f32>) -> Array2<f32> {
+    w.reversed_axes().as_standard_layout().into_owned()
+}
+
+/// The q, k and v projections of a Llama-family model, each an nn.Linear weight [out, in]
+/// (as both file formats store them) with its bias if it has one, as one [in, q + 2·kv]
+/// projection.
+pub fn fuse_qkv(parts: [(Array2<f32>, Option<Array1<f32>>); 3]) -> Linear {
+    let d = parts[0].0.ncols();
+    let n = parts.iter().map(|(w, _)| w.nrows()).sum();
+    // Each part is transposed straight into its columns: one copy, into the row-major
+    // layout every matmul here wants. The loaders checked that the parts share `d`.
+    let mut w = Array2::zeros((d, n));
+    let mut at = 0;
+    for (p, _) in &parts {
+        w.slice_mut(s![.., at..at + p.nrows()]).assign(&p.t());
+        at += p.nrows();
+    }
+    let b = match parts.map(|(_, b)| b) {
+        [Some(a), Some(b), Some(c)] => Some(concatenate(Axis(0), &[a.view(), b.view(), c.view()]).expect("1-D")),
         _ => None,
     };
     Linear { w, b }

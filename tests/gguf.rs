@@ -4,6 +4,7 @@
 //! Fixtures: tests/fixtures/quant/, written by tests/fixtures/make_quant_fixtures.py.
 
 use llm_xray::gguf::{Array, Gguf, TensorInfo, Value};
+use llm_xray::model::Model;
 use llm_xray::quant::{self, GgmlType};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -134,9 +135,6 @@ fn reads_a_file_written_by_gguf_py() {
         let want = &want_all[off..off + n];
         assert_eq!(t.n_elements(), n as u64);
         assert_same(&g.dequantize(t).unwrap(), want, name);
-        let mut out = vec![0.0; n];
-        g.dequantize_into(t, &mut out).unwrap();
-        assert_same(&out, want, name);
         assert_eq!(g.raw(t).unwrap().len() as u64, t.ty.bytes_for(t.n_elements()).unwrap());
     }
     assert_eq!(g.tensor("missing"), None);
@@ -174,13 +172,13 @@ fn reads_metadata_of_every_type() {
     assert_eq!(v("test.nested"), Value::Array(nested));
 
     // Typed getters convert integers of any width that fit.
-    assert_eq!(g.get_u32("llama.block_count").unwrap(), 2);
+    assert_eq!(g.get_as::<u32>("llama.block_count").unwrap(), 2);
     assert_eq!(g.get_usize("test.u8").unwrap(), 200);
     assert_eq!(g.get_as::<i64>("test.i8").unwrap(), -100);
-    assert_eq!(g.get_u64("test.u64").unwrap(), (1 << 63) + 5);
+    assert_eq!(g.get_as::<u64>("test.u64").unwrap(), (1 << 63) + 5);
     assert_eq!(g.get_f32("llama.rope.freq_base").unwrap(), 10000.0);
     assert_eq!(g.get_as::<f64>("test.f64").unwrap(), -2.5e-300);
-    assert!(g.get_bool("test.true").unwrap());
+    assert!(g.get_as::<bool>("test.true").unwrap());
     assert_eq!(g.get_str("general.architecture").unwrap(), "llama");
     assert_eq!(g.get_str_array("test.strings").unwrap(), &strings[..]);
     assert_eq!(g.get_as::<Vec<i64>>("test.i32s").unwrap(), vec![1, -2, 3]);
@@ -190,15 +188,15 @@ fn reads_metadata_of_every_type() {
 
     let e = |r: llm_xray::error::Result<_>| -> String { r.map(|_: ()| ()).unwrap_err().to_string() };
     assert_eq!(
-        e(g.get_u32("llama.context_length").map(drop)),
+        e(g.get_as::<u32>("llama.context_length").map(drop)),
         "GGUF: metadata \"llama.context_length\" is missing; expected a u32"
     );
     assert_eq!(
-        e(g.get_u32("test.i8").map(drop)),
+        e(g.get_as::<u32>("test.i8").map(drop)),
         "GGUF: metadata \"test.i8\" is the i8 -100, expected a u32"
     );
     assert_eq!(
-        e(g.get_u32("test.u64").map(drop)),
+        e(g.get_as::<u32>("test.u64").map(drop)),
         "GGUF: metadata \"test.u64\" is the u64 9223372036854775813, expected a u32"
     );
     assert_eq!(
@@ -255,6 +253,34 @@ impl Builder {
 
     fn kv_u32(self, key: &str, v: u32) -> Self {
         self.kv_raw(key, 4, &v.to_le_bytes())
+    }
+
+    fn kv_f32(self, key: &str, v: f32) -> Self {
+        self.kv_raw(key, 6, &v.to_le_bytes())
+    }
+
+    fn kv_str(self, key: &str, v: &str) -> Self {
+        let mut value = Vec::new();
+        Self::str(&mut value, v);
+        self.kv_raw(key, 8, &value)
+    }
+
+    /// An array: its element type, its length, then the encoded elements.
+    fn kv_array(self, key: &str, elem_ty: u32, n: usize, elems: &[u8]) -> Self {
+        let mut value = elem_ty.to_le_bytes().to_vec();
+        value.extend((n as u64).to_le_bytes());
+        value.extend(elems);
+        self.kv_raw(key, 9, &value)
+    }
+
+    fn kv_strs(self, key: &str, v: &[&str]) -> Self {
+        let mut elems = Vec::new();
+        v.iter().for_each(|s| Self::str(&mut elems, s));
+        self.kv_array(key, 8, v.len(), &elems)
+    }
+
+    fn kv_i32s(self, key: &str, v: &[i32]) -> Self {
+        self.kv_array(key, 5, v.len(), &v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>())
     }
 
     fn tensor_raw(mut self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
@@ -492,12 +518,63 @@ fn dequantize_names_the_tensor() {
 
     let bytes = Builder::default().tensor_f32("a", &[4, 2], &[0.0; 8]).build();
     let g = Gguf::parse(&bytes).unwrap();
-    let e = g.dequantize_into(&g.tensors()[0], &mut [0.0; 7]).unwrap_err().to_string();
-    assert!(e.contains("tensor \"a\" has 8 values") && e.contains("holds 7"), "{e}");
     // An info that does not come from this file is checked too.
     let stray = TensorInfo { name: "stray".into(), dims: vec![u64::MAX, 3], ty: GgmlType::F32, offset: 0 };
     assert!(g.raw(&stray).unwrap_err().to_string().contains("tensor \"stray\""));
     assert!(g.dequantize(&stray).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Malformed models
+
+/// A Llama GGUF's metadata, two tokens and no tensors: enough for loading to reach the
+/// tokenizer, which comes before any tensor is read.
+fn llama_metadata(types: &[i32]) -> Builder {
+    Builder::default()
+        .kv_str("general.architecture", "llama")
+        .kv_u32("llama.embedding_length", 8)
+        .kv_u32("llama.attention.head_count", 2)
+        .kv_u32("llama.context_length", 16)
+        .kv_u32("llama.block_count", 1)
+        .kv_u32("llama.feed_forward_length", 16)
+        .kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+        .kv_str("tokenizer.ggml.model", "gpt2")
+        .kv_strs("tokenizer.ggml.tokens", &["a", "b"])
+        .kv_i32s("tokenizer.ggml.token_type", types)
+}
+
+fn model_err(b: &Builder) -> String {
+    match Model::from_gguf(&b.build(), "bad.gguf") {
+        Ok(_) => panic!("loaded a malformed model"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn token_types_must_match_the_tokens() {
+    for types in [&[1, 1, 3][..], &[1], &[]] {
+        assert_eq!(
+            model_err(&llama_metadata(types)),
+            format!(
+                "bad.gguf: tokenizer.ggml.token_type has {} entries, but tokenizer.ggml.tokens has 2 \
+                 tokens; expected one type per token",
+                types.len()
+            )
+        );
+    }
+    // One type per token gets past the tokenizer, to the tensors this file lacks.
+    let e = model_err(&llama_metadata(&[1, 3]));
+    assert!(e.starts_with("bad.gguf: tensor \"blk.0.attn_q.weight\" is missing"), "{e}");
+}
+
+#[test]
+fn optional_metadata_of_the_wrong_type_is_refused() {
+    let e = model_err(&llama_metadata(&[1, 1]).kv_u32("tokenizer.ggml.add_bos_token", 1));
+    assert_eq!(e, "bad.gguf: metadata \"tokenizer.ggml.add_bos_token\" is the u32 1, expected a bool");
+    let e = model_err(&llama_metadata(&[1, 1]).kv_str("tokenizer.ggml.bos_token_id", "a"));
+    assert_eq!(e, "bad.gguf: metadata \"tokenizer.ggml.bos_token_id\" is the string \"a\", expected a u32");
+    let e = model_err(&llama_metadata(&[1, 1]).kv_u32("llama.attention.head_count_kv", 0));
+    assert_eq!(e, "bad.gguf: llama.attention.head_count_kv is 0; expected a positive integer");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -565,7 +642,7 @@ fn fuzz_parse_and_dequantize_never_panic() {
                 }
             }
             for (k, _) in g.metadata() {
-                let _ = (g.get_u32(k), g.get_str(k), g.get_str_array(k), g.get_as::<Vec<f32>>(k));
+                let _ = (g.get_as::<u32>(k), g.get_str(k), g.get_str_array(k), g.get_as::<Vec<f32>>(k));
             }
             Some(n)
         }));

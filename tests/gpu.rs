@@ -51,6 +51,17 @@ fn gpu(model: Arc<Model>) -> Option<GpuBackend> {
     gpu_with(model, GpuOptions::default())
 }
 
+/// An engine running on the GPU; None (when skipping is allowed) where the GPU cannot start.
+fn gpu_engine(model: Arc<Model>) -> Option<Engine> {
+    let e = block_on(Engine::new(model, Choice::Gpu, true));
+    if e.info().kind == "gpu" {
+        return Some(e);
+    }
+    assert!(skip_allowed(), "no GPU: {}\n(set LLM_XRAY_SKIP_GPU=1 to skip the GPU tests on a machine without an adapter)", e.info().why);
+    eprintln!("skipping: {} (LLM_XRAY_SKIP_GPU=1)", e.info().why);
+    None
+}
+
 /// Deterministic uniform values in [lo, hi).
 struct Lcg(u64);
 impl Lcg {
@@ -200,6 +211,7 @@ fn kernel_rope_equals_cpu_rotate_half() {
 fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
     let Some(o) = ops() else { return };
     let mut r = Lcg(7);
+    let tiny = load("tiny-llama").config.clone();
     // (T, tokens already cached, query heads, key/value heads, head width, ablated heads)
     for (t, start, h, kv, hd, ablate) in [
         (1, 0, 3, 3, 8, vec![]),
@@ -212,7 +224,9 @@ fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
         let (qw, kvw) = (h * hd, kv * hd);
         let qkv = r.vec(t * (qw + 2 * kvw), -2.0, 2.0);
         let (pk, pv) = (r.vec(start * kvw, -2.0, 2.0), r.vec(start * kvw, -2.0, 2.0));
-        let got = block_on(o.attention(&qkv, &pk, &pv, (h, kv, hd), &ablate)).unwrap();
+        let cfg = llm_xray::Config { n_layer: 1, n_head: h, head_dim: hd, ..tiny.clone() };
+        let ablation = Ablation::zero(&cfg, &ablate.iter().map(|&x| (0, x)).collect::<Vec<_>>());
+        let got = block_on(o.attention(&qkv, &pk, &pv, (h, kv, hd), ablation.layer_mask(0, h, hd))).unwrap();
 
         let qkv = arr(&qkv, t);
         let q = qkv.slice(ndarray::s![.., ..qw]);
@@ -222,9 +236,7 @@ fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
         let keys = ndarray::concatenate(ndarray::Axis(0), &[pk.view(), k]).unwrap();
         let values = ndarray::concatenate(ndarray::Axis(0), &[pv.view(), v]).unwrap();
         let mut want = cpu::attention(q, keys.view(), values.view(), start, h, kv, (true, true));
-        let heads = ablate.iter().map(|&x| (0, x)).collect::<Vec<_>>();
-        let cfg = llm_xray::Config { n_layer: 1, n_head: h, head_dim: hd, ..load("tiny-llama").config.clone() };
-        Ablation::zero(&cfg, &heads).apply(0, &mut want.heads, hd);
+        ablation.apply(0, &mut want.heads, hd);
 
         let what = |s: &str| format!("attention T={t} start={start} H={h} Hkv={kv}: {s}");
         assert_close_abs(&got.q, &cpu::split_heads(q, h), 0.0, &what("q [H,T,hd]"));
@@ -381,10 +393,7 @@ fn head_ablation_in_the_kernels_equals_the_cpu() {
 #[test]
 fn greedy_generation_equals_cpu() {
     let model = load("tiny-llama");
-    let Some(g) = gpu(model.clone()) else { return };
-    drop(g);
-    let mut ge = block_on(Engine::new(model.clone(), Choice::Gpu, true));
-    assert_eq!(ge.info().kind, "gpu", "{}", ge.info().why);
+    let Some(mut ge) = gpu_engine(model.clone()) else { return };
     let mut ce = Engine::cpu(model.clone());
     let ids = model.encode_prompt("The fox").unwrap();
     let s = Sampling::default();
@@ -427,11 +436,7 @@ fn gpt2_small_shaped_trace_equals_cpu() {
 #[test]
 fn a_lost_device_falls_back_to_the_cpu_without_losing_the_run() {
     let model = load("tiny-hf");
-    let mut e = block_on(Engine::new(model.clone(), Choice::Gpu, true));
-    if e.info().kind != "gpu" {
-        assert!(skip_allowed(), "no GPU: {}", e.info().why);
-        return;
-    }
+    let Some(mut e) = gpu_engine(model.clone()) else { return };
     let mut c = CpuBackend::new(model.clone());
     let ids = [5u32, 9, 200, 3, 17, 44];
     // Two GPU runs (prompt, one step), then the device is destroyed, as a lost device is:
@@ -475,8 +480,8 @@ fn trace_equals_cpu_on_shipped_models() {
     }
 }
 
-/// Layouts are what the GPU readback relies on: a part's data must come back in the layout
-/// its description names (checked here on the shapes, which the recorder enforces).
+/// Each part's layout (which the session's store uses to cut and join tensors by token)
+/// agrees with its shape: tokens on the axis the layout names.
 #[test]
 fn part_layouts_match_their_shapes() {
     let cfg = load("tiny-llama").config.clone();

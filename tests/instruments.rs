@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use llm_xray::backend::head_outputs;
+use llm_xray::backend::{prompt_ablation, AblationMode};
 use llm_xray::heads::{census, random_repeat};
 use llm_xray::instruments::{attribute, attribution_parts, lens, lens_parts};
 use llm_xray::{Ablation, CpuBackend, Engine, Model, Part, Parts};
@@ -36,13 +36,8 @@ fn head_ablation_equals_transformers_with_the_heads_zeroed_or_mean_replaced() {
             let ids = ids_of(&case["ids"]);
             let heads = heads_of(&case["heads"]);
             let mut e = Engine::cpu(model.clone());
-            let a = match case["mode"].as_str().unwrap() {
-                "zero" => Ablation::zero(&model.config, &heads),
-                _ => {
-                    let z = block_on(head_outputs(&mut e, &ids)).unwrap();
-                    Ablation::mean(&model.config, &heads, &z.iter().map(Vec::as_slice).collect::<Vec<_>>())
-                }
-            };
+            let mode = AblationMode::parse(case["mode"].as_str().unwrap()).unwrap();
+            let (a, _) = block_on(prompt_ablation(&mut e, &heads, mode, &ids)).unwrap();
             e.set_ablation(a);
             let tr = block_on(e.trace(&ids, Parts::of(&[Part::Logits]))).unwrap();
             let what = format!("{name} ablation {i} ({} {:?})", case["mode"], heads);

@@ -4,7 +4,7 @@
 //   each (e.g. the model's probability behind the sampled one).
 // - LineChart: one or more series over a shared x axis (e.g. a token's probability per layer).
 
-import { el } from './dom.js';
+import { el, sizeCanvas } from './dom.js';
 import { css, diverging, sequential } from './colors.js';
 import { downloadCanvas, downloadCsv, composeFigure, exportRow } from './export.js';
 import { showTooltip, hideTooltip } from './tooltip.js';
@@ -48,13 +48,7 @@ export class Chart {
     const W = Math.max(200, this.root.clientWidth);
     const H = this.height(W);
     this.W = W;
-    this.canvas.style.width = W + 'px';
-    this.canvas.style.height = H + 'px';
-    this.canvas.width = Math.round(W * dpr);
-    this.canvas.height = Math.round(H * dpr);
-    const g = this.canvas.getContext('2d');
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    this.paint(g, W, H);
+    this.paint(sizeCanvas(this.canvas, W, H, dpr), W, H);
     return true;
   }
 
@@ -92,7 +86,7 @@ export class Chart {
     g.fillStyle = '#fff';
     g.fillRect(0, 0, W, H);
     this.paint(g, W, H);
-    downloadCanvas(composeFigure(this.opts.title, c, null, this.caption.textContent, dpr), `${this.opts.exportName}.png`);
+    downloadCanvas(composeFigure(this.opts.title, c, this.legend, this.caption.textContent, dpr), `${this.opts.exportName}.png`);
   }
 
   destroy() {

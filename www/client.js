@@ -1,6 +1,6 @@
 // The page's side of the worker: requests answered by promises, progress events, and a
-// crash report when the worker dies. Counts the bytes of tensors it receives (what the
-// page moves per run; see the Model panel).
+// crash report when the worker dies. (What the page moves per run, shown in the Model panel,
+// is counted by the controller: state.bytesMoved.)
 import { protocolError } from './protocol.js';
 
 export class EngineClient {
@@ -9,7 +9,6 @@ export class EngineClient {
     this.next = 1;
     this.onEvent = onEvent;
     this.onCrash = onCrash;
-    this.bytesReceived = 0;
     this.start();
   }
 
@@ -23,7 +22,6 @@ export class EngineClient {
       if (!p) return;
       this.pending.delete(m.id);
       if (m.ok) {
-        if (m.result && m.result.data instanceof Float32Array) this.bytesReceived += m.result.data.byteLength;
         p.resolve(m.result);
       } else {
         const err = protocolError(m.error, m.fatal);

@@ -3,7 +3,7 @@
 // URL in step (url.js), and fetches only the data the current view asks for.
 
 import { EngineClient } from './client.js';
-import { state, emit, stages, stageIndex } from './store.js';
+import { state, emit, stages, stageIndex, modelText } from './store.js';
 import { readUrl, writeUrl } from './url.js';
 import { setPalette } from './colors.js';
 
@@ -15,11 +15,6 @@ let again = false;
 const pending = new Set();
 
 const render = () => emit('render');
-
-/** The text the model receives: the prompt, or it wrapped as a ChatML user turn. */
-function modelText() {
-  return state.chat && state.info && state.info.chat ? `<|im_start|>user\n${state.prompt}<|im_end|>\n<|im_start|>assistant\n` : state.prompt;
-}
 
 function syncUrl(push = false) {
   const href = writeUrl(location.href, state);
@@ -42,7 +37,6 @@ function applyRun(r) {
   state.data = new Map();
   state.bytesMoved = 0;
   state.at = r.tokens.length;
-  state.lastRunMs = r.elapsed_ms;
   state.backend = r.backend;
   if (state.focus != null && state.focus >= r.tokens.length) state.focus = null;
   state.notice = r.notice || null;
@@ -101,6 +95,7 @@ export const actions = {
     } else if (u.model && u.model.kind === 'local') {
       state.notice = 'This link was made with a model loaded from local files, which a link cannot carry: the default model is shown. Pick the files again to see them.';
     }
+    actions.refreshCached();
     if (!source && state.models[0]) source = entrySource(state.models[0], true);
     if (!source) return fail('No model', { message: 'www/models/index.json lists no model and the URL names none.' }, 'Add a model folder to www/models/ and list it in index.json.', () => location.reload());
     await actions.loadModel(source);
@@ -133,6 +128,8 @@ export const actions = {
       state.ablation.heads = state.ablation.heads.filter(([l, h]) => l <= out.info.config.n_layer && h <= out.info.config.n_head);
       syncUrl();
       render();
+      // A Hub model's files are in the browser's cache now.
+      if (source.kind === 'hub') actions.refreshCached();
       if (state.ablation.heads.length) await client.request('ablate', { heads: state.ablation.heads, mode: state.ablation.mode });
       await actions.runPrompt();
     } catch (e) {
@@ -155,9 +152,11 @@ export const actions = {
     return actions.loadModel(entrySource(entry, entry === state.models[0]));
   },
 
-  setPrompt(text) {
+  /** The prompt as typed: it runs after a pause in typing, or at once with `now` (Enter). */
+  setPrompt(text, { now = false } = {}) {
     state.prompt = text;
     clearTimeout(debounce);
+    if (now) return actions.runPrompt();
     debounce = setTimeout(() => actions.runPrompt(), 250);
   },
 
@@ -295,9 +294,11 @@ export const actions = {
     render();
   },
 
-  setSampling(patch, { redraw = false } = {}) {
+  /** Changes the sampling settings; `url: false` leaves the URL for a later call (a slider
+   * being dragged writes it when let go). */
+  setSampling(patch, { redraw = false, url = true } = {}) {
     Object.assign(state.sampling, patch);
-    syncUrl();
+    if (url) syncUrl();
     if (redraw) render();
   },
 
@@ -380,15 +381,18 @@ export const actions = {
   },
 
   /** Data for the current view: returns it when fetched, else starts the fetch and returns
-   * undefined (the view shows a placeholder; the arrival redraws). The cache key is `key`
+   * undefined (the view shows a placeholder; the arrival redraws the stage). The cache key is `key`
    * with the request itself, so two views asking differently never share an answer. */
   data(key, type, args) {
     const id = `${key}|${type}|${JSON.stringify(args)}`;
     if (state.data.has(id)) return state.data.get(id);
-    if (!pending.has(id)) {
-      pending.add(id);
+    // In flight is per run: a request made before a run finished answers for the old run
+    // (and is dropped), so the view's next render asks again for the new one.
+    const seq = state.runSeq;
+    const flight = `${seq}|${id}`;
+    if (!pending.has(flight)) {
+      pending.add(flight);
       state.fetching = pending.size;
-      const seq = state.runSeq;
       client
         .request(type, args)
         .then(
@@ -399,19 +403,14 @@ export const actions = {
           (e) => ({ error: e.message, kind: e.kind }),
         )
         .then((v) => {
-          pending.delete(id);
+          pending.delete(flight);
           state.fetching = pending.size;
           if (seq !== state.runSeq) return emit('status');
           state.data.set(id, v);
-          render();
+          emit('data');
         });
     }
     return undefined;
-  },
-
-  /** Forgets fetched data whose key starts with `key` (it changed in the worker). */
-  forget(key) {
-    for (const id of state.data.keys()) if (id.startsWith(`${key}|`)) state.data.delete(id);
   },
 
   /** A stored part (of a layer; with `head`, only that head's rows). */
@@ -460,10 +459,24 @@ export const actions = {
     return writeUrl(location.href, state);
   },
 
-  async uncache(repo) {
-    await client.request('uncache', { repo });
-    actions.forget('cached');
+  /** Reads which Hub models the browser's cache holds (at start, after a Hub model loads
+   * and after a delete): not after every run, so the model panel does not ask each time. */
+  async refreshCached() {
+    try {
+      state.cached = await client.request('cached');
+    } catch {
+      state.cached = [];
+    }
     render();
+  },
+
+  async uncache(repo) {
+    try {
+      await client.request('uncache', { repo });
+    } catch (e) {
+      if (!e.fatal) state.notice = `Could not delete ${repo} from the cache: ${e.message}`;
+    }
+    await actions.refreshCached();
   },
 };
 

@@ -49,6 +49,21 @@ export function fmt(v, digits = 4) {
   return v.toFixed(digits);
 }
 
+/** A probability as a percentage: one decimal, three below 0.1%. */
+export const pct = (p) => `${(p * 100).toFixed(p < 0.001 ? 3 : 1)}%`;
+
+/** Sizes a canvas to w × h CSS pixels at `dpr` device pixels each; returns its context,
+ * scaled so that drawing is in CSS pixels. */
+export function sizeCanvas(canvas, w, h, dpr = window.devicePixelRatio || 1) {
+  canvas.style.width = `${w}px`;
+  canvas.style.height = `${h}px`;
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  const g = canvas.getContext('2d');
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  return g;
+}
+
 export function fmtCount(n) {
   return n.toLocaleString('en-US');
 }

@@ -1,5 +1,6 @@
 // Downloads of what the page shows: figures as PNG (with their title, axes, labels and
-// legend), numbers as CSV, and the whole run as JSON in the CLI's trace format.
+// legend) and numbers as CSV; main.js saves the whole run (JSON in the CLI's trace format)
+// with downloadBlob.
 
 /** Saves a Blob under `name` through a temporary link. */
 export function downloadBlob(blob, name) {
@@ -25,10 +26,6 @@ const cell = (v) => {
 /** Rows of values (the first a header) as a CSV download. */
 export function downloadCsv(rows, name) {
   downloadBlob(new Blob([rows.map((r) => r.map(cell).join(',')).join('\n') + '\n'], { type: 'text/csv' }), name);
-}
-
-export function downloadJson(value, name) {
-  downloadBlob(new Blob([JSON.stringify(value)], { type: 'application/json' }), name);
 }
 
 /** One canvas: a title, the figure, its legend and its caption, on white, at scale dpr. */

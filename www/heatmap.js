@@ -5,7 +5,7 @@
 
 import { scaleFn, css, ink } from './colors.js';
 import { showTooltip, hideTooltip } from './tooltip.js';
-import { el } from './dom.js';
+import { el, sizeCanvas } from './dom.js';
 import { downloadCanvas, downloadCsv, composeFigure, exportRow } from './export.js';
 
 const FONT = '11px system-ui, sans-serif';
@@ -31,6 +31,23 @@ function hatchPattern(ctx, dpr) {
 }
 
 let ids = 0;
+
+/** A small picture of a pooled map {rows, cols, data} in a w × h (CSS pixels) canvas, each
+ * value coloured by color(v) → [r, g, b], blocks on device-pixel boundaries. With `causal`
+ * (the number of tokens the map pools), blocks entirely above the diagonal, which only
+ * hold masked entries, are grey. */
+export function paintThumbnail(canvas, t, w, h, color, causal = 0) {
+  const g = sizeCanvas(canvas, w, h);
+  g.setTransform(1, 0, 0, 1, 0, 0);
+  const X = (j) => Math.round((j * canvas.width) / t.cols);
+  const Y = (i) => Math.round((i * canvas.height) / t.rows);
+  for (let i = 0; i < t.rows; i++)
+    for (let j = 0; j < t.cols; j++) {
+      const masked = causal > 0 && Math.floor((j * causal) / t.cols) > Math.floor((i * causal + causal - 1) / t.rows);
+      g.fillStyle = masked ? '#e4e4e7' : css(color(t.data[i * t.cols + j]));
+      g.fillRect(X(j), Y(i), X(j + 1) - X(j), Y(i + 1) - Y(i));
+    }
+}
 
 export class Heatmap {
   /**
@@ -110,11 +127,7 @@ export class Heatmap {
     const dpr = window.devicePixelRatio || 1;
     const L = this.layout(this.canvas.getContext('2d'));
     this.L = L;
-    this.canvas.style.width = L.W + 'px';
-    this.canvas.style.height = L.H + 'px';
-    this.canvas.width = Math.round(L.W * dpr);
-    this.canvas.height = Math.round(L.H * dpr);
-    this.paint(this.canvas.getContext('2d'), L, dpr);
+    this.paint(sizeCanvas(this.canvas, L.W, L.H, dpr), L, dpr);
     this.drawLegend(dpr);
   }
 
@@ -219,13 +232,7 @@ export class Heatmap {
     const o = this.opts;
     const W = Math.min(320, Math.max(200, this.root.clientWidth - 8));
     const H = 34;
-    const c = this.legend;
-    c.style.width = W + 'px';
-    c.style.height = H + 'px';
-    c.width = Math.round(W * dpr);
-    c.height = Math.round(H * dpr);
-    const ctx = c.getContext('2d');
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = sizeCanvas(this.legend, W, H, dpr);
     ctx.clearRect(0, 0, W, H);
     const color = scaleFn(o.scale);
     const hasMask = !!s.masked;

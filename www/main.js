@@ -7,7 +7,7 @@ import { PALETTE_NAMES, paletteLabel } from './colors.js';
 import { downloadBlob } from './export.js';
 import { renderChips, highlightChips } from './views/chips.js';
 import { renderPipeline } from './views/pipeline.js';
-import { renderModelPanel } from './views/model.js';
+import { renderModelPanel, bytesMovedText } from './views/model.js';
 import { renderCompare } from './views/compare.js';
 import * as overview from './views/overview.js';
 import * as promptView from './views/prompt.js';
@@ -88,6 +88,13 @@ function render() {
   renderChips($('chips'));
   renderPipeline($('pipeline'));
   renderModelPanel($('model-panel'));
+  renderStage();
+  renderCompare($('compare'));
+}
+
+/** The stage's view alone: what a data arrival changes (the panels around it keep their
+ * focus and what is typed in them). */
+function renderStage() {
   if (current && current.destroy) current.destroy();
   current = null;
   const root = $('stage');
@@ -100,10 +107,15 @@ function render() {
   const s = stages()[Math.min(stages().length - 1, Math.max(0, stages().findIndex((x) => x.id === state.stage)))];
   current = VIEWS[s.id](root) || {};
   if (state.hover != null && current.highlight) current.highlight(state.hover);
-  renderCompare($('compare'));
 }
 
 on('render', render);
+on('data', () => {
+  busy();
+  const moved = $('bytes-moved');
+  if (moved) moved.textContent = bytesMovedText();
+  renderStage();
+});
 on('progress', renderLoading);
 function busy() {
   $('stage').setAttribute('aria-busy', String(state.running || state.busy || state.fetching > 0));
@@ -135,8 +147,7 @@ function main() {
   prompt.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault();
-      state.prompt = prompt.value;
-      actions.runPrompt();
+      actions.setPrompt(prompt.value, { now: true });
     }
   });
   $('chat').addEventListener('change', (e) => actions.setChat(e.target.checked));

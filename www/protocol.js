@@ -1,14 +1,15 @@
 // The typed messages between the page (client.js) and the engine's Web Worker (worker.js).
 //
 // Request  {id, type, args}             page → worker, answered once:
-// Response {id, ok: true, result}       or {id, ok: false, error: {kind, message}}
+// Response {id, ok: true, result}       or {id, ok: false, fatal, error: {kind, message}}
 // Event    {type: 'progress' | 'census', ...}   worker → page, any time
 //
 // Error kinds: 'input' (the prompt, ids or settings), 'model' (a model file: missing,
 // malformed, unsupported, too large), 'backend' (WebGPU), 'internal' (a bug; the engine
 // may be unusable: `fatal` is set when the worker must be restarted).
 //
-// Requests and what they resolve to:
+// Requests and what they resolve to (run, distribution and tensor also take ctx: 'compare',
+// the compare panel's second context on the same model):
 //   load        {source, backend, pageHasWebGPU, hub}  → {info, heads, backend, memory}
 //               source: {kind: 'folder', url} | {kind: 'gguf', url} |
 //                       {kind: 'hub', repo, revision, file} | {kind: 'files', files: File[]}
@@ -16,16 +17,21 @@
 //   run         {text} | {ids}                         → RunInfo
 //   generate    {at, temperature, topK, topP, seed}    → RunInfo
 //   ablate      {heads: [[layer, head]], mode}         → RunInfo | null   (counted from 1)
-//   distribution {at, temperature, topK, topP, limit, baseline, only}
-//                                                      → {ids, probs, kept, tokens}
+//   distribution {at, temperature, topK, topP, limit, baseline}
+//                                                      → {ids, probs, kept, tokens}  (the `limit` most probable)
+//   distribution {at, temperature, topK, topP, baseline, only: ids}
+//                                                      → {kept, probs}   (probs[k] of only[k]; 0 if cut)
 //   tensor      {name, layer, head?}                   → {shape, data: Float32Array} (one head's rows with head)
 //   norms       {}                                     → {embedding, after_layer, attention, mlp}
+//   exportRun   {}                                     → the run as JSON text (the CLI's trace format)
 //   thumbnails  {at, size}                             → {tokens, attention: [L] of {rows, cols, data}, mlp, embedding}
 //   headThumbnails {layers, at, size}                  → [layer][head] of {rows, cols, data}
 //   lens        {k, target}                            → [{after, top, target}]
 //   attribute   {position, token}                      → {logit, components, …}
-//   neighbours  {id, k} | {ids (pca)}                  → [{id, text, cosine}] | [[x, y]]
+//   neighbours  {id, k}                                → [{id, text, cosine}]
+//   pca         {ids}                                  → [[x, y]] (one per id)
 //   tokenId     {text}                                 → id | null
+//   tokenInfos  {ids}                                  → [{id, text, bytes, …}]
 //   census      {}                                     → true: the census starts; its runs are
 //               queued one at a time, each reported by a 'census' event
 //   cosines     {ids}                                  → [n][n] cosine similarities

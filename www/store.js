@@ -1,9 +1,10 @@
 // The page's state. Only the controller (controller.js) changes it; views read it and call
-// the controller's actions. `render` redraws everything; `hover` only moves the highlighted
-// token.
+// the controller's actions. `render` redraws everything; `data` (an answer to a view's data
+// request arrived) only the stage; `hover` only moves the highlighted token.
 
 export const state = {
   models: [], // entries of www/models/index.json, with `url` resolved
+  cached: null, // Hub models in the browser's cache [{repo, files, bytes}] (null: not known yet)
   source: null, // what is loaded: {kind, url | repo, revision, file | files, label}
   hub: 'https://huggingface.co', // the Hugging Face Hub's origin (index.html's meta tag)
   loading: null, // {files: {name: {loaded, total, phase}}} while a model loads
@@ -32,13 +33,12 @@ export const state = {
   target: null, // token id the lens and attribution follow (null: the model's top token)
   palette: 'classic',
   moreModels: null, // the model panel's "Other models" section open (null: open for Hub and local models)
-  compare: { open: false, prompt: 'The doctor said that she', run: null, data: new Map() },
+  compare: { open: false, prompt: 'The doctor said that she', run: null },
   data: new Map(), // tensors and instrument results of the current run, by key
   busy: false, // a generate/backend/ablation request is in flight
   running: false, // a prompt run is in flight
   fetching: 0, // data requests of the current view in flight
-  lastRunMs: null,
-  bytesMoved: 0, // tensor bytes moved from the worker for the current run
+  bytesMoved: 0, // bytes of the data answers (tensors, instruments) moved from the worker since the last run
 };
 
 const listeners = new Map();
@@ -87,4 +87,20 @@ export function visibleTokens() {
 /** Whether head `head` of layer `layer` (0-based) is ablated. */
 export function isAblated(layer, head) {
   return state.ablation.heads.some(([l, h]) => l === layer + 1 && h === head + 1);
+}
+
+/** Whether a token is chosen (by its chip) among those on screen. */
+export function focused() {
+  return state.focus != null && state.focus < state.at;
+}
+
+/** The position the instruments look at: the chosen token, else the last one on screen. */
+export function position() {
+  return focused() ? state.focus : state.at - 1;
+}
+
+/** The text the model receives: the prompt, or it wrapped as a ChatML user turn for a chat
+ * model with the chat format on. */
+export function modelText() {
+  return state.chat && state.info && state.info.chat ? `<|im_start|>user\n${state.prompt}<|im_end|>\n<|im_start|>assistant\n` : state.prompt;
 }

@@ -62,6 +62,11 @@ export function shortLabel(bytesLike, max = 12) {
   return s.length > max ? s.slice(0, max - 1) + '…' : s;
 }
 
+/** Axis labels of tokens: "position:token", the token cut to 10 characters. */
+export function axisLabels(toks) {
+  return toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+}
+
 /** A token as readable text in quotes (“ Paris”), its spaces as spaces, for lists such as
  * the history; pieces that are not printable text fall back to `tokenLabel`. */
 export function quotedLabel(bytesLike) {

@@ -4,6 +4,7 @@
 // answers the page's requests one at a time (protocol.js), so typing never waits on a run.
 
 import init, { Xray, FileBytes, footprintOfConfig, footprintOfGguf } from './pkg/llm_xray.js';
+import { ERROR_KINDS } from './protocol.js';
 
 let xray = null;
 // A second context on the same model, for the compare panel (made on first use).
@@ -18,6 +19,16 @@ const WASM_LIMIT = 4 * 2 ** 30;
 const ACTIVATIONS = 448e6;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+
+/** A handler's answer whose buffers move to the page instead of being copied. Handlers
+ * return it explicitly; any other answer (arrays included) is posted as it is. */
+class Transfer {
+  constructor(value, buffers) {
+    this.value = value;
+    this.buffers = buffers;
+  }
+}
+const withTransfer = (value, buffers) => new Transfer(value, buffers);
 
 class Refusal extends Error {
   constructor(kind, message) {
@@ -271,17 +282,20 @@ const handlers = {
   distribution({ at, temperature, topK, topP, limit, baseline = false, only, ctx }) {
     const x = need(ctx);
     if (only) {
+      // The engine sorts the whole distribution either way; the view asks again for each
+      // slider value it settles on, one request at a time (logits.js).
       const d = x.distribution(at, temperature, topK, topP, 1 << 30, baseline);
-      const p = new Map();
-      d.ids.forEach((id, k) => p.set(id, d.probs[k]));
-      return { kept: d.kept, probs: only.map((id) => p.get(id) || 0) };
+      const want = new Map(only.map((id, k) => [id, k]));
+      const probs = new Float32Array(only.length);
+      d.ids.forEach((id, k) => want.has(id) && (probs[want.get(id)] = d.probs[k]));
+      return { kept: d.kept, probs: Array.from(probs) };
     }
     const d = x.distribution(at, temperature, topK, topP, limit, baseline);
-    return [{ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]];
+    return withTransfer({ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]);
   },
   tensor({ name, layer = 0, head, ctx }) {
     const t = need(ctx).tensor(name, layer, head ?? undefined);
-    return [t, [t.data.buffer]];
+    return withTransfer(t, [t.data.buffer]);
   },
   norms: () => need().residualNorms(),
   exportRun: () => need().exportRun(),
@@ -326,13 +340,13 @@ self.onmessage = (e) => {
     try {
       if (!handlers[type]) throw new Refusal('internal', `unknown request "${type}"`);
       const out = await handlers[type](args);
-      const [result, transfer] = Array.isArray(out) && out.length === 2 && Array.isArray(out[1]) ? out : [out, []];
-      post({ id, ok: true, result }, transfer);
+      if (out instanceof Transfer) post({ id, ok: true, result: out.value }, out.buffers);
+      else post({ id, ok: true, result: out });
     } catch (err) {
       // A wasm trap (a bug, or out of memory) leaves the engine unusable.
       const fatal = err instanceof WebAssembly.RuntimeError;
       if (fatal) xray = null;
-      const kind = err && ['input', 'model', 'backend', 'internal'].includes(err.kind) ? err.kind : 'internal';
+      const kind = err && ERROR_KINDS.includes(err.kind) ? err.kind : 'internal';
       const message = err && err.message ? err.message : String(err);
       post({ id, ok: false, fatal, error: { kind: fatal ? 'internal' : kind, message: fatal ? `the engine stopped (${message}); reload the model` : message } });
     }

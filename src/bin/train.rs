@@ -18,6 +18,7 @@
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use llm_xray::quant::{self, GgmlType};
 use llm_xray::sampling::Rng;
 use llm_xray::tokenizer::Tokenizer;
 use std::collections::HashMap;
@@ -165,11 +166,12 @@ impl Gpt {
         let mut values = Vec::new();
         for (name, shape) in param_shapes(&hp) {
             let t = st.tensor(&name).or_else(|_| st.tensor(&format!("transformer.{name}")))?;
-            let data: Vec<f32> = match t.dtype() {
-                safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                safetensors::Dtype::F16 => t.data().chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            let ty = match t.dtype() {
+                safetensors::Dtype::F32 => GgmlType::F32,
+                safetensors::Dtype::F16 => GgmlType::F16,
                 other => return Err(format!("{name}: dtype {other:?} not handled").into()),
             };
+            let data = quant::dequantize(ty, t.data(), t.shape().iter().product())?;
             values.push((name, shape, data));
         }
         Gpt::from_values(hp, values, dev)

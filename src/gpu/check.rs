@@ -4,8 +4,10 @@
 //! uses, so what is tested is what runs.
 
 use super::context::Context;
-use super::kernels::{ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
-use crate::config::Activation;
+use super::kernels::{activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
+use super::Table;
+use crate::config::{Activation, Norm};
+use crate::cpu;
 use crate::error::Result;
 
 pub struct Ops {
@@ -25,10 +27,6 @@ pub struct AttentionOut {
     pub z: Vec<f32>,
 }
 
-fn u(x: usize) -> u32 {
-    x as u32
-}
-
 impl Ops {
     pub async fn new() -> Result<Ops> {
         let ctx = Context::new(1 << 27).await?;
@@ -36,14 +34,11 @@ impl Ops {
         Ok(Ops { ctx, k })
     }
 
-    pub fn adapter(&self) -> &super::AdapterSummary {
-        &self.ctx.summary
-    }
-
     async fn run(&self, r: Recorder<'_>, outs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
         let mut r = r;
         let slots: Vec<_> = outs.iter().map(|(b, n)| r.save(b, 0, *n)).collect();
-        Ok(r.finish(&slots).await?.0)
+        let groups: Vec<_> = slots.iter().map(std::slice::from_ref).collect();
+        Ok(r.finish(&groups).await?.0)
     }
 
     fn up(&self, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -58,8 +53,9 @@ impl Ops {
     pub async fn norm(&self, x: &[f32], n: usize, g: &[f32], b: Option<&[f32]>, eps: f32) -> Result<Vec<f32>> {
         let (xb, gb, y) = (self.up(x)?, self.up(g)?, self.out(x.len())?);
         let bb = b.map(|b| self.up(b)).transpose()?;
+        let kind = if b.is_some() { Norm::LayerNorm } else { Norm::RmsNorm };
         let mut r = Recorder::new(&self.ctx, &self.k);
-        r.norm(NormParams { rows: u(x.len() / n), n: u(n), eps }, &xb, &gb, bb.as_ref(), &y);
+        r.norm(NormParams { rows: u(x.len() / n), n: u(n), eps }, kind, &xb, &gb, bb.as_ref(), &y);
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
@@ -81,12 +77,7 @@ impl Ops {
     /// act(x), or act(x) · up when `up` is given (the gated MLP).
     pub async fn activation(&self, x: &[f32], a: Activation, up: Option<&[f32]>) -> Result<Vec<f32>> {
         let (xb, y) = (self.up(x)?, self.out(x.len())?);
-        let kind = match a {
-            Activation::GeluNew => 0,
-            Activation::Relu => 1,
-            Activation::Silu => 2,
-        };
-        let p = ActParams { n: u(x.len()), kind };
+        let p = ActParams { n: u(x.len()), kind: activation_kind(a) };
         let mut r = Recorder::new(&self.ctx, &self.k);
         match up {
             Some(up) => {
@@ -114,22 +105,15 @@ impl Ops {
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
-    /// Rows `ids` of `table` [_, d], with the table uploaded in chunks of `chunk_rows` rows
-    /// (one gather dispatch per chunk, as for an embedding larger than one binding).
+    /// Rows `ids` of `table` [_, d], through the backend's own embedding table uploaded in
+    /// chunks of `chunk_rows` rows (as for an embedding larger than one binding).
     pub async fn embed(&self, ids: &[u32], table: &[f32], d: usize, chunk_rows: usize) -> Result<Vec<f32>> {
         let t = ids.len();
         let idb = self.ctx.scratch_u32("test ids", ids)?;
         let y = self.out(t * d)?;
-        let rows = table.len() / d;
+        let table = Table::upload(&self.ctx, "test table", table, d, (chunk_rows * d * 4) as u64)?;
         let mut r = Recorder::new(&self.ctx, &self.k);
-        let mut chunks = Vec::new();
-        for r0 in (0..rows).step_by(chunk_rows) {
-            let n = chunk_rows.min(rows - r0);
-            chunks.push((r0, n, self.up(&table[r0 * d..(r0 + n) * d])?));
-        }
-        for (r0, n, c) in &chunks {
-            r.embed(EmbedParams { rows: u(t), d: u(d), row0: u(*r0), nrows: u(*n), pos_start: 0, use_ids: 1 }, &idb, c, &y);
-        }
+        table.gather(&mut r, &idb, t, d, None, &y);
         Ok(self.run(r, &[(&y, t * d)]).await?.remove(0))
     }
 
@@ -137,7 +121,7 @@ impl Ops {
     /// `inv_freq` [hd/2] (through the cos/sin tables the backend uploads).
     pub async fn rope(&self, x: &[f32], heads: usize, hd: usize, start: usize, inv_freq: &[f32]) -> Result<Vec<f32>> {
         let t = x.len() / (heads * hd);
-        let (cos, sin) = super::rope_tables(inv_freq, start + t);
+        let (sin, cos): (Vec<f32>, Vec<f32>) = cpu::rope_angles(0, start + t, inv_freq).into_iter().unzip();
         let (xb, cb, sb, y) = (self.up(x)?, self.up(&cos)?, self.up(&sin)?, self.out(x.len())?);
         let mut r = Recorder::new(&self.ctx, &self.k);
         r.rope(HeadRowsParams { heads: u(heads), t: u(t), hd: u(hd), start: u(start) }, &xb, &cb, &sb, &y);
@@ -148,8 +132,9 @@ impl Ops {
     /// [T, (H + 2·Hkv)·hd], after
     /// `past_k` and `past_v` [start, Hkv·hd] already in the cache: split into heads,
     /// append to the cache, scores with scale and causal mask, softmax, probabilities ·
-    /// values; then the heads in `ablate` get their outputs replaced by zeros.
-    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], (h, kv, hd): (usize, usize, usize), ablate: &[usize]) -> Result<AttentionOut> {
+    /// values; then, given a `mask` (keep [H], replacements [H·hd], as
+    /// `Ablation::layer_mask` makes them), the ablated heads' outputs are replaced.
+    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], (h, kv, hd): (usize, usize, usize), mask: Option<(Vec<f32>, Vec<f32>)>) -> Result<AttentionOut> {
         let kvw = kv * hd;
         let (t, start) = (qkv.len() / ((h + 2 * kv) * hd), past_k.len() / kvw);
         let tk = start + t;
@@ -167,10 +152,9 @@ impl Ops {
         r.kv_append(rows, &k, &kc);
         r.kv_append(rows, &v, &vc);
         r.attention(AttnShape { h, kv, hd, t, start }, AttnBuffers { q: &q, k_cache: &kc, v_cache: &vc, scores: &sc, probs: &pr, z: &z });
-        let (keep, repl): (Vec<f32>, Vec<f32>) = ((0..h).map(|x| if ablate.contains(&x) { 0.0 } else { 1.0 }).collect(), vec![0.0; h * hd]);
-        let (kb, rb) = (self.up(&keep)?, self.up(&repl)?);
-        if !ablate.is_empty() {
-            r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, &kb, &rb, &z);
+        let mask = mask.map(|(keep, repl)| Ok::<_, crate::Error>((self.up(&keep)?, self.up(&repl)?))).transpose()?;
+        if let Some((kb, rb)) = &mask {
+            r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, kb, rb, &z);
         }
         let mut out = self
             .run(r, &[(&q, t * h * hd), (&k, t * kvw), (&v, t * kvw), (&sc, h * t * tk), (&pr, h * t * tk), (&z, t * h * hd)])

@@ -86,12 +86,6 @@ pub(crate) async fn adapters() -> Vec<wgpu::Adapter> {
     list
 }
 
-/// What the best adapter allows, for refusing a model before anything is uploaded.
-pub(crate) async fn adapter_limits() -> Option<(AdapterSummary, wgpu::Limits)> {
-    let a = adapters().await.into_iter().next()?;
-    Some((summarize(&a.get_info()), a.limits()))
-}
-
 impl Context {
     /// `need` is the largest buffer the model would like in one binding; we ask for up to
     /// that much, never more than the adapter has (bigger tensors get split by the caller).
@@ -175,38 +169,32 @@ impl Context {
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(what), size: bytes, usage: Self::STORAGE, mapped_at_creation: false }))
     }
 
-    /// The pooled storage buffer for `role`, at least `n` f32 values: reused run after run,
-    /// replaced (with room to grow) only when a run needs more.
+    /// The pooled buffer for `role`, at least `bytes` long: reused run after run, replaced
+    /// only when a run needs more, then at least doubled (up to `cap`) so that a growing
+    /// context does not replace it at every step.
+    fn pooled(&self, role: &'static str, bytes: u64, usage: wgpu::BufferUsages, cap: u64) -> wgpu::Buffer {
+        let mut pool = self.pool.borrow_mut();
+        let old = pool.get(role).map_or(0, wgpu::Buffer::size);
+        if old >= bytes {
+            return pool[role].clone();
+        }
+        let size = bytes.max(2 * old).min(cap).max(bytes);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(role), size, usage, mapped_at_creation: false });
+        pool.insert(role, b.clone());
+        b
+    }
+
+    /// The pooled storage buffer for `role`, at least `n` f32 values.
     pub fn scratch(&self, role: &'static str, n: usize) -> Result<wgpu::Buffer> {
         let bytes = (n.max(1) * 4) as u64;
         self.check_size(role, bytes)?;
-        let mut pool = self.pool.borrow_mut();
-        if let Some(b) = pool.get(role).filter(|b| b.size() >= bytes) {
-            return Ok(b.clone());
-        }
-        let size = bytes.max(pool.get(role).map_or(0, |b| b.size() * 2)).min(self.max_binding).max(bytes);
-        let b = self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(role), size, usage: Self::STORAGE, mapped_at_creation: false });
-        pool.insert(role, b.clone());
-        Ok(b)
+        Ok(self.pooled(role, bytes, Self::STORAGE, self.max_binding))
     }
 
     /// The pooled uniform buffer, holding `bytes`.
     pub fn pooled_uniform(&self, bytes: &[u8]) -> wgpu::Buffer {
-        let need = (bytes.len() as u64).max(16);
-        let mut pool = self.pool.borrow_mut();
-        let b = match pool.get("kernel parameters").filter(|b| b.size() >= need) {
-            Some(b) => b.clone(),
-            None => {
-                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("kernel parameters"),
-                    size: need.next_power_of_two(),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                pool.insert("kernel parameters", b.clone());
-                b
-            }
-        };
+        let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+        let b = self.pooled("kernel parameters", (bytes.len() as u64).max(16), usage, self.max_buffer);
         self.queue.write_buffer(&b, 0, bytes);
         b
     }
@@ -220,19 +208,7 @@ impl Context {
                 self.max_buffer
             )));
         }
-        let mut pool = self.pool.borrow_mut();
-        if let Some(b) = pool.get("readback").filter(|b| b.size() >= need) {
-            return Ok(b.clone());
-        }
-        let size = need.next_power_of_two().min(self.max_buffer).max(need);
-        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        pool.insert("readback", b.clone());
-        Ok(b)
+        Ok(self.pooled("readback", need, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST, self.max_buffer))
     }
 
     pub fn upload(&self, what: &str, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -249,7 +225,6 @@ impl Context {
         Ok(b)
     }
 
-
     /// A query set for `n` timed passes and the buffer it resolves into.
     pub fn timer(&self, n: usize) -> (wgpu::QuerySet, wgpu::Buffer) {
         let count = (2 * n).max(2) as u32;
@@ -264,7 +239,7 @@ impl Context {
     }
 
     /// The first `bytes` of resolved timestamps.
-    pub async fn read_query(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    pub async fn read_query(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u64>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("timestamps readback"),
             size: bytes.max(8),
@@ -274,12 +249,12 @@ impl Context {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buf, 0, &staging, 0, bytes.max(8));
         self.queue.submit([enc.finish()]);
-        self.read(&staging, bytes).await
+        self.read(&staging, bytes, bytemuck::pod_collect_to_vec).await
     }
 
-    /// Maps `buf` (after everything submitted so far), copies its first `bytes` out and
-    /// unmaps it again for the next run.
-    pub async fn read(&self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+    /// Maps `buf` (after everything submitted so far), hands its first `bytes` to `take`
+    /// (which copies out what it keeps) and unmaps it again for the next run.
+    pub async fn read<T>(&self, buf: &wgpu::Buffer, bytes: u64, take: impl FnOnce(&[u8]) -> T) -> Result<T> {
         let state = Arc::new(Mutex::new(MapState { done: false, error: None, waker: None }));
         let s = state.clone();
         let len = bytes.max(4).div_ceil(4) * 4;
@@ -296,13 +271,9 @@ impl Context {
         #[cfg(not(target_arch = "wasm32"))]
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Backend(format!("waiting for the GPU failed: {e}")))?;
         MapWait(state).await?;
-        let out = buf
-            .slice(0..len)
-            .get_mapped_range()
-            .map_err(|e| Error::Backend(format!("reading results back from the GPU failed: {e}")))?[..bytes as usize]
-            .to_vec();
+        let out = buf.slice(0..len).get_mapped_range().map(|m| take(&m[..bytes as usize]));
         buf.unmap();
-        Ok(out)
+        out.map_err(|e| Error::Backend(format!("reading results back from the GPU failed: {e}")))
     }
 }
 

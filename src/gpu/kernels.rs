@@ -8,6 +8,7 @@
 //! aligned offsets), submits once and maps the readbacks once.
 
 use super::context::Context;
+use crate::config::{Activation, Norm};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use std::borrow::Cow;
@@ -85,9 +86,23 @@ params!(
     NormParams { rows: u32, n: u32, eps: f32 }
 );
 params!(
-    /// activation.wgsl: kind 0 GELU (tanh), 1 ReLU, 2 SiLU.
+    /// activation.wgsl: `kind` from [`activation_kind`].
     ActParams { n: u32, kind: u32 }
 );
+
+/// activation.wgsl's numbering of the activations.
+pub(crate) fn activation_kind(a: Activation) -> u32 {
+    match a {
+        Activation::GeluNew => 0,
+        Activation::Relu => 1,
+        Activation::Silu => 2,
+    }
+}
+
+/// A size or index as the kernels' parameters hold it.
+pub(crate) fn u(x: usize) -> u32 {
+    x as u32
+}
 params!(
     /// matmul.wgsl and matmul_rows.wgsl: C[m, c_off + n] (row stride ldc) = A[m, k] · B.
     MatmulParams { m: u32, n: u32, k: u32, ldc: u32, c_off: u32, a_off: u32, trans_b: u32 }
@@ -221,10 +236,6 @@ pub(crate) struct Recorder<'a> {
     profile: bool,
 }
 
-fn u(x: usize) -> u32 {
-    x as u32
-}
-
 impl<'a> Recorder<'a> {
     pub fn new(ctx: &'a Context, k: &'a Kernels) -> Self {
         Recorder { ctx, k, ops: Vec::new(), params: Vec::new(), readback: 0, profile: false }
@@ -269,11 +280,11 @@ impl<'a> Recorder<'a> {
         self.dispatch(Kernel::Bias, &p, &[bias, y], grid(p.len as usize));
     }
 
-    /// LayerNorm with bias `b`, or RMSNorm when `b` is None.
-    pub fn norm(&mut self, p: NormParams, x: &wgpu::Buffer, g: &wgpu::Buffer, b: Option<&wgpu::Buffer>, y: &wgpu::Buffer) {
-        match b {
-            Some(b) => self.dispatch(Kernel::LayerNorm, &p, &[x, g, y, b], (p.rows, 1, 1)),
-            None => self.dispatch(Kernel::RmsNorm, &p, &[x, g, y], (p.rows, 1, 1)),
+    /// The model's norm, as `cpu::norm` chooses it: LayerNorm with bias `b`, or RMSNorm.
+    pub fn norm(&mut self, p: NormParams, kind: Norm, x: &wgpu::Buffer, g: &wgpu::Buffer, b: Option<&wgpu::Buffer>, y: &wgpu::Buffer) {
+        match kind {
+            Norm::LayerNorm => self.dispatch(Kernel::LayerNorm, &p, &[x, g, y, b.expect("the loaders give every LayerNorm a bias")], (p.rows, 1, 1)),
+            Norm::RmsNorm => self.dispatch(Kernel::RmsNorm, &p, &[x, g, y], (p.rows, 1, 1)),
         }
     }
 
@@ -345,9 +356,9 @@ impl<'a> Recorder<'a> {
         self.attn_values(ValuesParams { h, group, t, tk, hd, kv_width: kvw, start }, probs, vc, z);
     }
 
-    /// Encodes, submits and waits; returns each saved slot's values and, when profiled,
-    /// (kernel, milliseconds) per dispatch.
-    pub async fn finish(self, slots: &[Slot]) -> Result<(Vec<Vec<f32>>, Vec<(Kernel, f64)>)> {
+    /// Encodes, submits and waits; returns the values of each group of saved slots (its
+    /// slots one after another) and, when profiled, (kernel, milliseconds) per dispatch.
+    pub async fn finish(self, groups: &[&[Slot]]) -> Result<(Vec<Vec<f32>>, Vec<(Kernel, f64)>)> {
         let ctx = self.ctx;
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -402,14 +413,11 @@ impl<'a> Recorder<'a> {
         if let Some(e) = oom.pop().await {
             return Err(Error::Backend(format!("the GPU ran out of memory: {e}")));
         }
-        let bytes = ctx.read(&staging, self.readback).await?;
-        let values = slots
-            .iter()
-            .map(|s| bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[s.offset as usize..s.offset as usize + 4 * s.len]))
-            .collect();
+        // Each group is copied once, straight out of the mapping.
+        let values = ctx.read(&staging, self.readback, |bytes| groups.iter().map(|g| gather(bytes, g)).collect()).await?;
         let times = match &timer {
             Some((_, buf)) => {
-                let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.read_query(buf, 16 * kernels.len() as u64).await?);
+                let stamps = ctx.read_query(buf, 16 * kernels.len() as u64).await?;
                 let period = ctx.queue.get_timestamp_period() as f64;
                 kernels.iter().enumerate().map(|(k, kernel)| (*kernel, stamps[2 * k + 1].saturating_sub(stamps[2 * k]) as f64 * period / 1e6)).collect()
             }
@@ -418,4 +426,19 @@ impl<'a> Recorder<'a> {
         ctx.check()?;
         Ok((values, times))
     }
+}
+
+/// The values of `slots`, one after another, out of the mapped readback `bytes`.
+fn gather(bytes: &[u8], slots: &[Slot]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(slots.iter().map(|s| s.len).sum());
+    for s in slots {
+        let b = &bytes[s.offset as usize..][..4 * s.len];
+        match bytemuck::try_cast_slice::<u8, f32>(b) {
+            Ok(v) => out.extend_from_slice(v),
+            // wgpu aligns mappings natively; on the web the mapping is a copy it makes, whose
+            // alignment nothing promises.
+            Err(_) => out.extend(b.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))),
+        }
+    }
+    out
 }

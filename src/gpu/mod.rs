@@ -14,13 +14,14 @@ mod kernels;
 
 use crate::backend::Ablation;
 use crate::clock::now_ms;
-use crate::config::{Activation, Config};
+use crate::config::Config;
+use crate::cpu;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::trace::{self, Dims, Part, Parts, Trace};
 use crate::weights::{Linear, NormWeights};
 use context::Context;
-use kernels::{ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
+use kernels::{activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
 use std::sync::Arc;
 
 /// The adapter a backend runs on, for people and for `auto`.
@@ -100,8 +101,14 @@ pub struct GpuBackend {
     ln_f: GpuNorm,
     /// cos and sin of every position's RoPE angles [n_positions, hd/2].
     rope: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// The most bytes one table chunk or one row block of logits may take: the binding
+    /// limit, or less where a test asks (`GpuOptions`).
+    table_bytes: u64,
     /// The context's token ids (what the KV cache holds).
     ids: Vec<u32>,
+    /// Why the last `set_ablation` could not upload its masks: every run fails with it
+    /// (and the engine's CPU, which has the ablation, takes over) rather than run unablated.
+    ablation_error: Option<String>,
 }
 
 /// The largest single buffer this model would like: the biggest weight, or the attention
@@ -109,32 +116,6 @@ pub struct GpuBackend {
 fn wanted_binding(c: &Config) -> u64 {
     let (v, d, p, f, h) = (c.vocab_size as u64, c.n_embd as u64, c.n_positions as u64, c.n_inner as u64, c.n_head as u64);
     4 * [v * d, p * d, d * c.qkv_width() as u64, d * f, h * p * p, p * v, p * f].into_iter().max().unwrap_or(0)
-}
-
-fn activation_kind(a: Activation) -> u32 {
-    match a {
-        Activation::GeluNew => 0,
-        Activation::Relu => 1,
-        Activation::Silu => 2,
-    }
-}
-
-fn u(x: usize) -> u32 {
-    x as u32
-}
-
-/// The RoPE angles' cos and sin for positions 0..n [n, inv_freq.len()], with the CPU
-/// reference's arithmetic.
-fn rope_tables(inv: &[f32], n: usize) -> (Vec<f32>, Vec<f32>) {
-    let (mut cos, mut sin) = (Vec::with_capacity(n * inv.len()), Vec::with_capacity(n * inv.len()));
-    for pos in 0..n {
-        for f in inv {
-            let (s, c) = (pos as f32 * f).sin_cos();
-            cos.push(c);
-            sin.push(s);
-        }
-    }
-    (cos, sin)
 }
 
 impl GpuBackend {
@@ -151,30 +132,20 @@ impl GpuBackend {
         let d = cfg.n_embd;
         let table_bytes = opts.max_binding_bytes.map_or(ctx.max_binding, |b| b.min(ctx.max_binding));
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let flat = |a: &ndarray::Array2<f32>| a.as_standard_layout().iter().copied().collect::<Vec<_>>();
+        fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
+            a.as_slice().expect("weights are contiguous")
+        }
         let linear = |name: String, l: &Linear| -> Result<GpuLinear> {
-            let b = match &l.b {
-                Some(b) => Some(ctx.upload(&format!("{name}.bias"), &b.to_vec())?),
-                None => None,
-            };
-            Ok(GpuLinear { w: ctx.upload(&format!("{name}.weight"), &flat(&l.w))?, b, k: l.w.nrows(), n: l.w.ncols() })
+            let b = l.b.as_ref().map(|b| ctx.upload(&format!("{name}.bias"), flat(b))).transpose()?;
+            Ok(GpuLinear { w: ctx.upload(&format!("{name}.weight"), flat(&l.w))?, b, k: l.w.nrows(), n: l.w.ncols() })
         };
         let norm = |name: String, n: &NormWeights| -> Result<GpuNorm> {
-            let b = match &n.b {
-                Some(b) => Some(ctx.upload(&format!("{name}.bias"), &b.to_vec())?),
-                None => None,
-            };
-            Ok(GpuNorm { g: ctx.upload(&format!("{name}.weight"), &n.g.to_vec())?, b })
+            let b = n.b.as_ref().map(|b| ctx.upload(&format!("{name}.bias"), flat(b))).transpose()?;
+            Ok(GpuNorm { g: ctx.upload(&format!("{name}.weight"), flat(&n.g))?, b })
         };
-        let wte = Table::upload(&ctx, "token embedding", &flat(&w.wte), d, table_bytes)?;
-        let wpe = match &w.wpe {
-            Some(p) => Some(Table::upload(&ctx, "position embedding", &flat(p), d, table_bytes)?),
-            None => None,
-        };
-        let lm_head = match &w.lm_head {
-            Some(h) => Some(Table::upload(&ctx, "unembedding", &flat(h), d, table_bytes)?),
-            None => None,
-        };
+        let wte = Table::upload(&ctx, "token embedding", flat(&w.wte), d, table_bytes)?;
+        let wpe = w.wpe.as_ref().map(|p| Table::upload(&ctx, "position embedding", flat(p), d, table_bytes)).transpose()?;
+        let lm_head = w.lm_head.as_ref().map(|h| Table::upload(&ctx, "unembedding", flat(h), d, table_bytes)).transpose()?;
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for (i, lw) in w.layers.iter().enumerate() {
             let n = |s: &str| format!("layer {i} {s}");
@@ -184,10 +155,7 @@ impl GpuBackend {
                 o: linear(n("attention output"), &lw.o)?,
                 ln_2: norm(n("ln_2"), &lw.ln_2)?,
                 up: linear(n("MLP up"), &lw.up)?,
-                gate: match &lw.gate {
-                    Some(g) => Some(linear(n("MLP gate"), g)?),
-                    None => None,
-                },
+                gate: lw.gate.as_ref().map(|g| linear(n("MLP gate"), g)).transpose()?,
                 down: linear(n("MLP down"), &lw.down)?,
                 k_cache: ctx.storage(&n("key cache"), cfg.n_positions * cfg.kv_width())?,
                 v_cache: ctx.storage(&n("value cache"), cfg.n_positions * cfg.kv_width())?,
@@ -197,7 +165,7 @@ impl GpuBackend {
         let ln_f = norm("final norm".into(), &w.ln_f)?;
         let rope = match cfg.rope_theta {
             Some(_) => {
-                let (c, s) = rope_tables(&cfg.rope_inv_freq(), cfg.n_positions);
+                let (s, c): (Vec<f32>, Vec<f32>) = cpu::rope_angles(0, cfg.n_positions, &cfg.rope_inv_freq()).into_iter().unzip();
                 Some((ctx.upload("RoPE cos", &c)?, ctx.upload("RoPE sin", &s)?))
             }
             None => None,
@@ -206,7 +174,7 @@ impl GpuBackend {
             return Err(Error::Backend(format!("the GPU \"{}\" ran out of memory uploading the weights: {e}", ctx.summary.name)));
         }
         ctx.check()?;
-        Ok(GpuBackend { model, ctx, kernels, wte, wpe, lm_head, layers, ln_f, rope, ids: Vec::new() })
+        Ok(GpuBackend { model, ctx, kernels, wte, wpe, lm_head, layers, ln_f, rope, table_bytes, ids: Vec::new(), ablation_error: None })
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -216,10 +184,6 @@ impl GpuBackend {
     pub fn describe(&self) -> String {
         let a = &self.ctx.summary;
         format!("GPU ({} via {}{})", a.name, a.backend, if a.is_software { ", a software rasteriser" } else { "" })
-    }
-
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
     }
 
     /// The context's token ids (the KV cache).
@@ -240,13 +204,20 @@ impl GpuBackend {
         self.ids.clear();
     }
 
-    /// Heads to ablate from now on (a mask in the kernels); empties the context.
+    /// Heads to ablate from now on (a mask in the kernels); empties the context. A mask
+    /// that cannot be uploaded fails every run until the next call.
     pub fn set_ablation(&mut self, a: Ablation) {
         let cfg = &self.model.config;
+        self.ablation_error = None;
         for (l, layer) in self.layers.iter_mut().enumerate() {
-            layer.mask = a.layer_mask(l, cfg.n_head, cfg.head_dim).and_then(|(keep, repl)| {
-                Some((self.ctx.upload("ablation keep-mask", &keep).ok()?, self.ctx.upload("ablation replacements", &repl).ok()?))
-            });
+            let upload = |(keep, repl): (Vec<f32>, Vec<f32>)| -> Result<_> { Ok((self.ctx.upload("ablation keep-mask", &keep)?, self.ctx.upload("ablation replacements", &repl)?)) };
+            match a.layer_mask(l, cfg.n_head, cfg.head_dim).map(upload).transpose() {
+                Ok(mask) => layer.mask = mask,
+                Err(e) => {
+                    layer.mask = None;
+                    self.ablation_error.get_or_insert_with(|| format!("the head ablation could not be uploaded to the GPU: {}", e.message()));
+                }
+            }
         }
         self.reset();
     }
@@ -274,6 +245,9 @@ impl GpuBackend {
     pub async fn run_timed(&mut self, ids: &[u32], parts: Parts, profile: bool) -> Result<(Trace, Vec<(&'static str, f64)>)> {
         let started = now_ms();
         self.ctx.check()?;
+        if let Some(e) = &self.ablation_error {
+            return Err(Error::Backend(e.clone()));
+        }
         let model = self.model.clone();
         let (m, start, t) = (&*model, self.ids.len(), ids.len());
         m.check_ids(ids, start)?;
@@ -292,10 +266,19 @@ impl GpuBackend {
         }
         let next = self.unembed(&mut r, &mut saved, &rec, &x, t, &b)?;
 
-        let (mut data, times) = r.finish(&saved.slots).await?;
-        let next_logits = std::mem::take(&mut data[next]);
-        for (layer, part) in saved.parts() {
-            rec.put(layer, part, || saved.take(layer, part, &mut data));
+        let mut groups: Vec<&[Slot]> = saved.0.iter().map(|(_, _, slots)| &slots[..]).collect();
+        groups.extend(next.as_ref().map(std::slice::from_ref));
+        let (mut data, times) = r.finish(&groups).await?;
+        let next_logits = match next {
+            Some(_) => data.pop().expect("the next-token logits were read back"),
+            None => {
+                let v = cfg.vocab_size;
+                let logits = saved.0.iter().position(|(_, p, _)| *p == Part::Logits).map(|i| &data[i]).expect("the logits were read back");
+                logits[logits.len() - v..].to_vec()
+            }
+        };
+        for ((layer, part, _), values) in saved.0.into_iter().zip(data) {
+            rec.put(layer, part, move || values);
         }
         let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
         // Only a run that completed moves the context on.
@@ -326,7 +309,7 @@ impl GpuBackend {
         let (d, h, kv, hd, f) = (cfg.n_embd, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.n_inner);
         let at = Some(l);
         let norm = |r: &mut Recorder, x: &wgpu::Buffer, n: &GpuNorm, y: &wgpu::Buffer| {
-            r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, x, &n.g, n.b.as_ref(), y);
+            r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, cfg.norm, x, &n.g, n.b.as_ref(), y);
         };
 
         norm(r, x, &lw.ln_1, &b.h);
@@ -390,35 +373,42 @@ impl GpuBackend {
 
     /// Final norm and logits = ln_f · Uᵀ, one dispatch per vocabulary chunk of U, in row
     /// blocks small enough that [rows, V] fits one binding. Without a request for logits or
-    /// probabilities only the last row (what generation needs) is computed. Returns the
-    /// slot of the next-token logits.
-    fn unembed(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, x: &wgpu::Buffer, t: usize, b: &Buffers) -> Result<usize> {
+    /// probabilities only the last row (what generation needs) is computed. Returns where
+    /// the next-token logits are read back, or None when they are the recorded logits'
+    /// last row.
+    fn unembed(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, x: &wgpu::Buffer, t: usize, b: &Buffers) -> Result<Option<Slot>> {
         let cfg = &self.model.config;
         let (d, v) = (cfg.n_embd, cfg.vocab_size);
-        r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, x, &self.ln_f.g, self.ln_f.b.as_ref(), &b.h);
+        r.norm(NormParams { rows: u(t), n: u(d), eps: cfg.layer_norm_epsilon }, cfg.norm, x, &self.ln_f.g, self.ln_f.b.as_ref(), &b.h);
         saved.save(r, rec, None, Part::LnF, &b.h);
         let u_table = self.lm_head.as_ref().unwrap_or(&self.wte);
         let all_rows = rec.wants(Part::Logits) || rec.wants(Part::Probs);
         let (first, rows) = if all_rows { (0, t) } else { (t - 1, 1) };
-        let block = ((self.ctx.max_binding / (v as u64 * 4)) as usize).clamp(1, rows);
+        let block = ((self.table_bytes / (v as u64 * 4)) as usize).clamp(1, rows);
         let logits = self.ctx.scratch("logits [rows, V]", block * v)?;
         let probs = if rec.wants(Part::Probs) { Some(self.ctx.scratch("probabilities [rows, V]", block * v)?) } else { None };
-        let mut next = 0;
+        let (mut logit_blocks, mut prob_blocks, mut next) = (Vec::new(), Vec::new(), None);
         for b0 in (0..rows).step_by(block) {
             let br = block.min(rows - b0);
             for (row0, n, chunk) in &u_table.chunks {
                 let p = MatmulParams { m: u(br), n: u(*n), k: u(d), ldc: u(v), c_off: u(*row0), a_off: u((first + b0) * d), trans_b: 1 };
                 r.matmul(p, &b.h, chunk, &logits);
             }
-            saved.save_rows(r, rec, Part::Logits, &logits, br * v);
+            if rec.wants(Part::Logits) {
+                logit_blocks.push(r.save(&logits, 0, br * v));
+            } else if b0 + br == rows {
+                next = Some(r.save(&logits, (br - 1) * v, v));
+            }
             if let Some(p) = &probs {
                 r.softmax(SoftmaxParams { rows: u(br), n: u(v), causal: 0, start: 0, t: u(br) }, &logits, p);
-                saved.save_rows(r, rec, Part::Probs, p, br * v);
+                prob_blocks.push(r.save(p, 0, br * v));
             }
-            if b0 + br == rows {
-                next = saved.slots.len();
-                saved.slots.push(r.save(&logits, (br - 1) * v, v));
-            }
+        }
+        if rec.wants(Part::Logits) {
+            saved.0.push((None, Part::Logits, logit_blocks));
+        }
+        if rec.wants(Part::Probs) {
+            saved.0.push((None, Part::Probs, prob_blocks));
         }
         Ok(next)
     }
@@ -476,50 +466,19 @@ impl Buffers {
     }
 }
 
-/// The readbacks of one run: where each landed, and which belong to which (layer, part).
+/// The readbacks of one run: each saved (layer, part) once, with where its values land,
+/// in order (logits and probabilities come in row blocks).
 #[derive(Default)]
-struct Saved {
-    slots: Vec<Slot>,
-    index: Vec<(Option<usize>, Part, usize)>,
-}
+struct Saved(Vec<(Option<usize>, Part, Vec<Slot>)>);
 
 impl Saved {
     /// Reads back `buf` as part `p` (of layer `l`) if the caller asked for it; its length
-    /// comes from the part's description.
+    /// comes from the part's description, so the data comes back in the part's shape.
     fn save(&mut self, r: &mut Recorder, rec: &trace::Recorder, l: Option<usize>, p: Part, buf: &wgpu::Buffer) {
         if rec.wants(p) {
             let len = (p.spec().shape)(&rec.dims()).iter().product();
-            self.index.push((l, p, self.slots.len()));
-            self.slots.push(r.save(buf, 0, len));
+            self.0.push((l, p, vec![r.save(buf, 0, len)]));
         }
-    }
-
-    /// One row block of a global part read in blocks (logits, probabilities).
-    fn save_rows(&mut self, r: &mut Recorder, rec: &trace::Recorder, p: Part, buf: &wgpu::Buffer, len: usize) {
-        if rec.wants(p) {
-            self.index.push((None, p, self.slots.len()));
-            self.slots.push(r.save(buf, 0, len));
-        }
-    }
-
-    /// Each saved (layer, part) once, in the order saved.
-    fn parts(&self) -> Vec<(Option<usize>, Part)> {
-        let mut out: Vec<(Option<usize>, Part)> = Vec::new();
-        for (l, p, _) in &self.index {
-            if !out.contains(&(*l, *p)) {
-                out.push((*l, *p));
-            }
-        }
-        out
-    }
-
-    /// The values of (layer, part), its row blocks concatenated.
-    fn take(&self, l: Option<usize>, p: Part, data: &mut [Vec<f32>]) -> Vec<f32> {
-        let mut out = Vec::new();
-        for (_, _, slot) in self.index.iter().filter(|(a, b, _)| *a == l && *b == p) {
-            out.append(&mut data[*slot]);
-        }
-        out
     }
 }
 
@@ -528,8 +487,3 @@ pub async fn hardware_adapter_available() -> bool {
     context::adapters().await.iter().any(|a| !context::summarize(&a.get_info()).is_software)
 }
 
-/// The best adapter and its limits, without creating a device (for refusing a model that
-/// cannot fit before downloading it).
-pub async fn best_adapter_limits() -> Option<(AdapterSummary, u64, u64)> {
-    context::adapter_limits().await.map(|(a, l)| (a, l.max_storage_buffer_binding_size, l.max_buffer_size))
-}

@@ -2,6 +2,7 @@
 // person does: through its controls, keys and what it shows (no test hooks in the page).
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const BASE_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -25,9 +26,11 @@ export async function openPage(browser, url, { viewport = { width: 1280, height:
   if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const logs = [];
+  const errors = [];
   page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+  page.on('pageerror', (e) => (logs.push(`[pageerror] ${e.message}`), errors.push(e.message)));
   page.logs = logs;
+  page.errors = errors;
   await page.goto(url);
   return page;
 }
@@ -81,6 +84,24 @@ export async function download(page, locator) {
   const [d] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), locator.click()]);
   const file = await d.path();
   return { name: d.suggestedFilename(), bytes: fs.readFileSync(file) };
+}
+
+/** The number at the end of an announced cell ("x → y: 0.1234"). */
+export const valueOf = (text) => Number((text.match(/(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/) || [])[1]);
+
+/** Chooses a backend in the Model panel and waits until the page has switched. */
+export async function chooseBackend(page, value, timeout = 120000) {
+  await page.getByRole('combobox', { name: 'Backend' }).selectOption(value);
+  await page.waitForFunction(() => !document.getElementById('backend-choice').disabled, null, { timeout });
+  await waitIdle(page, timeout);
+}
+
+/** The run as the page exports it (the CLI's trace format), saved to a temp file. */
+export async function exportRun(page, name) {
+  const d = await download(page, page.getByRole('button', { name: 'Download run (JSON)' }));
+  const file = path.join(os.tmpdir(), `llm-xray-${process.pid}-${name}.json`);
+  fs.writeFileSync(file, d.bytes);
+  return file;
 }
 
 export function assert(cond, msg) {

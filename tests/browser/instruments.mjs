@@ -4,22 +4,32 @@
 // arrow keys, and take the text its live region announces.
 import fs from 'node:fs';
 import path from 'node:path';
-import { assert } from './harness.mjs';
+import { openPage, assert } from './harness.mjs';
 import { cli } from './cli.mjs';
 import { tokenLabel } from '../../www/tokens.js';
 
 const PROMPT = 'The cat sat on the mat. The cat';
 const enc = new TextEncoder();
 
-async function open(browser, url, query, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${url}?${query}`);
+const PHONE = { width: 390, height: 844 };
+
+/** Opens the page at `url?query` and waits for the token chips. */
+async function open(browser, url, query, viewport) {
+  const page = await openPage(browser, `${url}?${query}`, viewport ? { viewport } : {});
   await page.waitForSelector('#chips .chip', { timeout: 60000 });
-  page.errors = errors;
   return page;
+}
+
+/** A view at phone width: it shows `selector` with nothing sticking out (after `check`, if
+ * given, runs on the page), and a screenshot `{name}-390`. */
+async function atPhone({ browser, url, shot }, { stage, selector, what, name, check }) {
+  const small = await open(browser, url, `prompt=${encodeURIComponent(PROMPT)}&stage=${stage}`, PHONE);
+  await settled(small, selector);
+  await fitsWidth(small, `${what} at ${PHONE.width} px`);
+  if (check) await check(small);
+  await small.locator(selector).scrollIntoViewIfNeeded();
+  await shot(small, `${name}-${PHONE.width}`);
+  await small.context().close();
 }
 
 /** Waits until the stage shows no "Computing …" note and no error. */
@@ -175,13 +185,8 @@ export const tests = [
       assert(page.errors.length === 0, `page errors: ${page.errors.join('; ')}`);
       await page.context().close();
 
-      const small = await open(browser, url, `prompt=${encodeURIComponent(PROMPT)}&stage=lens`, { width: 390, height: 844 });
-      await settled(small, '#lens-grid');
-      await fitsWidth(small, 'logit lens at 390 px');
-      await readLensGrid(small, want); // a narrow grid: several windows of positions
-      await small.locator('#lens-grid').scrollIntoViewIfNeeded();
-      await shot(small, 'lens-390');
-      await small.context().close();
+      // A narrow grid: several windows of positions.
+      await atPhone({ browser, url, shot }, { stage: 'lens', selector: '#lens-grid', what: 'logit lens', name: 'lens', check: (small) => readLensGrid(small, want) });
     },
   },
   {
@@ -228,12 +233,7 @@ export const tests = [
       assert(page.errors.length === 0, `page errors: ${page.errors.join('; ')}`);
       await page.context().close();
 
-      const small = await open(browser, url, `prompt=${encodeURIComponent(PROMPT)}&stage=attribution`, { width: 390, height: 844 });
-      await settled(small, '.attr-summary');
-      await fitsWidth(small, 'attribution at 390 px');
-      await small.locator('.attr-summary').scrollIntoViewIfNeeded();
-      await shot(small, 'attribution-390');
-      await small.context().close();
+      await atPhone({ browser, url, shot }, { stage: 'attribution', selector: '.attr-summary', what: 'attribution', name: 'attribution' });
     },
   },
   {
@@ -273,12 +273,7 @@ export const tests = [
       assert(page.errors.length === 0, `page errors: ${page.errors.join('; ')}`);
       await page.context().close();
 
-      const small = await open(browser, url, `prompt=${encodeURIComponent(PROMPT)}&stage=neighbours`, { width: 390, height: 844 });
-      await settled(small, '#embedding-map');
-      await fitsWidth(small, 'embedding space at 390 px');
-      await small.locator('#embedding-map').scrollIntoViewIfNeeded();
-      await shot(small, 'neighbours-390');
-      await small.context().close();
+      await atPhone({ browser, url, shot }, { stage: 'neighbours', selector: '#embedding-map', what: 'embedding space', name: 'neighbours' });
     },
   },
   {

@@ -1,13 +1,8 @@
 // The real LLM in the page: SmolLM2-135M-Instruct (fetched by `npm run models`) equals the
 // CLI on the CPU backend and on WebGPU (SwiftShader); its chat format; load and step times.
 // Skipped, saying so, when the model could not be fetched.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { openPage, waitReady, waitIdle, typePrompt, gotoStage, chips, readCell, download, assert } from './harness.mjs';
+import { openPage, waitReady, waitIdle, typePrompt, gotoStage, chips, readCell, valueOf, chooseBackend, exportRun, assert } from './harness.mjs';
 import * as C from './cli.mjs';
-
-const valueOf = (text) => Number((text.match(/(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/) || [])[1]);
 
 export const tests = [
   {
@@ -61,18 +56,14 @@ export const tests = [
       await shot(page, 'smollm2-next-token');
       const status = await page.textContent('#prompt-status');
       console.log(`     SmolLM2 in the page (CPU): picked → loaded and run ${loadMs} ms, first heatmap ${firstHeatmapMs} ms; status "${status}"; Generate next token ${stepMs} ms`);
-      const file = (name) => path.join(os.tmpdir(), `llm-xray-${process.pid}-smollm2-${name}.json`);
-      fs.writeFileSync(file('cpu'), (await download(page, page.getByRole('button', { name: 'Download run (JSON)' }))).bytes);
+      const cpu = await exportRun(page, 'smollm2-cpu');
       // WebGPU (SwiftShader): the same context, every stored part equal to the CPU's.
-      await page.getByRole('combobox', { name: 'Backend' }).selectOption('webgpu');
-      await page.waitForFunction(() => !document.getElementById('backend-choice').disabled, null, { timeout: 300000 });
-      await waitIdle(page, 300000);
+      await chooseBackend(page, 'webgpu', 300000);
       assert((await page.textContent('#backend-kind')) === 'WebGPU', await page.textContent('#backend-why'));
-      fs.writeFileSync(file('gpu'), (await download(page, page.getByRole('button', { name: 'Download run (JSON)' }))).bytes);
-      const c = C.compare(bin, file('gpu'), file('cpu'), '1e-3');
+      const gpu = await exportRun(page, 'smollm2-gpu');
+      const c = C.compare(bin, gpu, cpu, '1e-3');
       assert(c.ok, `SmolLM2 on WebGPU vs the CPU:\n${c.out}`);
-      await page.getByRole('combobox', { name: 'Backend' }).selectOption('cpu');
-      await waitIdle(page, 120000);
+      await chooseBackend(page, 'cpu');
       // Chat format: the prompt wrapped as a user turn; the special tokens are chips.
       await page.getByRole('checkbox', { name: /Chat format/ }).check();
       await waitIdle(page);

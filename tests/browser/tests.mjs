@@ -3,24 +3,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openPage, waitReady, waitIdle, typePrompt, gotoStage, chips, readCell, download, assert } from './harness.mjs';
+import { openPage, waitReady, waitIdle, typePrompt, gotoStage, chips, readCell, download, valueOf, chooseBackend, exportRun, assert } from './harness.mjs';
 import { tokenLabel } from '../../www/tokens.js';
 import * as C from './cli.mjs';
 
 const PROMPT = 'The cat sat on the mat. The cat';
 const WEIRD = 'Hi 🙂\n ok';
 
-/** The number at the end of an announced cell ("x → y: 0.1234"). */
-const valueOf = (text) => Number((text.match(/(-?\d+(?:\.\d+)?(?:e-?\d+)?)\s*$/) || [])[1]);
-
 async function backendState(page) {
   return page.evaluate(() => ({ kind: document.getElementById('backend-kind')?.textContent, why: document.getElementById('backend-why')?.textContent }));
-}
-
-async function chooseBackend(page, value) {
-  await page.getByRole('combobox', { name: 'Backend' }).selectOption(value);
-  await page.waitForFunction(() => !document.getElementById('backend-choice').disabled, null, { timeout: 120000 });
-  await waitIdle(page);
 }
 
 /** Clicks "Generate next token" and waits for the context to hold `total` tokens (one
@@ -29,14 +20,6 @@ async function generateOnce(page, total) {
   const n = total ?? (await chips(page)).length + 1;
   await page.click('#generate');
   await page.waitForFunction((n) => document.querySelectorAll('#chips .chip').length === n && !document.querySelector('#chips .chip.later') && document.getElementById('stage').getAttribute('aria-busy') === 'false', n, { timeout: 120000 });
-}
-
-/** The run as the page exports it (the CLI's trace format), saved to a temp file. */
-async function exportRun(page, name) {
-  const d = await download(page, page.getByRole('button', { name: 'Download run (JSON)' }));
-  const file = path.join(os.tmpdir(), `llm-xray-${process.pid}-${name}.json`);
-  fs.writeFileSync(file, d.bytes);
-  return file;
 }
 
 /** Opens the model panel's "Other models" section (it may be open already). */
@@ -370,7 +353,7 @@ export const tests = [
     },
   },
   {
-    name: 'head ablation in the page equals `llm-xray trace --ablate`, and the next-token view shows before and after',
+    name: 'head ablation in the page equals `llm-xray trace --ablate`, also when its URL is reopened, and the next-token view shows before and after',
     async run({ browser, url, bin, model, shot }) {
       const page = await openPage(browser, url);
       await waitReady(page);
@@ -393,8 +376,15 @@ export const tests = [
       fs.writeFileSync(cliFile, JSON.stringify(C.trace(bin, model, PROMPT, 'all', ['--ablate', '3.4'])));
       const c = C.compare(bin, mine, cliFile);
       assert(c.ok, `ablated page vs CLI --ablate 3.4:\n${c.out}`);
-      // The URL carries the ablation.
+      // The URL carries the ablation, and opening it ablates the very first run.
       assert(/ablate=3\.4/.test(page.url()), page.url());
+      const again = await openPage(browser, page.url());
+      await waitReady(again);
+      await again.waitForSelector('#ablation-delta');
+      const reopened = await exportRun(again, 'ablated-reopened');
+      const r = C.compare(bin, reopened, cliFile);
+      assert(r.ok, `the reopened URL's first run vs CLI --ablate 3.4:\n${r.out}`);
+      await again.context().close();
       await page.context().close();
     },
   },

@@ -3,9 +3,9 @@
 // by the key/value head they share (grouped-query attention), with their census names.
 // Heads can be switched off (ablated) here; the next-token view then shows what changed.
 import { el, viewHeader, fmt, loadingNote } from '../dom.js';
-import { Heatmap } from '../heatmap.js';
-import { sequential, css } from '../colors.js';
-import { shortLabel } from '../tokens.js';
+import { Heatmap, paintThumbnail } from '../heatmap.js';
+import { sequential } from '../colors.js';
+import { shortLabel, axisLabels } from '../tokens.js';
 import { state, visibleTokens, isAblated } from '../store.js';
 import { actions } from '../controller.js';
 import { compareAttention } from './compare.js';
@@ -15,8 +15,7 @@ const PAGE = 6;
 
 /** The census entry of a head (0-based layer and head), from heads.json or the worker. */
 function census(layer, head) {
-  const list = Array.isArray(state.heads) ? state.heads : state.heads && state.heads.heads;
-  return list ? list.find((x) => x.layer === layer + 1 && x.head === head + 1) : null;
+  return state.heads ? state.heads.find((x) => x.layer === layer + 1 && x.head === head + 1) : null;
 }
 
 /** "induction 0.87", or null without a census. */
@@ -25,25 +24,8 @@ export function headLabel(layer, head) {
   return e && e.label ? `${e.label} ${Number(e.score).toFixed(2)}` : null;
 }
 
-/** A head's pooled map {rows, cols, data} of n tokens into a size × size canvas; pooled
- * blocks entirely above the diagonal (the causal mask) are grey. */
-function drawThumb(canvas, t, n, size) {
-  const dpr = window.devicePixelRatio || 1;
-  canvas.style.width = canvas.style.height = size + 'px';
-  canvas.width = canvas.height = Math.round(size * dpr);
-  const ctx = canvas.getContext('2d');
-  const cw = canvas.width / t.cols;
-  const ch = canvas.height / t.rows;
-  for (let i = 0; i < t.rows; i++)
-    for (let j = 0; j < t.cols; j++) {
-      const masked = Math.floor((j * n) / t.cols) > Math.floor((i * n + n - 1) / t.rows);
-      ctx.fillStyle = masked ? '#e4e4e7' : css(sequential(t.data[i * t.cols + j], 1));
-      ctx.fillRect(Math.round(j * cw), Math.round(i * ch), Math.round((j + 1) * cw) - Math.round(j * cw), Math.round((i + 1) * ch) - Math.round(i * ch));
-    }
-}
-
 function bestInduction() {
-  const list = Array.isArray(state.heads) ? state.heads : null;
+  const list = state.heads;
   if (!list || !list.length) return null;
   return list.reduce((a, b) => ((b.induction_random ?? 0) > (a.induction_random ?? 0) ? b : a));
 }
@@ -90,7 +72,7 @@ export function render(root, layer) {
   if (!att) big.append(loadingNote(`layer ${layer + 1}'s attention`));
   else {
     const T = att.shape[0];
-    const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+    const labels = axisLabels(toks);
     const plain = toks.map((t) => shortLabel(t.bytes, 16));
     hm = new Heatmap(big, {
       scale: 'sequential',
@@ -144,7 +126,7 @@ function headGrid(layer, head, n, group) {
     grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
-      if (thumbs && !thumbs.error) drawThumb(c, thumbs[l - first][h], n, thumb);
+      if (thumbs && !thumbs.error) paintThumbnail(c, thumbs[l - first][h], thumb, thumb, (v) => sequential(v, 1), n);
       const lab = headLabel(l, h);
       const off = isAblated(l, h);
       grid.append(

@@ -9,9 +9,9 @@ import { Heatmap } from '../heatmap.js';
 import { BarChart } from '../chart.js';
 import { tokenLabel } from '../tokens.js';
 import { maxAbs } from '../colors.js';
-import { state, visibleTokens } from '../store.js';
+import { state, visibleTokens, position, focused } from '../store.js';
 import { actions } from '../controller.js';
-import { K, position, chosenTarget, lastTop, cachedLens, tokenBytes, targetPicker, restoreFocus } from './lens.js';
+import { K, chosenTarget, lastTop, cachedLens, tokenBytes, targetPicker, restoreFocus } from './lens.js';
 
 const signed = (v, d = 4) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(d);
 
@@ -70,7 +70,7 @@ export function render(root) {
       where: `at position ${pos} (after “${ctx}”)`,
       id: 'attribution-target',
     }),
-    el('p', { class: 'muted small' }, `Position ${pos} (after “${ctx}”): ${state.focus != null && state.focus < state.at ? 'the token you chose (click another chip to change it)' : 'the last token (click a token chip to choose another position)'}.`),
+    el('p', { class: 'muted small' }, `Position ${pos} (after “${ctx}”): ${focused() ? 'the token you chose (click another chip to change it)' : 'the last token (click a token chip to choose another position)'}.`),
   );
   restoreFocus();
   const a = actions.data(`attr:${pos}:${token}`, 'attribute', { position: pos, token });

@@ -2,10 +2,10 @@
 // maps and next-token probabilities then show both prompts side by side, or their
 // difference when the two have the same number of tokens ("The doctor said that he" and
 // "… she"). Both share the stage, layer and head selection.
-import { el, fmt, loadingNote, errorNote } from '../dom.js';
+import { el, fmt, pct, loadingNote, errorNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { BarChart } from '../chart.js';
-import { shortLabel, tokenLabel } from '../tokens.js';
+import { axisLabels, tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 
@@ -41,7 +41,7 @@ export function compareAttention(root, layer, head, mainAtt) {
   if (!att) return box.append(loadingNote('its attention')), [];
   if (att.error) return box.append(errorNote('its attention', att)), [];
   const T = att.shape[0];
-  const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+  const labels = axisLabels(toks);
   const maps = [];
   const pair = el('div', { class: 'pair' });
   box.append(pair);
@@ -86,7 +86,7 @@ export function compareLogits(root) {
   const d = actions.compareData('distribution', { at, temperature: 1, topK: 0, topP: 1, limit: 12 });
   if (!d) return box.append(loadingNote('its distribution')), [];
   if (d.error) return box.append(errorNote('its distribution', d)), [];
-  const c = new BarChart(box, { title: `Next-token probabilities, second prompt`, valueName: 'probability', axis: 'probability', max: 1, format: (p) => `${(p * 100).toFixed(1)}%`, exportName: 'compare-next-token' });
+  const c = new BarChart(box, { title: `Next-token probabilities, second prompt`, valueName: 'probability', axis: 'probability', max: 1, format: pct, exportName: 'compare-next-token' });
   c.set(d.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: d.probs[k] })));
   return [c];
 }

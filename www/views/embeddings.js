@@ -5,8 +5,8 @@
 import { el, viewHeader, fmt, kindBadge, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { maxAbs } from '../colors.js';
-import { shortLabel, tokenLabel } from '../tokens.js';
-import { state, visibleTokens } from '../store.js';
+import { axisLabels, tokenLabel } from '../tokens.js';
+import { state, visibleTokens, position } from '../store.js';
 import { actions } from '../controller.js';
 
 function section(root, title, kind, line) {
@@ -21,7 +21,7 @@ export function render(root) {
   const cfg = state.info.config;
   const d = cfg.n_embd;
   const rope = cfg.rope_theta != null;
-  const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+  const labels = axisLabels(toks);
   root.append(
     viewHeader(
       'Embeddings',
@@ -91,7 +91,7 @@ function renderRope(root, toks, labels, maps) {
   const layer = state.layer;
   const head = Math.min(state.head, cfg.n_head - 1);
   const kvHead = Math.floor((head * cfg.n_kv_head) / cfg.n_head);
-  const focus = state.focus != null && state.focus < T ? state.focus : T - 1;
+  const focus = position();
   const qs = [['q', head], ['q_rotated', head], ['k', kvHead], ['k_rotated', kvHead]].map(([n, h]) => actions.tensor(n, layer, h));
   const box2 = section(
     root,

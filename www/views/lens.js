@@ -5,11 +5,11 @@
 //
 // Also the pieces the attribution view shares: which position and which target token the
 // instruments follow (state.focus, state.target) and the target picker.
-import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
+import { el, viewHeader, pct, loadingNote, errorNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { LineChart } from '../chart.js';
 import { tokenLabel, shortLabel } from '../tokens.js';
-import { state, visibleTokens } from '../store.js';
+import { state, visibleTokens, position } from '../store.js';
 import { actions } from '../controller.js';
 import { downloadCsv } from '../export.js';
 
@@ -17,8 +17,6 @@ import { downloadCsv } from '../export.js';
 export const K = 10;
 /** Narrowest grid column that still shows its top token. */
 const MIN_COL = 60;
-
-export const pct = (p) => `${(p * 100).toFixed(p < 0.001 ? 3 : 1)}%`;
 
 // A control whose change redraws the page asks to be focused again afterwards (the redraw
 // replaces it), so keyboard users keep their place.
@@ -44,12 +42,6 @@ export function restoreFocus(heatmaps = []) {
   e.focus({ preventScroll: false });
 }
 
-/** The position the instruments look at: the focused token, else the last visible one. */
-export function position() {
-  const n = state.at;
-  return state.focus != null && state.focus < n ? state.focus : n - 1;
-}
-
 /** The learner's target token, if it belongs to this model's vocabulary (else null). */
 export function chosenTarget() {
   const t = state.target;
@@ -68,8 +60,8 @@ export function cachedLens() {
 }
 
 /** Bytes of token ids, as a Map id → bytes once fetched (undefined while fetching). */
-export function tokenBytes(ids, key = `infos:${ids.join(',')}`) {
-  const infos = actions.data(key, 'tokenInfos', { ids });
+export function tokenBytes(ids) {
+  const infos = actions.data('infos', 'tokenInfos', { ids });
   if (!infos || infos.error) return infos;
   return new Map(infos.map((t) => [t.id, t.bytes]));
 }
@@ -191,14 +183,14 @@ export function render(root) {
   const lens = shown.lens;
   const ids = new Set();
   for (const row of lens) for (let p = 0; p < n; p++) for (const t of row.top[p]) ids.add(t.id);
-  const bytes = tokenBytes([...ids], `lensinfo:${shown.key}:${n}`);
+  const bytes = tokenBytes([...ids]);
   const targetBytes = tokenBytes([target]);
   if (!bytes || !targetBytes) return root.append(loadingNote('the tokens’ text')), {};
   if (bytes.error || targetBytes.error) return fail('the tokens’ text', bytes.error ? bytes : targetBytes);
   const of = (id) => bytes.get(id) || targetBytes.get(id) || [];
   const label = (id) => tokenLabel(of(id));
   const short = (id, m) => shortLabel(of(id), m);
-  const rowNames = lens.map((r) => (r.after === 'embeddings' ? 'embeddings' : r.after));
+  const rowNames = lens.map((r) => r.after);
   const destroyers = [];
 
   // Target picker: the final layer's top tokens at the chosen position.
@@ -313,8 +305,8 @@ export function render(root) {
   chartBox.append(el('h3', {}, `${label(target)}: probability after each layer at position ${pos} (next after “${tokenLabel(toks[pos].bytes)}”)`));
   if (!mine) chartBox.append(loadingNote(`the lens for ${label(target)}`));
   else {
-    const rows = mine.map((r, i) => ({
-      after: i === 0 ? 'embeddings' : r.after,
+    const rows = mine.map((r) => ({
+      after: r.after,
       target: label(target),
       p: r.target[pos][0],
       rank: r.target[pos][1],

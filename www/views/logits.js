@@ -2,7 +2,7 @@
 // temperature / top-k / top-p (the same maths as generation, run in wasm without re-running
 // the model), the button that appends a token with the KV cache, and the history. With
 // heads ablated, the distribution before and after, side by side.
-import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
+import { el, viewHeader, pct, loadingNote, errorNote } from '../dom.js';
 import { BarChart } from '../chart.js';
 import { tokenLabel, quotedLabel } from '../tokens.js';
 import { state } from '../store.js';
@@ -14,8 +14,6 @@ const SHOW = 12;
 function control(label, input, note) {
   return el('label', { class: 'control' }, el('span', {}, label), input, note ? el('span', { class: 'muted small' }, note) : null);
 }
-
-const pct = (p) => `${(p * 100).toFixed(p < 0.001 ? 3 : 1)}%`;
 
 export function render(root, stageId) {
   const s = state.sampling;
@@ -44,16 +42,28 @@ export function render(root, stageId) {
   chartBox.append(kept);
 
   // Sampling settings change only what is drawn: the bars are updated in place, so a slider
-  // keeps its focus while it is dragged.
-  let seq = 0;
+  // keeps its focus while it is dragged. One request is in flight at a time; settings
+  // changed meanwhile are asked for once it is answered (the latest only).
+  let busy = false;
+  let again = false;
   const refresh = async () => {
     if (!model || model.error) return;
-    const mine = ++seq;
+    if (busy) return void (again = true);
+    busy = true;
     const ids = Array.from(model.ids);
-    const shaped = await actions.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, only: ids });
-    if (mine !== seq) return;
-    chart.set(model.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: shaped.probs[k], back: model.probs[k], note: `model ${pct(model.probs[k])}, id ${ids[k]}` })));
-    kept.textContent = `Grey: the model’s softmax. Coloured: after temperature/top-k/top-p; sampling can pick ${shaped.kept} token${shaped.kept === 1 ? '' : 's'} of ${state.info.config.vocab_size}.`;
+    try {
+      do {
+        again = false;
+        const shaped = await actions.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, only: ids });
+        if (again) continue;
+        chart.set(model.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: shaped.probs[k], back: model.probs[k], note: `model ${pct(model.probs[k])}, id ${ids[k]}` })));
+        kept.textContent = `Grey: the model’s softmax. Coloured: after temperature/top-k/top-p; sampling can pick ${shaped.kept} token${shaped.kept === 1 ? '' : 's'} of ${state.info.config.vocab_size}.`;
+      } while (again);
+    } catch (e) {
+      kept.textContent = `Could not apply the sampling settings: ${e.message}`;
+    } finally {
+      busy = false;
+    }
   };
   const num = (v, attrs, onchange) => el('input', { type: 'number', value: String(v), ...attrs, onchange });
   const tempOut = el('output', { class: 'mono' }, s.temperature <= 0 ? '0 (greedy)' : s.temperature.toFixed(2));
@@ -65,19 +75,22 @@ export function render(root, stageId) {
   const temp = el('input', {
     type: 'range', min: '0', max: '2', step: '0.05', value: String(s.temperature), 'aria-label': 'Temperature',
     oninput: (e) => {
-      actions.setSampling({ temperature: Number(e.target.value) });
+      actions.setSampling({ temperature: Number(e.target.value) }, { url: false });
       tempOut.textContent = s.temperature <= 0 ? '0 (greedy)' : s.temperature.toFixed(2);
       genBtn.textContent = genLabel();
       refresh();
     },
+    // The URL follows once the slider is let go, not on every step of a drag.
+    onchange: (e) => actions.setSampling({ temperature: Number(e.target.value) }),
   });
   const topP = el('input', {
     type: 'range', min: '0.05', max: '1', step: '0.05', value: String(s.topP), 'aria-label': 'Top-p',
     oninput: (e) => {
-      actions.setSampling({ topP: Number(e.target.value) });
+      actions.setSampling({ topP: Number(e.target.value) }, { url: false });
       topPOut.textContent = s.topP.toFixed(2);
       refresh();
     },
+    onchange: (e) => actions.setSampling({ topP: Number(e.target.value) }),
   });
   root.append(
     el(

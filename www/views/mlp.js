@@ -5,8 +5,8 @@ import { el, viewHeader, fmt, kindBadge, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { BarChart } from '../chart.js';
 import { maxAbs } from '../colors.js';
-import { shortLabel, tokenLabel } from '../tokens.js';
-import { state, visibleTokens } from '../store.js';
+import { axisLabels, tokenLabel } from '../tokens.js';
+import { state, visibleTokens, position } from '../store.js';
 import { actions } from '../controller.js';
 
 export function render(root, layer) {
@@ -16,8 +16,8 @@ export function render(root, layer) {
   const F = cfg.n_inner;
   const gated = cfg.gated_mlp;
   const act = { gelu_new: 'GELU', relu: 'ReLU', silu: 'SiLU' }[cfg.activation] || cfg.activation;
-  const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
-  const focus = state.focus != null && state.focus < n ? state.focus : n - 1;
+  const labels = axisLabels(toks);
+  const focus = position();
   root.append(
     viewHeader(
       `MLP · layer ${layer + 1}`,

@@ -15,8 +15,23 @@ function storageLine(storage) {
   return `${bits[main] || main} ${main} (${list}) in ${storage.format}, dequantized to f32 here`;
 }
 
+/** What the page has moved from the worker since the last run (updated as data arrives). */
+export function bytesMovedText() {
+  return `${(state.bytesMoved / 1024).toFixed(1)} KB of data since the last run`;
+}
+
+// What is typed into the Hub fields, kept across redraws (the panel is rebuilt on each).
+const typed = { repo: '', file: '' };
+
 export function renderModelPanel(root) {
+  // The control that had the focus gets it back in the rebuilt panel.
+  const focusedId = root.contains(document.activeElement) ? document.activeElement.id : null;
   root.replaceChildren(el('h2', {}, 'Model'));
+  renderPanel(root);
+  if (focusedId) document.getElementById(focusedId)?.focus();
+}
+
+function renderPanel(root) {
   const add = (...xs) => root.append(...xs.filter(Boolean));
   const src = state.source;
   const entryOf = (m) => `entry:${state.models.indexOf(m)}`;
@@ -40,8 +55,8 @@ export function renderModelPanel(root) {
   const entry = src && state.models.find((m) => m.url === src.url);
   add(el('label', { class: 'control' }, el('span', {}, 'Checkpoint'), picker), entry && entry.description ? el('p', { class: 'muted small' }, entry.description) : null);
 
-  const hubInput = el('input', { type: 'text', id: 'hub-repo', placeholder: 'owner/name[@revision]', 'aria-label': 'Hugging Face model', spellcheck: 'false' });
-  const fileInput = el('input', { type: 'text', id: 'hub-file', placeholder: 'file.gguf (optional)', 'aria-label': 'GGUF file in the repository', spellcheck: 'false' });
+  const hubInput = el('input', { type: 'text', id: 'hub-repo', value: typed.repo, placeholder: 'owner/name[@revision]', 'aria-label': 'Hugging Face model', spellcheck: 'false', oninput: (e) => (typed.repo = e.target.value) });
+  const fileInput = el('input', { type: 'text', id: 'hub-file', value: typed.file, placeholder: 'file.gguf (optional)', 'aria-label': 'GGUF file in the repository', spellcheck: 'false', oninput: (e) => (typed.file = e.target.value) });
   const loadHub = () => {
     const [repo, revision] = hubInput.value.trim().split('@');
     if (repo) actions.loadModel({ kind: 'hub', repo, revision: revision || 'main', file: fileInput.value.trim() || null, label: repo });
@@ -95,7 +110,7 @@ export function renderModelPanel(root) {
         el('dt', {}, 'Last run'),
         el('dd', { id: 'last-run' }, r ? `${r.elapsed_ms.toFixed(1)} ms (${r.computed} token${r.computed === 1 ? '' : 's'} computed${r.reused ? `, ${r.reused} reused` : ''})` : '—'),
         el('dt', {}, 'Moved to the page'),
-        el('dd', { id: 'bytes-moved' }, `${(state.bytesMoved / 1024).toFixed(1)} KB of tensors for this view`),
+        el('dd', { id: 'bytes-moved' }, bytesMovedText()),
         state.memory ? el('dt', {}, 'Tab memory (wasm)') : null,
         state.memory ? el('dd', { id: 'wasm-memory' }, mb(state.memory)) : null,
       ),
@@ -147,8 +162,8 @@ export function renderModelPanel(root) {
 
 /** Hub models in the browser's cache, each with a button that deletes it. */
 function renderCached() {
-  const list = actions.data('cached', 'cached', {});
-  if (!list || list.error || !list.length) return el('p', { class: 'muted small' }, list && !list.error ? 'No Hub models cached in this browser yet.' : '');
+  const list = state.cached;
+  if (!list || !list.length) return el('p', { class: 'muted small' }, list ? 'No Hub models cached in this browser yet.' : '');
   return el(
     'div',
     { class: 'cached' },

@@ -2,13 +2,12 @@
 // A chosen token's nearest rows by cosine, a 2-D PCA map of a set of tokens (drawn here: a
 // canvas scatter with labels, keyboard reading and PNG/CSV export, in chart.js's manner),
 // and for a set of words their exact pairwise cosines.
-import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
+import { el, viewHeader, loadingNote, errorNote, sizeCanvas } from '../dom.js';
 import { BarChart, Chart } from '../chart.js';
 import { Heatmap } from '../heatmap.js';
 import { tokenLabel } from '../tokens.js';
-import { state, visibleTokens } from '../store.js';
+import { state, visibleTokens, position, focused } from '../store.js';
 import { actions } from '../controller.js';
-import { downloadCanvas, composeFigure } from '../export.js';
 import { tokenBytes, typedText, resolveToken, focusAfterRender, restoreFocus } from './lens.js';
 
 const NEAR = 10;
@@ -26,7 +25,8 @@ const GROUP_COLORS = {
 };
 
 /** A 2-D scatter of labelled points: equal scales on both axes (distances stay honest),
- * labels placed where they do not collide, hover and keyboard reading, PNG and CSV. */
+ * labels placed where they do not collide, hover and keyboard reading, PNG (with its legend
+ * canvas, as Chart exports it) and CSV. */
 class Scatter extends Chart {
   /** opts: title, exportName, xName, yName, caption. */
   constructor(parent, opts) {
@@ -201,16 +201,9 @@ class Scatter extends Chart {
   }
 
   drawLegend(dpr) {
-    const c = this.legend;
     const W = Math.max(200, this.root.clientWidth - 8);
-    const { items, height } = this.legendLayout(c.getContext('2d'), W);
-    c.style.width = W + 'px';
-    c.style.height = height + 'px';
-    c.width = Math.round(W * dpr);
-    c.height = Math.round(height * dpr);
-    const g = c.getContext('2d');
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    this.paintLegend(g, items);
+    const { items, height } = this.legendLayout(this.legend.getContext('2d'), W);
+    this.paintLegend(sizeCanvas(this.legend, W, height, dpr), items);
   }
 
   anchor(k) {
@@ -244,30 +237,9 @@ class Scatter extends Chart {
     this.draw();
   }
 
-  /** The map with its title, axes, labels, legend and caption, as one PNG (the legend is
-   * drawn under the map here, at the export's scale). */
-  exportPng() {
-    const dpr = 2;
-    const W = this.W || 600;
-    const H = this.height(W);
-    const c = document.createElement('canvas');
-    const g = c.getContext('2d');
-    const legend = this.legendLayout(g, W);
-    c.width = W * dpr;
-    c.height = (H + legend.height + 4) * dpr;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.fillStyle = '#fff';
-    g.fillRect(0, 0, W, H + legend.height + 4);
-    this.paint(g, W, H);
-    g.translate(0, H + 4);
-    this.paintLegend(g, legend.items);
-    downloadCanvas(composeFigure(this.opts.title, c, null, this.caption.textContent, dpr), `${this.opts.exportName}.png`);
-  }
-
   csv() {
     return [['token', 'id', 'group', 'x', 'y'], ...this.points.map((p) => [p.label, p.id, p.group, p.x, p.y])];
   }
-
 }
 
 // The view's own choices, kept across redraws: a typed token (until another chip is
@@ -290,7 +262,7 @@ export function render(root) {
     ),
   );
   if (view.typed && (view.typedFocus !== state.focus || view.typed.vocab !== cfg.vocab_size)) view.typed = null;
-  const at = state.focus != null && state.focus < toks.length ? state.focus : toks.length - 1;
+  const at = position();
   const chosen = view.typed ? view.typed : { id: toks[at].id, bytes: toks[at].bytes, from: `position ${at}` };
   const charts = [];
 
@@ -322,7 +294,7 @@ export function render(root) {
         { class: 'control' },
         el('span', {}, 'Token'),
         el('span', { class: 'chip static chosen-token' }, el('span', { class: 'chip-text' }, tokenLabel(chosen.bytes)), el('span', { class: 'chip-id' }, String(chosen.id))),
-        el('span', { class: 'muted small' }, view.typed ? 'typed here' : `the ${state.focus != null && state.focus < toks.length ? 'chosen' : 'last'} token (position ${at}); click a chip to choose another`),
+        el('span', { class: 'muted small' }, view.typed ? 'typed here' : `the ${focused() ? 'chosen' : 'last'} token (position ${at}); click a chip to choose another`),
       ),
       el(
         'div',

@@ -4,30 +4,14 @@
 // (each layer's attention averaged over its heads, its MLP neurons pooled to a few columns)
 // and opens the stage when clicked.
 import { el, viewHeader, loadingNote, errorNote } from '../dom.js';
-import { css, sequential, diverging, maxAbs } from '../colors.js';
+import { sequential, diverging, maxAbs } from '../colors.js';
+import { paintThumbnail } from '../heatmap.js';
 import { tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 
 /** Thumbnails are pooled to at most this many rows and columns (src/session.rs `pool`). */
 const SIZE = 32;
-
-/** Draws rows × cols values into a small canvas of w × h CSS pixels. */
-function paint(canvas, rows, cols, get, color, w, h) {
-  const dpr = window.devicePixelRatio || 1;
-  canvas.style.width = `${w}px`;
-  canvas.style.height = `${h}px`;
-  canvas.width = Math.round(w * dpr);
-  canvas.height = Math.round(h * dpr);
-  const g = canvas.getContext('2d');
-  const cw = canvas.width / cols;
-  const ch = canvas.height / rows;
-  for (let i = 0; i < rows; i++)
-    for (let j = 0; j < cols; j++) {
-      g.fillStyle = css(color(get(i, j)));
-      g.fillRect(Math.floor(j * cw), Math.floor(i * ch), Math.ceil(cw), Math.ceil(ch));
-    }
-}
 
 function card(label, onclick, ...body) {
   return el('li', {}, el('button', { type: 'button', class: 'map-card', onclick }, el('span', { class: 'map-label' }, label), ...body));
@@ -51,13 +35,13 @@ export function render(root) {
   const list = el('ol', { class: 'model-map', 'aria-label': 'The model’s stages for this prompt' });
   root.append(list);
   const go = (patch) => () => actions.navigate(patch);
-  const thumb = (t, color, w, h) => {
+  // The attention thumbnails keep the causal mask (causal = n): a pooled block above the
+  // diagonal is grey.
+  const thumb = (t, color, w, h, causal = 0) => {
     const c = el('canvas', { 'aria-hidden': 'true' });
-    paint(c, t.rows, t.cols, (i, j) => t.data[i * t.cols + j], color, w, h);
+    paintThumbnail(c, t, w, h, color, causal);
     return c;
   };
-  // The attention thumbnails keep the causal mask: a pooled block above the diagonal is grey.
-  const masked = (t) => ({ ...t, data: t.data.map((v, k) => (Math.floor(((k % t.cols) * n) / t.cols) > Math.floor((Math.floor(k / t.cols) * n + n - 1) / t.rows) ? NaN : v)) });
 
   const chips = el('span', { class: 'map-tokens' }, toks.slice(0, 12).map((t) => el('span', { class: 'chip static' }, tokenLabel(t.bytes))), n > 12 ? el('span', { class: 'muted small' }, `+${n - 12}`) : null);
   list.append(card(`Tokens (${n})`, go({ stage: 'tokens' }), chips));
@@ -65,7 +49,7 @@ export function render(root) {
   list.append(card('Embeddings', go({ stage: 'embeddings' }), thumb(th.embedding, (v) => diverging(v, emax), 72, 56)));
 
   for (let l = 0; l < cfg.n_layer; l++) {
-    const a = thumb(masked(th.attention[l]), (v) => (Number.isNaN(v) ? [228, 228, 231] : sequential(v, 1)), 44, 44);
+    const a = thumb(th.attention[l], (v) => sequential(v, 1), 44, 44, n);
     const mt = th.mlp[l];
     const mmax = maxAbs(mt.data) || 1;
     const m = thumb(mt, (v) => diverging(v, mmax), 44, 44);

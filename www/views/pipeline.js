@@ -34,19 +34,23 @@ export function renderPipeline(root) {
     if (s.id !== 'layer' || !many) return items.push(el('li', {}, button(s, k)));
     // Many layers: one stage for the current layer, with a slider to choose it.
     if (s.layer !== (state.stage === 'layer' ? state.layer : 0)) return;
+    // Dragging only updates the label; the layer opens when the slider is let go (or moved
+    // by a key, which fires `change` too), not once for every layer passed.
     const open = (l) => actions.navigate({ stage: 'layer', layer: l });
+    const pick = button({ ...s, label: `Layer ${s.layer + 1}` }, list.findIndex((x) => x.id === 'layer' && x.layer === s.layer));
     items.push(
       el(
         'li',
         { class: 'layer-pick' },
-        button({ ...s, label: `Layer ${s.layer + 1}` }, list.findIndex((x) => x.id === 'layer' && x.layer === s.layer)),
+        pick,
         el('input', {
           type: 'range',
           min: '1',
           max: String(L),
           value: String(s.layer + 1),
           'aria-label': `Layer (1 to ${L})`,
-          oninput: (e) => open(Number(e.target.value) - 1),
+          oninput: (e) => (pick.textContent = `Layer ${e.target.value}`),
+          onchange: (e) => open(Number(e.target.value) - 1),
         }),
         el('span', { class: 'muted small' }, `of ${L}`),
       ),

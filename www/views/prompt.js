@@ -1,10 +1,10 @@
 // Stage "Prompt": the text as the model receives it, before tokenization.
 import { el, viewHeader } from '../dom.js';
-import { state } from '../store.js';
+import { state, modelText } from '../store.js';
 
 export function render(root) {
   const chat = state.chat && state.info.chat;
-  const text = chat ? `<|im_start|>user\n${state.prompt}<|im_end|>\n<|im_start|>assistant\n` : state.prompt;
+  const text = modelText();
   const bytes = new TextEncoder().encode(text).length;
   root.append(
     viewHeader('Prompt', 'input', chat ? 'What you typed, wrapped as a chat turn (ChatML) the way this model was fine-tuned to read it. The model never sees characters: next it is cut into tokens.' : 'The text you typed. The model never sees characters: next it is cut into tokens.'),

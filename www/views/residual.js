@@ -2,7 +2,7 @@
 // this layer's attention and MLP blocks added to it.
 import { el, viewHeader, fmt, loadingNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
-import { tokenLabel, shortLabel } from '../tokens.js';
+import { tokenLabel, axisLabels } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 
@@ -25,7 +25,7 @@ export function render(root, layer) {
   root.append(box);
   let max = 0;
   for (let i = 0; i < n; i++) for (let l = -1; l < L; l++) max = Math.max(max, resid(i, l));
-  const labels = toks.map((t, i) => `${i}:${shortLabel(t.bytes, 10)}`);
+  const labels = axisLabels(toks);
   const hm = new Heatmap(box, {
     scale: 'sequential',
     rowHeight: L > 12 ? 12 : 22,

@@ -74,7 +74,7 @@ pub struct Store {
 /// the mask). Growing moves data from the back, shrinking from the front, so no value is
 /// overwritten before it has moved; the store is never copied whole.
 fn regrid(data: &mut Vec<f32>, h: usize, (r0, w0): (usize, usize), (r1, w1): (usize, usize)) {
-    debug_assert!((r1 >= r0) == (w1 >= w0), "rows and columns grow or shrink together");
+    debug_assert!((r1 >= r0 && w1 >= w0) || (r1 <= r0 && w1 <= w0), "rows and columns grow or shrink together");
     let (rows, w) = (r0.min(r1), w0.min(w1));
     let mv = |data: &mut Vec<f32>, k: usize, i: usize| {
         let (from, to) = ((k * r0 + i) * w0, (k * r1 + i) * w1);

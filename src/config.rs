@@ -1,6 +1,6 @@
-//! Hyperparameters: the one description of a model's architecture that every loader fills
-//! (Hugging Face `config.json` of the GPT-2 and Llama families here, GGUF metadata in
-//! `from_gguf.rs`) and every backend reads.
+//! Hyperparameters: the one description of a model that every loader fills (each
+//! architecture's module in `arch/` reads its `config.json` keys and GGUF keys into it) and
+//! every backend reads.
 //!
 //! The two families differ in four choices, each a field here rather than a second model:
 //! the norm (LayerNorm with a bias, or RMSNorm), how position enters (a learned table added
@@ -9,8 +9,7 @@
 //! (fewer key/value heads than query heads) is `n_kv_head < n_head`.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
 /// The MLP's nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,7 +23,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn parse(name: &str, field: &str) -> Result<Self> {
+    /// The activation a file names (`hidden_act`, `activation_function`); `field` names the key.
+    pub fn parse(name: &str, field: &str) -> Result<Self> {
         match name {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(Activation::GeluNew),
             "relu" => Ok(Activation::Relu),
@@ -92,175 +92,7 @@ pub struct Config {
     pub eos_token_ids: Vec<u32>,
 }
 
-/// `bos_token_id` and `eos_token_id` (a number or a list) of a `config.json`.
-fn special_ids(root: &Value) -> (Option<u32>, Vec<u32>) {
-    let id = |v: &Value| v.as_u64().filter(|&x| x <= u32::MAX as u64).map(|x| x as u32);
-    let bos = root.get("bos_token_id").and_then(id);
-    let eos = match root.get("eos_token_id") {
-        Some(Value::Array(a)) => a.iter().filter_map(id).collect(),
-        Some(v) => id(v).into_iter().collect(),
-        None => Vec::new(),
-    };
-    (bos, eos)
-}
-
-#[derive(Deserialize)]
-struct Gpt2Raw {
-    vocab_size: Option<usize>,
-    n_positions: Option<usize>,
-    n_ctx: Option<usize>,
-    n_embd: Option<usize>,
-    n_layer: Option<usize>,
-    n_head: Option<usize>,
-    n_inner: Option<usize>,
-    layer_norm_epsilon: Option<f64>,
-    activation_function: Option<String>,
-    tie_word_embeddings: Option<bool>,
-    scale_attn_weights: Option<bool>,
-    scale_attn_by_inverse_layer_idx: Option<bool>,
-    reorder_and_upcast_attn: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct LlamaRaw {
-    vocab_size: Option<usize>,
-    max_position_embeddings: Option<usize>,
-    hidden_size: Option<usize>,
-    intermediate_size: Option<usize>,
-    num_hidden_layers: Option<usize>,
-    num_attention_heads: Option<usize>,
-    num_key_value_heads: Option<usize>,
-    head_dim: Option<usize>,
-    hidden_act: Option<String>,
-    rms_norm_eps: Option<f64>,
-    tie_word_embeddings: Option<bool>,
-    attention_bias: Option<bool>,
-    mlp_bias: Option<bool>,
-    rope_theta: Option<f64>,
-    rope_scaling: Option<Value>,
-    rope_parameters: Option<Value>,
-    use_sliding_window: Option<bool>,
-    pretraining_tp: Option<usize>,
-}
-
-fn need(v: Option<usize>, name: &str) -> Result<usize> {
-    v.ok_or_else(|| Error::Config(format!("missing \"{name}\" (a positive integer)")))
-}
-
 impl Config {
-    pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let root: Value = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Config(format!("not valid JSON of a model config: {e}")))?;
-        let cfg = match root.get("model_type").and_then(Value::as_str) {
-            None | Some("gpt2") => Self::gpt2(&root)?,
-            Some("llama") => Self::llama(&root, Family::Llama)?,
-            Some("qwen2") => Self::llama(&root, Family::Qwen2)?,
-            Some(t) => {
-                return Err(Error::Config(format!(
-                    "model_type is \"{t}\"; this engine runs the GPT-2 and Llama families (model_type \"gpt2\", \"llama\" or \"qwen2\")"
-                )))
-            }
-        };
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    fn gpt2(root: &Value) -> Result<Self> {
-        let raw: Gpt2Raw = serde_json::from_value(root.clone())
-            .map_err(|e| Error::Config(format!("a GPT-2 config field has the wrong type: {e}")))?;
-        // Variants of GPT-2 attention that would change every attention map; refuse them by
-        // name rather than show numbers the checkpoint's authors never computed.
-        for (name, v, plain) in [
-            ("scale_attn_weights", raw.scale_attn_weights, true),
-            ("scale_attn_by_inverse_layer_idx", raw.scale_attn_by_inverse_layer_idx, false),
-            ("reorder_and_upcast_attn", raw.reorder_and_upcast_attn, false),
-        ] {
-            if v.is_some_and(|v| v != plain) {
-                return Err(Error::Config(format!("{name} = {} is not supported; expected {plain}", !plain)));
-            }
-        }
-        let n_embd = need(raw.n_embd, "n_embd")?;
-        let n_head = need(raw.n_head, "n_head")?;
-        let (bos_token_id, eos_token_ids) = special_ids(root);
-        Ok(Config {
-            model_type: Family::Gpt2,
-            vocab_size: need(raw.vocab_size, "vocab_size")?,
-            n_positions: need(raw.n_positions.or(raw.n_ctx), "n_positions")?,
-            n_embd,
-            n_layer: need(raw.n_layer, "n_layer")?,
-            n_head,
-            n_kv_head: n_head,
-            head_dim: n_embd.checked_div(n_head).unwrap_or(0),
-            n_inner: raw.n_inner.unwrap_or(4 * n_embd),
-            norm: Norm::LayerNorm,
-            layer_norm_epsilon: raw.layer_norm_epsilon.unwrap_or(1e-5) as f32,
-            activation: Activation::parse(raw.activation_function.as_deref().unwrap_or("gelu_new"), "activation_function")?,
-            gated_mlp: false,
-            rope_theta: None,
-            qkv_bias: true,
-            o_bias: true,
-            mlp_bias: true,
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(true),
-            bos_token_id,
-            eos_token_ids,
-        })
-    }
-
-    fn llama(root: &Value, family: Family) -> Result<Self> {
-        let raw: LlamaRaw = serde_json::from_value(root.clone())
-            .map_err(|e| Error::Config(format!("a Llama-family config field has the wrong type: {e}")))?;
-        if raw.use_sliding_window == Some(true) {
-            return Err(Error::Config("use_sliding_window = true is not supported; this engine attends to the whole context".into()));
-        }
-        if raw.pretraining_tp.is_some_and(|tp| tp > 1) {
-            return Err(Error::Config("pretraining_tp > 1 (sliced projections) is not supported; expected 1".into()));
-        }
-        // transformers 5 writes the RoPE settings as `rope_parameters`; older hub files write
-        // `rope_theta` and `rope_scaling` at the top level.
-        let params = raw.rope_parameters.as_ref().filter(|v| v.is_object());
-        let theta = params
-            .and_then(|p| p.get("rope_theta"))
-            .and_then(Value::as_f64)
-            .or(raw.rope_theta)
-            .unwrap_or(10000.0);
-        let scaling = params.or(raw.rope_scaling.as_ref().filter(|v| v.is_object()));
-        if let Some(s) = scaling {
-            let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
-            if kind != "default" {
-                return Err(Error::Config(format!(
-                    "RoPE scaling \"{kind}\" is not supported; this engine implements the default RoPE (no scaling)"
-                )));
-            }
-        }
-        let n_embd = need(raw.hidden_size, "hidden_size")?;
-        let n_head = need(raw.num_attention_heads, "num_attention_heads")?;
-        let attention_bias = raw.attention_bias.unwrap_or(false);
-        let (bos_token_id, eos_token_ids) = special_ids(root);
-        Ok(Config {
-            model_type: family,
-            vocab_size: need(raw.vocab_size, "vocab_size")?,
-            n_positions: need(raw.max_position_embeddings, "max_position_embeddings")?,
-            n_embd,
-            n_layer: need(raw.num_hidden_layers, "num_hidden_layers")?,
-            n_head,
-            n_kv_head: raw.num_key_value_heads.unwrap_or(n_head),
-            head_dim: raw.head_dim.unwrap_or(n_embd.checked_div(n_head).unwrap_or(0)),
-            n_inner: need(raw.intermediate_size, "intermediate_size")?,
-            norm: Norm::RmsNorm,
-            layer_norm_epsilon: raw.rms_norm_eps.unwrap_or(1e-6) as f32,
-            activation: Activation::parse(raw.hidden_act.as_deref().unwrap_or("silu"), "hidden_act")?,
-            gated_mlp: true,
-            rope_theta: Some(theta as f32),
-            // Qwen2 always has q/k/v biases and none on the output projection.
-            qkv_bias: family == Family::Qwen2 || attention_bias,
-            o_bias: family != Family::Qwen2 && attention_bias,
-            mlp_bias: raw.mlp_bias.unwrap_or(false),
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
-            bos_token_id,
-            eos_token_ids,
-        })
-    }
-
     /// Checks that the hyperparameters describe a model this engine can run, naming a
     /// field as the family's config.json does.
     pub fn validate(&self) -> Result<()> {
@@ -365,5 +197,28 @@ impl Config {
         let Some(theta) = self.rope_theta else { return Vec::new() };
         let hd = self.head_dim;
         (0..hd / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / hd as f32)).collect()
+    }
+}
+
+/// What a model will take in memory once loaded, known before its weights are read: from
+/// its hyperparameters, or from a GGUF file's header. The page refuses a model that cannot
+/// fit before downloading it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub model_type: Family,
+    pub parameters: u64,
+    /// The learned parameters as f32, as both backends hold them.
+    pub f32_bytes: u64,
+    /// The largest weight matrix other than the (split) embedding tables, in bytes: one GPU
+    /// binding must hold it.
+    pub largest_matrix_bytes: u64,
+}
+
+impl Footprint {
+    pub fn of_config(c: &Config) -> Footprint {
+        let p = c.parameter_estimate().min(u64::MAX as u128 / 4) as u64;
+        let (d, f) = (c.n_embd as u64, c.n_inner as u64);
+        let largest = 4 * [d * c.qkv_width() as u64, d * f, c.q_width() as u64 * d].into_iter().max().unwrap_or(0);
+        Footprint { model_type: c.model_type, parameters: p, f32_bytes: 4 * p, largest_matrix_bytes: largest }
     }
 }

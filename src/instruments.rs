@@ -1,6 +1,8 @@
-//! Instruments that ask *why* the model predicts what it predicts, computed from a trace
-//! of either backend: the logit lens and direct logit attribution. (Head ablation is a
-//! backend setting, [`crate::backend::Ablation`], since it changes the run itself.)
+//! Instruments that ask *why* the model predicts what it predicts, computed from the
+//! recorded parts of a run (a trace of either backend, or the page's store): the logit
+//! lens, direct logit attribution, and the embedding space (nearest tokens, cosines, a 2-D
+//! PCA map). Head ablation changes the run itself, so it is a setting of the backends
+//! ([`crate::ablation`]).
 //!
 //! - Logit lens (nostalgebraist 2020): the residual stream after the embeddings and after
 //!   each block, put through the final norm and the unembedding as if the model ended
@@ -14,11 +16,10 @@
 //!   is not counted here.
 
 use crate::config::Norm;
-use crate::cpu::{norm, softmax, unembed};
+use crate::cpu::fast::{norm, rms_scale, softmax, unembed};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::session::PartSource;
-use crate::trace::{Part, Parts};
+use crate::trace::{Part, PartSource, Parts};
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
@@ -172,7 +173,7 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
             let mean = x.iter().sum::<f32>() / d as f32;
             ((x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32 + eps).sqrt(), true)
         }
-        Norm::RmsNorm => (crate::cpu::rms_scale(&x, eps), false),
+        Norm::RmsNorm => (rms_scale(&x, eps), false),
     };
     let direct = |c: &[f32]| -> f32 {
         let mean = if centre { c.iter().sum::<f32>() / d as f32 } else { 0.0 };
@@ -257,7 +258,7 @@ pub fn pca_2d(model: &Model, ids: &[u32]) -> Result<Vec<[f32; 2]>> {
     if n < 2 {
         return Ok(vec![[0.0, 0.0]; n]);
     }
-    let mut x = crate::cpu::embedding(&model.weights.wte, ids.iter().map(|&i| i as usize));
+    let mut x = crate::cpu::ops::embedding(&model.weights.wte, ids.iter().map(|&i| i as usize));
     let mean = x.mean_axis(ndarray::Axis(0)).expect("at least two rows");
     x -= &mean;
     // X = U S Vᵀ: the coordinates on the principal axes are U·S, the eigenvectors of the

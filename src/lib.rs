@@ -9,7 +9,10 @@
 //! [`sampling`] picks the next token; [`instruments`] and [`heads`] ask why;
 //! [`session::Session`] keeps a context's activations for the page.
 
+pub mod ablation;
+pub mod arch;
 pub mod backend;
+pub mod chat;
 mod clock;
 pub mod config;
 pub mod cpu;
@@ -18,6 +21,7 @@ mod from_gguf;
 pub mod gguf;
 pub mod gpu;
 pub mod heads;
+mod hf;
 pub mod instruments;
 pub mod model;
 pub mod quant;
@@ -29,7 +33,8 @@ pub mod weights;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 
-pub use backend::{generate, Ablation, Choice, Engine};
+pub use ablation::Ablation;
+pub use backend::{generate, Choice, Engine};
 pub use config::Config;
 pub use cpu::CpuBackend;
 pub use error::{Error, Result};

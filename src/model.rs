@@ -1,10 +1,13 @@
 //! A model: hyperparameters, learned parameters and tokenizer, from the three files of a
 //! Hugging Face folder (GPT-2 or Llama family) or from one GGUF file.
 
+use crate::arch;
+pub use crate::config::Footprint;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 use crate::trace::TokenInfo;
+pub use crate::weights::{Progress, Storage};
 use crate::weights::Weights;
 use serde::Serialize;
 
@@ -12,55 +15,11 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
-/// How the weights were stored in the file they came from.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Storage {
-    /// "safetensors" or "gguf".
-    pub format: &'static str,
-    /// Tensor types and how many tensors of each, most common first, e.g. [("Q4_1", 210),
-    /// ("F32", 61), ("Q8_0", 1)]. Every type is dequantized to f32 on load.
-    pub types: Vec<(String, usize)>,
-}
-
-impl Storage {
-    pub fn new(format: &'static str, names: impl IntoIterator<Item = String>) -> Storage {
-        let mut types: Vec<(String, usize)> = Vec::new();
-        for n in names {
-            match types.iter_mut().find(|(t, _)| *t == n) {
-                Some(e) => e.1 += 1,
-                None => types.push((n, 1)),
-            }
-        }
-        types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Storage { format, types }
-    }
-}
-
-/// What a model will take in memory once loaded, known before its weights are read: from
-/// `config.json`, or from a GGUF file's header. The page refuses a model that cannot fit
-/// before downloading it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Footprint {
-    pub model_type: crate::config::Family,
-    pub parameters: u64,
-    /// The learned parameters as f32, as both backends hold them.
-    pub f32_bytes: u64,
-    /// The largest weight matrix other than the (split) embedding tables, in bytes: one GPU
-    /// binding must hold it.
-    pub largest_matrix_bytes: u64,
-}
-
+/// What a model will take once loaded, known before its weights are read.
 impl Footprint {
-    pub fn of_config(c: &Config) -> Footprint {
-        let p = c.parameter_estimate().min(u64::MAX as u128 / 4) as u64;
-        let (d, f) = (c.n_embd as u64, c.n_inner as u64);
-        let largest = 4 * [d * c.qkv_width() as u64, d * f, c.q_width() as u64 * d].into_iter().max().unwrap_or(0);
-        Footprint { model_type: c.model_type, parameters: p, f32_bytes: 4 * p, largest_matrix_bytes: largest }
-    }
-
     /// From `config.json`'s bytes.
     pub fn from_config_json(bytes: &[u8]) -> Result<Footprint> {
-        Ok(Footprint::of_config(&Config::from_json(bytes)?))
+        Ok(Footprint::of_config(&arch::config_from_hf(bytes)?))
     }
 
     /// From the first bytes of a GGUF file of `file_len` bytes (its metadata and tensor infos).
@@ -76,9 +35,6 @@ fn name_gguf(e: Error, file: &str) -> Error {
         other => other,
     }
 }
-
-/// Reports loading progress: (layers done, layers in all).
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
 pub struct Model {
     pub config: Config,
@@ -112,11 +68,10 @@ impl Model {
 
     /// As `from_bytes`, reporting progress as each layer's weights are converted.
     pub fn from_bytes_with(config: &[u8], weights: &[u8], tokenizer: &[u8], progress: Progress) -> Result<Model> {
-        let config = Config::from_json(config)?;
+        let config = arch::config_from_hf(config)?;
         let tokenizer = Tokenizer::from_json(tokenizer)?;
-        check_vocab(&tokenizer, &config, Error::Tokenizer)?;
-        let storage = Storage::new("safetensors", safetensor_dtypes(weights));
-        let weights = Weights::from_safetensors(weights, &config, progress)?;
+        tokenizer.check_fits(&config, Error::Tokenizer)?;
+        let (weights, storage) = crate::hf::load_weights(weights, &config, progress)?;
         Ok(Model { config, weights, tokenizer, storage })
     }
 
@@ -127,7 +82,8 @@ impl Model {
 
     /// As `from_gguf`, reporting progress as each layer is dequantized.
     pub fn from_gguf_with(bytes: &[u8], file: &str, progress: Progress) -> Result<Model> {
-        crate::from_gguf::load(bytes, progress).map_err(|e| name_gguf(e, file))
+        let (config, weights, tokenizer, storage) = crate::from_gguf::load(bytes, progress).map_err(|e| name_gguf(e, file))?;
+        Ok(Model { config, weights, tokenizer, storage })
     }
 
     /// Loads a model from a folder (`config.json`, `model.safetensors`, `tokenizer.json`) or
@@ -195,24 +151,4 @@ impl Model {
             })
             .collect()
     }
-}
-
-/// A tokenizer with ids past the model's vocabulary does not belong to it.
-pub fn check_vocab(tokenizer: &Tokenizer, config: &Config, err: fn(String) -> Error) -> Result<()> {
-    if tokenizer.vocab_len() > config.vocab_size {
-        return Err(err(format!(
-            "has token ids up to {}, but the model's vocab_size is {}; the tokenizer does not belong to this model",
-            tokenizer.vocab_len() - 1,
-            config.vocab_size
-        )));
-    }
-    Ok(())
-}
-
-/// The dtype of every tensor in a safetensors file (empty for a file that does not parse:
-/// the weights loader reports that).
-fn safetensor_dtypes(bytes: &[u8]) -> Vec<String> {
-    safetensors::SafeTensors::deserialize(bytes)
-        .map(|st| st.tensors().into_iter().map(|(_, t)| format!("{:?}", t.dtype())).collect())
-        .unwrap_or_default()
 }

@@ -63,6 +63,8 @@ pub struct TokenizerSpec {
     /// Tokens a template puts before and after every prompt (e.g. Llama 3's BOS).
     pub prefix: Vec<u32>,
     pub suffix: Vec<u32>,
+    /// The chat template the file carries (a Jinja template, GGUF `tokenizer.chat_template`).
+    pub chat_template: Option<String>,
     /// Where the spec came from, for error messages ("tokenizer.json", "GGUF").
     pub error: fn(String) -> Error,
 }
@@ -83,6 +85,7 @@ pub struct Tokenizer {
     stages: Vec<Regex>,
     prefix: Vec<u32>,
     suffix: Vec<u32>,
+    chat_template: Option<String>,
 }
 
 /// GPT-2's reversible map from bytes to printable unicode chars, so BPE never sees
@@ -176,6 +179,7 @@ impl Tokenizer {
             stages,
             prefix: spec.prefix,
             suffix: spec.suffix,
+            chat_template: spec.chat_template,
         };
         for &id in tok.prefix.iter().chain(&tok.suffix) {
             if tok.token_bytes(id).is_none() {
@@ -183,6 +187,23 @@ impl Tokenizer {
             }
         }
         Ok(tok)
+    }
+
+    /// The chat template its file carries, if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
+    /// Refuses a tokenizer with ids past the model's vocabulary: it does not belong to it.
+    pub fn check_fits(&self, config: &crate::config::Config, err: impl Fn(String) -> Error) -> Result<()> {
+        if self.vocab_len() > config.vocab_size {
+            return Err(err(format!(
+                "has token ids up to {}, but the model's vocab_size is {}; the tokenizer does not belong to this model",
+                self.vocab_len() - 1,
+                config.vocab_size
+            )));
+        }
+        Ok(())
     }
 
     /// Reads Hugging Face `tokenizers`' `tokenizer.json`.
@@ -265,6 +286,8 @@ impl Tokenizer {
             nfc,
             prefix,
             suffix,
+            // tokenizer.json has none (transformers keeps it in tokenizer_config.json).
+            chat_template: None,
             error: Error::Tokenizer,
         })
     }

@@ -26,6 +26,13 @@ impl Tensor {
         Tensor { shape, data }
     }
 
+    /// The rows `rows` of the outermost dimension, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> Tensor {
+        let mut shape = self.shape.clone();
+        shape[0] = rows.len();
+        Tensor::new(shape, rows.iter().flat_map(|&i| self.row(i).iter().copied()).collect())
+    }
+
     /// Row `i` of the outermost dimension, flattened.
     pub fn row(&self, i: usize) -> &[f32] {
         let n = self.data.len() / self.shape[0].max(1);
@@ -194,6 +201,15 @@ pub const PARTS: [PartSpec; 23] = [
     spec!(Probs, "probabilities", Global, Rows, |d| vec![d.t, d.v], All, "softmax of the logits"),
 ];
 
+// `Part::spec` indexes PARTS by the enum's order: checked here, when the crate compiles.
+const _: () = {
+    let mut i = 0;
+    while i < PARTS.len() {
+        assert!(PARTS[i].part as usize == i, "PARTS must list every part in the order of the Part enum");
+        i += 1;
+    }
+};
+
 impl Part {
     pub fn spec(self) -> &'static PartSpec {
         &PARTS[self as usize]
@@ -307,16 +323,6 @@ impl Recorded {
     }
 }
 
-impl Serialize for Recorded {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (p, t) in &self.0 {
-            m.serialize_entry(p.name(), t)?;
-        }
-        m.end()
-    }
-}
-
 /// Every recorded activation of one run over `tokens`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -325,6 +331,9 @@ pub struct Trace {
     /// Position of the first of `tokens` in the context (0 for a fresh prompt; >0 for a
     /// KV-cache step).
     pub start_position: usize,
+    /// The positions whose rows the per-position parts ([`Layout::Rows`]) kept, when not
+    /// every one of this run's ([`Positions`]).
+    pub positions: Option<Vec<usize>>,
     /// Parts recorded once per run.
     pub global: Recorded,
     /// Parts recorded per layer.
@@ -336,32 +345,28 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Keeps the rows of `positions` only in the per-position parts ([`Layout::Rows`]), for
+    /// a backend that recorded them all.
+    pub fn keep_positions(&mut self, positions: &Positions) {
+        let Some(rows) = positions.rows(self.start_position, self.tokens.len()) else { return };
+        if self.positions.is_some() {
+            return;
+        }
+        for r in std::iter::once(&mut self.global).chain(self.layers.iter_mut()) {
+            for (p, t) in r.0.iter_mut() {
+                if p.spec().layout == Layout::Rows {
+                    *t = t.select_rows(&rows);
+                }
+            }
+        }
+        self.positions = Some(rows.iter().map(|r| self.start_position + r).collect());
+    }
+
     pub fn get(&self, p: Part) -> Option<&Tensor> {
         self.global.get(p)
     }
     pub fn layer(&self, l: usize, p: Part) -> Option<&Tensor> {
         self.layers.get(l)?.get(p)
-    }
-}
-
-impl Serialize for Trace {
-    /// `{tokens, start_position, <global parts>, layers: [{<parts>}], next_logits, elapsed_ms}`.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("tokens", &self.tokens)?;
-        m.serialize_entry("start_position", &self.start_position)?;
-        let mut globals = self.global.iter().peekable();
-        // Embedding parts first, then layers, then the final norm and logits: forward order.
-        while let Some((p, t)) = globals.next_if(|(p, _)| *p < Part::Ln1) {
-            m.serialize_entry(p.name(), t)?;
-        }
-        m.serialize_entry("layers", &self.layers)?;
-        for (p, t) in globals {
-            m.serialize_entry(p.name(), t)?;
-        }
-        m.serialize_entry("next_logits", &Nested(&[self.next_logits.len()], &self.next_logits))?;
-        m.serialize_entry("elapsed_ms", &self.elapsed_ms)?;
-        m.end()
     }
 }
 
@@ -371,6 +376,8 @@ impl Serialize for Trace {
 pub struct Recorder {
     parts: Parts,
     dims: Dims,
+    /// The rows (of this run, 0-based) that per-position parts keep; None: all.
+    rows: Option<Vec<usize>>,
     global: Recorded,
     layers: Vec<Recorded>,
 }
@@ -378,7 +385,19 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(cfg: &Config, parts: Parts, dims: Dims) -> Recorder {
         let parts = Parts::of(&parts.iter().filter(|p| p.applies_to(cfg)).collect::<Vec<_>>());
-        Recorder { parts, dims, global: Recorded::default(), layers: vec![Recorded::default(); cfg.n_layer] }
+        Recorder { parts, dims, rows: None, global: Recorded::default(), layers: vec![Recorded::default(); cfg.n_layer] }
+    }
+
+    /// Keeps only the rows of `positions` in the per-position parts (positions of the
+    /// context; this run holds positions start..start + T).
+    pub fn keep(mut self, positions: &Positions, start: usize) -> Recorder {
+        self.rows = positions.rows(start, self.dims.t);
+        self
+    }
+
+    /// The rows (of this run) that per-position parts keep, in order.
+    pub fn rows(&self) -> Vec<usize> {
+        self.rows.clone().unwrap_or_else(|| (0..self.dims.t).collect())
     }
 
     pub fn wants(&self, p: Part) -> bool {
@@ -401,7 +420,27 @@ impl Recorder {
         }
         let spec = p.spec();
         assert_eq!(spec.scope == Scope::Layer, layer.is_some(), "part {} is recorded {:?}", spec.name, spec.scope);
-        let t = Tensor::new((spec.shape)(&self.dims), data());
+        let mut t = Tensor::new((spec.shape)(&self.dims), data());
+        if let (Layout::Rows, Some(rows)) = (spec.layout, &self.rows) {
+            t = t.select_rows(rows);
+        }
+        match layer {
+            Some(l) => self.layers[l].insert(p, t),
+            None => self.global.insert(p, t),
+        }
+    }
+
+    /// Keeps per-position part `p` whose `data` the backend computed for the kept rows only
+    /// ([`Recorder::rows`]), as a backend does for the logits.
+    pub fn put_kept(&mut self, layer: Option<usize>, p: Part, data: impl FnOnce() -> Vec<f32>) {
+        if !self.wants(p) {
+            return;
+        }
+        let spec = p.spec();
+        assert_eq!(spec.layout, Layout::Rows, "part {} is not kept by rows", spec.name);
+        let mut shape = (spec.shape)(&self.dims);
+        shape[0] = self.rows.as_ref().map_or(self.dims.t, Vec::len);
+        let t = Tensor::new(shape, data());
         match layer {
             Some(l) => self.layers[l].insert(p, t),
             None => self.global.insert(p, t),
@@ -409,6 +448,158 @@ impl Recorder {
     }
 
     pub fn finish(self, tokens: Vec<TokenInfo>, start_position: usize, next_logits: Vec<f32>, elapsed_ms: f64) -> Trace {
-        Trace { tokens, start_position, global: self.global, layers: self.layers, next_logits, elapsed_ms }
+        let positions = self.rows.map(|r| r.into_iter().map(|i| start_position + i).collect());
+        Trace { tokens, start_position, positions, global: self.global, layers: self.layers, next_logits, elapsed_ms }
+    }
+}
+
+/// Which positions' rows a run keeps of its per-position parts ([`Layout::Rows`]: the
+/// residual stream, the MLP's rows, logits and probabilities). Attention maps and the
+/// per-head q, k and v always stay whole. A long prompt over a large vocabulary keeps its
+/// logits for the last position only, instead of [T, V].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Positions {
+    #[default]
+    All,
+    /// The last position of each run.
+    Last,
+    /// These positions of the context (0-based), in this order.
+    List(Vec<usize>),
+}
+
+impl Positions {
+    /// `last`, `all`, or a comma-separated list of positions counted from 0.
+    pub fn parse(s: &str) -> std::result::Result<Positions, String> {
+        match s.trim() {
+            "all" => Ok(Positions::All),
+            "last" => Ok(Positions::Last),
+            list => list
+                .split(',')
+                .map(|p| p.trim().parse::<usize>().map_err(|_| format!("\"{p}\" is not a position (a whole number from 0), \"last\" or \"all\"")))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Positions::List),
+        }
+    }
+
+    /// The rows of a run of `t` tokens from `start` that these positions pick (None: all);
+    /// positions outside the run are left out.
+    pub fn rows(&self, start: usize, t: usize) -> Option<Vec<usize>> {
+        match self {
+            Positions::All => None,
+            Positions::Last => Some(vec![t.saturating_sub(1)]).filter(|_| t > 0),
+            Positions::List(ps) => Some(ps.iter().filter(|&&p| p >= start && p < start + t).map(|p| p - start).collect()),
+        }
+    }
+}
+
+/// A source of recorded parts: a trace, or the store of a whole context.
+pub trait PartSource {
+    fn part(&self, layer: Option<usize>, p: Part) -> Option<&Tensor>;
+    /// How many layers it holds parts of.
+    fn n_layers(&self) -> usize;
+}
+
+impl PartSource for Trace {
+    fn part(&self, layer: Option<usize>, p: Part) -> Option<&Tensor> {
+        match layer {
+            Some(l) => self.layer(l, p),
+            None => self.get(p),
+        }
+    }
+    fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+}
+
+/// A run (or a whole context) as JSON: the one format the CLI's `trace` prints, the page's
+/// "Download run (JSON)" saves and `llm-xray compare` reads. `{model, backend,
+/// [ablated_heads], tokens, start_position, [positions], <global parts before the layers>,
+/// [attentions: [layer][head][T][T]], layers: [{<parts>}], <the other global parts>,
+/// next_logits, [elapsed_ms]}`. The attention probabilities are lifted out of the layers to
+/// the top level (where readers of HF's `output_attentions` look) when every layer has them.
+pub struct TraceJson<'a, S: PartSource + ?Sized> {
+    pub model: &'a Config,
+    pub backend: &'a str,
+    /// Ablated heads, counted from 1.
+    pub ablated_heads: Option<&'a [(usize, usize)]>,
+    pub tokens: &'a [TokenInfo],
+    pub start_position: usize,
+    pub positions: Option<&'a [usize]>,
+    pub parts: &'a S,
+    pub next_logits: &'a [f32],
+    pub elapsed_ms: Option<f64>,
+}
+
+impl<'a> TraceJson<'a, Trace> {
+    /// A run's trace, as the CLI prints it.
+    pub fn of(model: &'a Config, backend: &'a str, tr: &'a Trace) -> Self {
+        TraceJson {
+            model,
+            backend,
+            ablated_heads: None,
+            tokens: &tr.tokens,
+            start_position: tr.start_position,
+            positions: tr.positions.as_deref(),
+            parts: tr,
+            next_logits: &tr.next_logits,
+            elapsed_ms: Some(tr.elapsed_ms),
+        }
+    }
+}
+
+impl<S: PartSource + ?Sized> Serialize for TraceJson<'_, S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let src = self.parts;
+        let n = src.n_layers();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("model", self.model)?;
+        m.serialize_entry("backend", self.backend)?;
+        if let Some(h) = self.ablated_heads {
+            m.serialize_entry("ablated_heads", h)?;
+        }
+        m.serialize_entry("tokens", self.tokens)?;
+        m.serialize_entry("start_position", &self.start_position)?;
+        if let Some(p) = self.positions {
+            m.serialize_entry("positions", p)?;
+        }
+        let globals: Vec<Part> = Part::all().filter(|p| !p.is_layer() && src.part(None, *p).is_some()).collect();
+        // Forward order: the embeddings, the layers, then the final norm and the logits.
+        for p in globals.iter().filter(|p| **p < Part::Ln1) {
+            m.serialize_entry(p.name(), src.part(None, *p).expect("present"))?;
+        }
+        let attentions: Vec<&Tensor> = (0..n).filter_map(|l| src.part(Some(l), Part::AttnProbs)).collect();
+        let lifted = n > 0 && attentions.len() == n;
+        if lifted {
+            m.serialize_entry("attentions", &attentions)?;
+        }
+        m.serialize_entry("layers", &(0..n).map(|layer| LayerJson { src, layer, lifted }).collect::<Vec<_>>())?;
+        for p in globals.iter().filter(|p| **p > Part::Ln1) {
+            m.serialize_entry(p.name(), src.part(None, *p).expect("present"))?;
+        }
+        m.serialize_entry("next_logits", &Nested(&[self.next_logits.len()], self.next_logits))?;
+        if let Some(ms) = self.elapsed_ms {
+            m.serialize_entry("elapsed_ms", &ms)?;
+        }
+        m.end()
+    }
+}
+
+/// One layer's recorded parts as a JSON object, written straight from the source.
+struct LayerJson<'a, S: PartSource + ?Sized> {
+    src: &'a S,
+    layer: usize,
+    /// The attention probabilities were written at the top level.
+    lifted: bool,
+}
+
+impl<S: PartSource + ?Sized> Serialize for LayerJson<'_, S> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let mut m = s.serialize_map(None)?;
+        for p in Part::all().filter(|p| p.is_layer() && !(self.lifted && *p == Part::AttnProbs)) {
+            if let Some(t) = self.src.part(Some(self.layer), p) {
+                m.serialize_entry(p.name(), t)?;
+            }
+        }
+        m.end()
     }
 }

@@ -1,6 +1,5 @@
-//! Learned parameters, in one layout for every architecture, and the loader from Hugging
-//! Face's `model.safetensors` (GPT-2 and Llama names). GGUF files map onto the same layout
-//! in `from_gguf.rs`.
+//! Learned parameters, in one layout for every architecture. The loaders (`hf.rs`,
+//! `from_gguf.rs`) fill it through each architecture's tensor names (`arch/`).
 //!
 //! Linear layers are stored as `[in, out]` (GPT-2's Conv1D layout), so `x · W + b` needs no
 //! transpose; nn.Linear weights (`[out, in]`, Llama) are transposed on load. The query, key
@@ -8,12 +7,37 @@
 //! (GPT-2 stores it so; Llama's three are concatenated), so attention starts with one
 //! matmul. Every tensor is converted to f32 on load, since both backends compute in f32.
 
-use crate::config::{Config, Family, Norm as NormKind};
+use crate::config::{Config, Norm as NormKind};
 use crate::error::{Error, Result};
-use crate::quant::{self, GgmlType};
 use ndarray::{concatenate, s, Array1, Array2, Axis};
-use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
+
+/// Reports loading progress: (layers done, layers in all).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// How the weights were stored in the file they came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Storage {
+    /// "safetensors" or "gguf".
+    pub format: &'static str,
+    /// Tensor types and how many tensors of each, most common first, e.g. [("Q4_1", 210),
+    /// ("F32", 61), ("Q8_0", 1)]. Every type is dequantized to f32 on load.
+    pub types: Vec<(String, usize)>,
+}
+
+impl Storage {
+    pub fn new(format: &'static str, names: impl IntoIterator<Item = String>) -> Storage {
+        let mut types: Vec<(String, usize)> = Vec::new();
+        for n in names {
+            match types.iter_mut().find(|(t, _)| *t == n) {
+                Some(e) => e.1 += 1,
+                None => types.push((n, 1)),
+            }
+        }
+        types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Storage { format, types }
+    }
+}
 
 /// `x · w + b` with `w` [in, out].
 pub struct Linear {
@@ -71,154 +95,7 @@ pub fn check_finite(name: &str, values: &[f32], file: fn(String) -> Error) -> Re
     }
 }
 
-struct Reader<'a> {
-    st: SafeTensors<'a>,
-    /// Prefixes tried in order: HF writes GPT2LMHeadModel keys as `transformer.h.0…` and
-    /// GPT2Model keys as `h.0…`; LlamaForCausalLM as `model.layers.0…`, LlamaModel bare.
-    prefixes: [&'static str; 2],
-}
-
-impl<'a> Reader<'a> {
-    fn find(&self, name: &str) -> Option<safetensors::tensor::TensorView<'a>> {
-        self.prefixes.iter().find_map(|p| self.st.tensor(&format!("{p}{name}")).ok())
-    }
-
-    fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let t = self.find(name).ok_or_else(|| {
-            Error::Weights(format!(
-                "tensor \"{name}\" (or \"{}{name}\") is missing; expected shape {shape:?}",
-                self.prefixes[0]
-            ))
-        })?;
-        if t.shape() != shape {
-            return Err(Error::Weights(format!(
-                "tensor \"{name}\" has shape {:?}; expected {shape:?} from config.json",
-                t.shape()
-            )));
-        }
-        let ty = match t.dtype() {
-            Dtype::F32 => GgmlType::F32,
-            Dtype::F16 => GgmlType::F16,
-            Dtype::BF16 => GgmlType::BF16,
-            other => {
-                return Err(Error::Weights(format!(
-                    "tensor \"{name}\" has dtype {other:?}; expected F32, F16 or BF16"
-                )))
-            }
-        };
-        // safetensors checked the data's length against shape and dtype, so this cannot fail;
-        // it is reported all the same rather than trusted.
-        let values = quant::dequantize(ty, t.data(), shape.iter().product()).map_err(|e| {
-            Error::Weights(format!("tensor \"{name}\": {}", e.to_string().trim_start_matches("GGUF: ")))
-        })?;
-        check_finite(name, &values, Error::Weights)?;
-        Ok(values)
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.find(name).is_some()
-    }
-
-    fn vec(&self, name: &str, n: usize) -> Result<Array1<f32>> {
-        Ok(Array1::from_vec(self.read(name, &[n])?))
-    }
-
-    fn mat(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f32>> {
-        let v = self.read(name, &[rows, cols])?;
-        Ok(Array2::from_shape_vec((rows, cols), v).expect("length checked against shape"))
-    }
-}
-
 impl Weights {
-    pub fn from_safetensors(bytes: &[u8], cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::Weights(format!("not a valid safetensors file ({e}); expected an 8-byte header length, a JSON header and the tensor data it describes")))?;
-        match cfg.model_type {
-            Family::Gpt2 => Self::gpt2(Reader { st, prefixes: ["transformer.", ""] }, cfg, progress),
-            Family::Llama | Family::Qwen2 => Self::llama(Reader { st, prefixes: ["model.", ""] }, cfg, progress),
-        }
-    }
-
-    fn gpt2(r: Reader, cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
-        let (d, inner, v, p) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size, cfg.n_positions);
-        let linear = |name: &str, i: usize, o: usize| -> Result<Linear> {
-            Ok(Linear { w: r.mat(&format!("{name}.weight"), i, o)?, b: Some(r.vec(&format!("{name}.bias"), o)?) })
-        };
-        let norm = |name: &str| -> Result<NormWeights> {
-            Ok(NormWeights { g: r.vec(&format!("{name}.weight"), d)?, b: Some(r.vec(&format!("{name}.bias"), d)?) })
-        };
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        for i in 0..cfg.n_layer {
-            let n = |s: &str| format!("h.{i}.{s}");
-            layers.push(LayerWeights {
-                ln_1: norm(&n("ln_1"))?,
-                qkv: linear(&n("attn.c_attn"), d, 3 * d)?,
-                o: linear(&n("attn.c_proj"), d, d)?,
-                ln_2: norm(&n("ln_2"))?,
-                up: linear(&n("mlp.c_fc"), d, inner)?,
-                gate: None,
-                down: linear(&n("mlp.c_proj"), inner, d)?,
-            });
-            progress(i + 1, cfg.n_layer);
-        }
-        // `lm_head.weight` never carries the `transformer.` prefix; absent means tied to wte.
-        let lm_head = match r.st.tensor("lm_head.weight") {
-            Ok(_) => Some(r.mat("lm_head.weight", v, d)?),
-            Err(_) => None,
-        };
-        Ok(Weights { wte: r.mat("wte.weight", v, d)?, wpe: Some(r.mat("wpe.weight", p, d)?), layers, ln_f: norm("ln_f")?, lm_head })
-    }
-
-    fn llama(r: Reader, cfg: &Config, progress: crate::model::Progress) -> Result<Self> {
-        let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
-        let (qw, kvw) = (cfg.q_width(), cfg.kv_width());
-        // nn.Linear weights as the file stores them, [out, in], with their biases.
-        let rows = |name: &str, out: usize, inp: usize, bias: bool| -> Result<(Array2<f32>, Option<Array1<f32>>)> {
-            let w = r.mat(&format!("{name}.weight"), out, inp)?;
-            let b = if bias { Some(r.vec(&format!("{name}.bias"), out)?) } else { None };
-            Ok((w, b))
-        };
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            let (w, b) = rows(name, out, inp, bias)?;
-            Ok(Linear { w: transpose(w), b })
-        };
-        let norm = |name: &str| -> Result<NormWeights> { Ok(NormWeights { g: r.vec(&format!("{name}.weight"), d)?, b: None }) };
-        if !r.has("embed_tokens.weight") && r.has("wte.weight") {
-            return Err(Error::Weights("holds GPT-2 tensor names (wte.weight), but config.json describes a Llama-family model".into()));
-        }
-        let mut layers = Vec::with_capacity(cfg.n_layer);
-        for i in 0..cfg.n_layer {
-            let n = |s: &str| format!("layers.{i}.{s}");
-            let qkv = fuse_qkv([
-                rows(&n("self_attn.q_proj"), qw, d, cfg.qkv_bias)?,
-                rows(&n("self_attn.k_proj"), kvw, d, cfg.qkv_bias)?,
-                rows(&n("self_attn.v_proj"), kvw, d, cfg.qkv_bias)?,
-            ]);
-            layers.push(LayerWeights {
-                ln_1: norm(&n("input_layernorm"))?,
-                qkv,
-                o: linear(&n("self_attn.o_proj"), d, qw, cfg.o_bias)?,
-                ln_2: norm(&n("post_attention_layernorm"))?,
-                up: linear(&n("mlp.up_proj"), f, d, cfg.mlp_bias)?,
-                gate: Some(linear(&n("mlp.gate_proj"), f, d, cfg.mlp_bias)?),
-                down: linear(&n("mlp.down_proj"), d, f, cfg.mlp_bias)?,
-            });
-            progress(i + 1, cfg.n_layer);
-        }
-        // `lm_head.weight` sits outside `model.`; a tied checkpoint may still carry a copy.
-        let lm_head = match r.st.tensor("lm_head.weight") {
-            Ok(_) if !cfg.tie_word_embeddings => Some(r.mat("lm_head.weight", v, d)?),
-            Ok(_) => None,
-            Err(_) if cfg.tie_word_embeddings => None,
-            Err(_) => {
-                return Err(Error::Weights(format!(
-                    "tensor \"lm_head.weight\" is missing; expected shape [{v}, {d}] (config.json says tie_word_embeddings is false)"
-                )))
-            }
-        };
-        Ok(Weights { wte: r.mat("embed_tokens.weight", v, d)?, wpe: None, layers, ln_f: norm("norm")?, lm_head })
-    }
-
     /// The matrix that turns the final residual into logits: [vocab_size, d].
     pub fn unembedding(&self) -> &Array2<f32> {
         self.lm_head.as_ref().unwrap_or(&self.wte)

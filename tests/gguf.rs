@@ -562,9 +562,10 @@ fn token_types_must_match_the_tokens() {
             )
         );
     }
-    // One type per token gets past the tokenizer, to the tensors this file lacks.
+    // One type per token gets past the tokenizer, to the tensors this file lacks (the first
+    // of the block: its norm).
     let e = model_err(&llama_metadata(&[1, 3]));
-    assert!(e.starts_with("bad.gguf: tensor \"blk.0.attn_q.weight\" is missing"), "{e}");
+    assert!(e.starts_with("bad.gguf: tensor \"blk.0.attn_norm.weight\" is missing"), "{e}");
 }
 
 #[test]

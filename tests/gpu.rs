@@ -15,7 +15,7 @@
 mod common;
 use common::*;
 use llm_xray::config::Activation;
-use llm_xray::cpu;
+use llm_xray::cpu::ops as cpu;
 use llm_xray::gpu::{check::Ops, GpuBackend, GpuOptions};
 use llm_xray::trace::{Layout, PARTS};
 use llm_xray::weights::Linear;

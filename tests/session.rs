@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use llm_xray::backend::AblationMode;
-use llm_xray::session::{PartSource, Session};
+use llm_xray::session::Session;
+use llm_xray::trace::PartSource;
 use llm_xray::trace::PARTS;
 use llm_xray::{Choice, Engine, Sampling};
 use pollster::block_on;

@@ -121,7 +121,7 @@ impl Ops {
     /// `inv_freq` [hd/2] (through the cos/sin tables the backend uploads).
     pub async fn rope(&self, x: &[f32], heads: usize, hd: usize, start: usize, inv_freq: &[f32]) -> Result<Vec<f32>> {
         let t = x.len() / (heads * hd);
-        let (sin, cos): (Vec<f32>, Vec<f32>) = cpu::rope_angles(0, start + t, inv_freq).into_iter().unzip();
+        let (sin, cos): (Vec<f32>, Vec<f32>) = cpu::ops::rope_angles(0, start + t, inv_freq).into_iter().unzip();
         let (xb, cb, sb, y) = (self.up(x)?, self.up(&cos)?, self.up(&sin)?, self.out(x.len())?);
         let mut r = Recorder::new(&self.ctx, &self.k);
         r.rope(HeadRowsParams { heads: u(heads), t: u(t), hd: u(hd), start: u(start) }, &xb, &cb, &sb, &y);

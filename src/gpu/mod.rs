@@ -165,7 +165,7 @@ impl GpuBackend {
         let ln_f = norm("final norm".into(), &w.ln_f)?;
         let rope = match cfg.rope_theta {
             Some(_) => {
-                let (s, c): (Vec<f32>, Vec<f32>) = cpu::rope_angles(0, cfg.n_positions, &cfg.rope_inv_freq()).into_iter().unzip();
+                let (s, c): (Vec<f32>, Vec<f32>) = cpu::ops::rope_angles(0, cfg.n_positions, &cfg.rope_inv_freq()).into_iter().unzip();
                 Some((ctx.upload("RoPE cos", &c)?, ctx.upload("RoPE sin", &s)?))
             }
             None => None,

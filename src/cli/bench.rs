@@ -1,0 +1,110 @@
+//! `bench`: timings of full traces and KV-cache steps, on one backend or both.
+
+use super::{engine, load_model, usage, Args, Failure};
+use llm_xray::Parts;
+use pollster::block_on;
+
+/// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
+/// one backend or, with `--backend all`, on the CPU and the GPU in the same run. Rows start
+/// with the backend name so scripts/bench.sh can pick them out. `--kernels` adds the GPU's
+/// time per kernel (timestamp queries, where the adapter has them).
+pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
+    let model = load_model(args)?;
+    let requested = args.list("tokens", "16,64,128")?;
+    let repeat: usize = args.num("repeat", 5)?;
+    let cfg = &model.config;
+    let which = args.get("backend").unwrap_or("cpu");
+    let names: Vec<&str> = if which == "all" { vec!["cpu", "gpu"] } else { vec![which] };
+    let mut lengths = Vec::new();
+    for &t in &requested {
+        let t = t as usize;
+        if t < 2 {
+            return Err(usage(format!("--tokens: {t} is too short; a step needs at least 2 tokens")));
+        }
+        if t > cfg.n_positions {
+            eprintln!("note: skipping {t} tokens: more than this model's context ({})", cfg.n_positions);
+        } else {
+            lengths.push(t);
+        }
+    }
+    if lengths.is_empty() {
+        return Err(usage(format!("--tokens: no length fits this model's context ({} tokens)", cfg.n_positions)));
+    }
+    let ids_of = |t: usize| -> Vec<u32> { (0..t).map(|i| (i * 7919 % cfg.vocab_size) as u32).collect() };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    outln!(
+        "model: {:?}, {} layers, {} heads ({} key/value), width {}, vocabulary {}, context {}",
+        cfg.model_type, cfg.n_layer, cfg.n_head, cfg.n_kv_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions
+    );
+    // (backend, tokens, trace ms, step ms)
+    let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
+    for &name in &names {
+        let mut e = match engine(name, model.clone()) {
+            Ok(e) => e,
+            Err(f) if names.len() > 1 => {
+                eprintln!("note: skipping the {name} backend: {}", f.msg);
+                continue;
+            }
+            Err(f) => return Err(f),
+        };
+        outln!("\n{name}: {}", e.describe());
+        outln!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
+        // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
+        block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
+        for &t in &lengths {
+            let ids = ids_of(t);
+            let mut full = Vec::new();
+            let mut step = Vec::new();
+            for _ in 0..repeat.max(1) {
+                full.push(block_on(e.trace(&ids, Parts::all()))?.elapsed_ms);
+                block_on(e.trace(&ids[..t - 1], Parts::none()))?;
+                step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
+            }
+            let (full, step) = (median(full), median(step));
+            outln!(
+                "{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}",
+                flops(cfg, t, 0) / full / 1e6,
+                flops(cfg, 1, t - 1) / step / 1e6
+            );
+            results.push((name, t, full, step));
+        }
+        if args.flag("kernels") && e.info().kind == "gpu" {
+            let t = *lengths.last().expect("at least one length");
+            match block_on(e.kernel_times(&ids_of(t))) {
+                Ok(times) if !times.is_empty() => {
+                    outln!("\nGPU time per kernel, one full trace of {t} tokens (timestamp queries):");
+                    let total: f64 = times.iter().map(|x| x.1).sum();
+                    for (k, ms, n) in &times {
+                        outln!("kernel {k:<14} {ms:>10.3} ms {:>6.1}% {n:>5} dispatches", 100.0 * ms / total.max(1e-9));
+                    }
+                }
+                Ok(_) => outln!("\n(this adapter has no timestamp queries: no per-kernel times)"),
+                Err(err) => eprintln!("note: per-kernel timing failed: {err}"),
+            }
+        }
+    }
+    let get = |n: &str, t: usize| results.iter().find(|r| r.0 == n && r.1 == t).map(|r| (r.2, r.3));
+    if names.len() > 1 && lengths.iter().any(|&t| get("gpu", t).is_some() && get("cpu", t).is_some()) {
+        outln!("\nGPU time / CPU time (below 1: the GPU is faster)");
+        outln!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
+        for &t in &lengths {
+            if let (Some(g), Some(c)) = (get("gpu", t), get("cpu", t)) {
+                outln!("{t:>6} {:>12.2} {:>12.2}", g.0 / c.0, g.1 / c.1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Multiply-adds ×2 of the matmuls in a run of `t` new tokens after `past` cached ones.
+fn flops(cfg: &llm_xray::Config, t: usize, past: usize) -> f64 {
+    let (t, d, f, v) = (t as f64, cfg.n_embd as f64, cfg.n_inner as f64, cfg.vocab_size as f64);
+    let (qkv, qw) = (cfg.qkv_width() as f64, cfg.q_width() as f64);
+    let mlp = if cfg.gated_mlp { 3.0 } else { 2.0 };
+    let tk_mean = past as f64 + (t + 1.0) / 2.0;
+    let per_layer = 2.0 * t * (d * qkv + qw * d + mlp * d * f) + 2.0 * 2.0 * t * tk_mean * qw;
+    cfg.n_layer as f64 * per_layer + 2.0 * t * d * v
+}

@@ -3,8 +3,8 @@
 //! through [`Engine`], so the choice, the fallback and the sentence that explains them
 //! live here once.
 
-use crate::clock::now_ms;
 pub use crate::ablation::{Ablation, AblationMode};
+use crate::clock::now_ms;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::gpu::{hardware_adapter_available, AdapterSummary, GpuBackend};
@@ -245,7 +245,13 @@ impl Engine {
         let context = g.context().to_vec();
         let msg = format!("{GPU} failed ({err}); the CPU backend took over and ran this step");
         self.gpu = None;
-        self.info = cpu_info(match self.info.choice { "auto" => Choice::Auto, _ => Choice::Gpu }, msg.clone());
+        self.info = cpu_info(
+            match self.info.choice {
+                "auto" => Choice::Auto,
+                _ => Choice::Gpu,
+            },
+            msg.clone(),
+        );
         if self.stderr_notices {
             eprintln!("warning: {msg}");
         }

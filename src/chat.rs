@@ -22,7 +22,12 @@ pub struct ChatFormat {
 /// The formats known, each with the markers that identify it: (name, markers, before, after).
 const FORMATS: [(&str, [&str; 2], &str, &str); 3] = [
     ("ChatML", ["<|im_start|>", "<|im_end|>"], "<|im_start|>user\n", "<|im_end|>\n<|im_start|>assistant\n"),
-    ("Llama 3", ["<|start_header_id|>", "<|eot_id|>"], "<|start_header_id|>user<|end_header_id|>\n\n", "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+    (
+        "Llama 3",
+        ["<|start_header_id|>", "<|eot_id|>"],
+        "<|start_header_id|>user<|end_header_id|>\n\n",
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    ),
     ("Gemma", ["<start_of_turn>", "<end_of_turn>"], "<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n"),
 ];
 

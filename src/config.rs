@@ -29,9 +29,7 @@ impl Activation {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(Activation::GeluNew),
             "relu" => Ok(Activation::Relu),
             "silu" | "swish" => Ok(Activation::Silu),
-            other => Err(Error::Config(format!(
-                "{field} \"{other}\" is not supported; expected one of gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu"
-            ))),
+            other => Err(Error::Config(format!("{field} \"{other}\" is not supported; expected one of gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu"))),
         }
     }
 }
@@ -152,15 +150,10 @@ impl Config {
         // Guard against absurd sizes in a corrupt file before anything is allocated.
         let params = self.parameter_estimate();
         if params > 1u128 << 36 {
-            return Err(Error::Config(format!(
-                "describes a model of about {params} learned parameters, too large to run here"
-            )));
+            return Err(Error::Config(format!("describes a model of about {params} learned parameters, too large to run here")));
         }
         if !(self.layer_norm_epsilon.is_finite() && self.layer_norm_epsilon > 0.0) {
-            return Err(Error::Config(format!(
-                "the norm's epsilon is {}; expected a small positive number",
-                self.layer_norm_epsilon
-            )));
+            return Err(Error::Config(format!("the norm's epsilon is {}; expected a small positive number", self.layer_norm_epsilon)));
         }
         Ok(())
     }

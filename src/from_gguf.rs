@@ -15,7 +15,8 @@ pub fn footprint(prefix: &[u8], file_len: u64) -> Result<Footprint> {
     let g = Gguf::parse_header(prefix, file_len)?;
     let cfg = arch::config_from_gguf(&g)?;
     let names = arch::tensor_names(cfg.model_type);
-    let tables: Vec<String> = [Some(names.token_embedding), Some(names.unembedding), names.position_embedding].into_iter().flatten().map(|n| format!("{}.weight", n.gguf)).collect();
+    let tables: Vec<String> =
+        [Some(names.token_embedding), Some(names.unembedding), names.position_embedding].into_iter().flatten().map(|n| format!("{}.weight", n.gguf)).collect();
     let parameters: u64 = g.tensors().iter().map(|t| t.n_elements()).sum();
     let largest = g.tensors().iter().filter(|t| !tables.contains(&t.name)).map(|t| t.n_elements()).max().unwrap_or(0);
     Ok(Footprint { model_type: cfg.model_type, parameters, f32_bytes: 4 * parameters, largest_matrix_bytes: 4 * largest })
@@ -61,11 +62,16 @@ fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
         .unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(rank, m)| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space"))))
+        .map(|(rank, m)| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space")))
+        })
         .collect::<Result<_>>()?;
     let pre = g.opt_as::<&str>("tokenizer.ggml.pre")?.unwrap_or("default");
-    let patterns =
-        gguf_pre_patterns(pre).ok_or_else(|| err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)")))?;
+    let patterns = gguf_pre_patterns(pre).ok_or_else(|| {
+        err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)"))
+    })?;
     let prefix = match (g.opt_as::<bool>("tokenizer.ggml.add_bos_token")?.unwrap_or(false), bos) {
         (true, Some(b)) => vec![b],
         (true, None) => return Err(err("tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id is missing")),

@@ -72,9 +72,7 @@ fn top_k(model: &Model, probs: &[f32], k: usize) -> Vec<TopToken> {
     idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
     idx.truncate(k);
     idx.sort_by(|&a, &b| probs[b as usize].total_cmp(&probs[a as usize]).then(a.cmp(&b)));
-    idx.into_iter()
-        .map(|id| TopToken { id, text: token_text(model, id), p: probs[id as usize] })
-        .collect()
+    idx.into_iter().map(|id| TopToken { id, text: token_text(model, id), p: probs[id as usize] }).collect()
 }
 
 /// The logit lens of a run recorded with [`lens_parts`]: L + 1 entries, the last being the

@@ -29,9 +29,9 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 pub mod trace;
-pub mod weights;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+pub mod weights;
 
 pub use ablation::Ablation;
 pub use backend::{generate, Choice, Engine};

@@ -42,8 +42,10 @@ fn main() -> ExitCode {
     let opts = |extra: &[&'static str]| -> Vec<&'static str> { common.iter().chain(extra).copied().collect() };
     let result = match cmd.as_str() {
         "trace" => Args::parse(rest, &[], &opts(&["prompt", "ids", "parts", "positions", "ablate", "ablate-mode"])).and_then(|a| run::cmd_trace(&a)),
-        "generate" => Args::parse(rest, &["json", "ignore-eos"], &opts(&["prompt", "max-tokens", "temperature", "top-k", "top-p", "seed", "ablate", "ablate-mode"]))
-            .and_then(|a| run::cmd_generate(&a)),
+        "generate" => {
+            Args::parse(rest, &["json", "ignore-eos"], &opts(&["prompt", "max-tokens", "temperature", "top-k", "top-p", "seed", "ablate", "ablate-mode"]))
+                .and_then(|a| run::cmd_generate(&a))
+        }
         "lens" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "top", "target", "ablate", "ablate-mode"])).and_then(|a| why::cmd_lens(&a)),
         "attribute" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "token", "position"])).and_then(|a| why::cmd_attribute(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| run::cmd_tokenize(&a)),
@@ -78,4 +80,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

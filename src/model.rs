@@ -2,13 +2,13 @@
 //! Hugging Face folder (GPT-2 or Llama family) or from one GGUF file.
 
 use crate::arch;
-pub use crate::config::Footprint;
 use crate::config::Config;
+pub use crate::config::Footprint;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 use crate::trace::TokenInfo;
-pub use crate::weights::{Progress, Storage};
 use crate::weights::Weights;
+pub use crate::weights::{Progress, Storage};
 use serde::Serialize;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -124,10 +124,7 @@ impl Model {
             return Err(Error::Input("no tokens to run; give at least one token".into()));
         }
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
-            return Err(Error::Input(format!(
-                "token id {bad} is outside the vocabulary (ids 0..{} are valid)",
-                self.config.vocab_size - 1
-            )));
+            return Err(Error::Input(format!("token id {bad} is outside the vocabulary (ids 0..{} are valid)", self.config.vocab_size - 1)));
         }
         let total = context_len + ids.len();
         if total > self.config.n_positions {

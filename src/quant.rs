@@ -217,12 +217,7 @@ fn decode(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
 }
 
 fn unsupported(ty: GgmlType) -> Error {
-    Error::Gguf(format!(
-        "GGUF: ggml type {} ({}) cannot be dequantized; supported: {}",
-        ty.id(),
-        ty.name(),
-        supported_list()
-    ))
+    Error::Gguf(format!("GGUF: ggml type {} ({}) cannot be dequantized; supported: {}", ty.id(), ty.name(), supported_list()))
 }
 
 fn check(ty: GgmlType, raw: &[u8], n: usize) -> Result<()> {
@@ -231,9 +226,7 @@ fn check(ty: GgmlType, raw: &[u8], n: usize) -> Result<()> {
     }
     let (block, size) = (ty.block_size(), ty.type_size());
     if !n.is_multiple_of(block) {
-        return Err(Error::Gguf(format!(
-            "GGUF: {n} values are not a whole number of {ty} blocks ({block} values each)"
-        )));
+        return Err(Error::Gguf(format!("GGUF: {n} values are not a whole number of {ty} blocks ({block} values each)")));
     }
     let blocks = n / block;
     if blocks.checked_mul(size) != Some(raw.len()) {
@@ -444,12 +437,7 @@ fn q6_k(blocks: &[[u8; 210]], out: &mut [[f32; QK_K]]) {
             for l in 0..32 {
                 let h = b[qh + l];
                 let (a, c) = (b[ql + l], b[ql + l + 32]);
-                let q = [
-                    (a & 0x0F) | ((h & 3) << 4),
-                    (c & 0x0F) | (((h >> 2) & 3) << 4),
-                    (a >> 4) | (((h >> 4) & 3) << 4),
-                    (c >> 4) | ((h >> 6) << 4),
-                ];
+                let q = [(a & 0x0F) | ((h & 3) << 4), (c & 0x0F) | (((h >> 2) & 3) << 4), (a >> 4) | (((h >> 4) & 3) << 4), (c >> 4) | ((h >> 6) << 4)];
                 for (k, q) in q.into_iter().enumerate() {
                     let i = o + 32 * k + l;
                     y[i] = ds[i / 16] * f32::from(q as i8 - 32);

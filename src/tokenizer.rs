@@ -94,9 +94,7 @@ fn bytes_to_unicode() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut extra = 0u32;
     for b in 0..256u32 {
-        let printable = (b'!' as u32..=b'~' as u32).contains(&b)
-            || (0xA1..=0xAC).contains(&b)
-            || (0xAE..=0xFF).contains(&b);
+        let printable = (b'!' as u32..=b'~' as u32).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap()
         } else {
@@ -154,9 +152,7 @@ impl Tokenizer {
         }
         let mut merges = HashMap::with_capacity(spec.merges.len());
         for (rank, (a, b)) in spec.merges.iter().enumerate() {
-            let id_of = |t: &str| {
-                vocab.get(t).copied().ok_or_else(|| err(format!("merge #{rank} uses token {t:?}, which is not in the vocabulary")))
-            };
+            let id_of = |t: &str| vocab.get(t).copied().ok_or_else(|| err(format!("merge #{rank} uses token {t:?}, which is not in the vocabulary")));
             let key = (id_of(a)?, id_of(b)?);
             let merged = id_of(&format!("{a}{b}"))?;
             merges.entry(key).or_insert((rank as u32, merged));
@@ -234,16 +230,11 @@ impl Tokenizer {
         if model.get("byte_fallback").and_then(Value::as_bool) == Some(true) {
             return Err(tok_err("model.byte_fallback is not supported (byte-level BPE needs none; SentencePiece-style vocabularies are not implemented)"));
         }
-        let vocab_json = model
-            .get("vocab")
-            .and_then(Value::as_object)
-            .ok_or_else(|| tok_err("model.vocab is missing or not an object of token → id"))?;
+        let vocab_json = model.get("vocab").and_then(Value::as_object).ok_or_else(|| tok_err("model.vocab is missing or not an object of token → id"))?;
         let mut tokens = Vec::new();
         for (tok, id) in vocab_json {
-            let id = id
-                .as_u64()
-                .filter(|&i| i < 10_000_000)
-                .ok_or_else(|| tok_err(format!("model.vocab[{tok:?}] is not a token id below 10,000,000")))? as usize;
+            let id =
+                id.as_u64().filter(|&i| i < 10_000_000).ok_or_else(|| tok_err(format!("model.vocab[{tok:?}] is not a token id below 10,000,000")))? as usize;
             if id >= tokens.len() {
                 tokens.resize(id + 1, String::new());
             }
@@ -264,9 +255,7 @@ impl Tokenizer {
                     Some((a, b)) if !b.contains(' ') => (a.to_string(), b.to_string()),
                     _ => return Err(tok_err(format!("merge #{rank} {s:?} is not two tokens separated by one space"))),
                 },
-                Value::Array(p) if p.len() == 2 && p.iter().all(Value::is_string) => {
-                    (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string())
-                }
+                Value::Array(p) if p.len() == 2 && p.iter().all(Value::is_string) => (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()),
                 other => return Err(tok_err(format!("merge #{rank} {other} is not a pair of tokens"))),
             });
         }
@@ -419,10 +408,7 @@ impl Tokenizer {
             }
         }
         let mut buf = [0u8; 4];
-        let mut ids: Vec<u32> = word
-            .iter()
-            .filter_map(|&b| self.vocab.get(self.byte_to_char[b as usize].encode_utf8(&mut buf) as &str).copied())
-            .collect();
+        let mut ids: Vec<u32> = word.iter().filter_map(|&b| self.vocab.get(self.byte_to_char[b as usize].encode_utf8(&mut buf) as &str).copied()).collect();
         let n = ids.len();
         // Linked list over `ids`: a merged-away symbol is marked dead and skipped.
         let mut next: Vec<usize> = (1..=n).collect();
@@ -563,7 +549,11 @@ fn template(v: Option<&Value>, added: &[(String, u32)]) -> Result<(Vec<u32>, Vec
                 .map(|a| a.iter().filter_map(|x| x.as_u64().map(|x| x as u32)).collect())
                 .or_else(|| added.iter().find(|(t, _)| t == name).map(|(_, i)| vec![*i]))
                 .ok_or_else(|| tok_err(format!("post_processor template names special token {name:?}, which it does not define")))?;
-            if seen_text { suffix.extend(ids) } else { prefix.extend(ids) }
+            if seen_text {
+                suffix.extend(ids)
+            } else {
+                prefix.extend(ids)
+            }
         }
     }
     Ok((prefix, suffix))

@@ -122,9 +122,13 @@ fn inconsistent_config() {
         ("heads", Box::new(|c| c["n_head"] = json!(5)), vec!["config.json", "n_embd (32) is not divisible by n_head (5)"]),
         ("layers", Box::new(|c| c["n_layer"] = json!(0)), vec!["config.json", "n_layer is 0"]),
         ("act", Box::new(|c| c["activation_function"] = json!("gelu")), vec!["config.json", "\"gelu\" is not supported"]),
-        ("missing", Box::new(|c| {
-            c.as_object_mut().unwrap().remove("n_embd");
-        }), vec!["config.json", "missing \"n_embd\""]),
+        (
+            "missing",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("n_embd");
+            }),
+            vec!["config.json", "missing \"n_embd\""],
+        ),
         ("vocab", Box::new(|c| c["vocab_size"] = json!(100)), vec!["tokenizer.json", "vocab_size is 100"]),
         ("layers-more", Box::new(|c| c["n_layer"] = json!(3)), vec!["tensor \"h.2.ln_1.weight\"", "missing"]),
     ];

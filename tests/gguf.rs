@@ -100,10 +100,7 @@ fn dequantize_refuses_wrong_sizes() {
 fn unsupported_types_are_named() {
     let e = quant::dequantize(GgmlType::IQ2_XXS, &[0; 66], 256).unwrap_err().to_string();
     assert!(e.starts_with("GGUF: ") && e.contains("16 (IQ2_XXS)"), "{e}");
-    assert!(
-        e.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"),
-        "{e}"
-    );
+    assert!(e.contains("supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -187,30 +184,12 @@ fn reads_metadata_of_every_type() {
     assert_eq!(g.opt_as::<u32>("llama.block_count").unwrap(), Some(2));
 
     let e = |r: llm_xray::error::Result<_>| -> String { r.map(|_: ()| ()).unwrap_err().to_string() };
-    assert_eq!(
-        e(g.get_as::<u32>("llama.context_length").map(drop)),
-        "GGUF: metadata \"llama.context_length\" is missing; expected a u32"
-    );
-    assert_eq!(
-        e(g.get_as::<u32>("test.i8").map(drop)),
-        "GGUF: metadata \"test.i8\" is the i8 -100, expected a u32"
-    );
-    assert_eq!(
-        e(g.get_as::<u32>("test.u64").map(drop)),
-        "GGUF: metadata \"test.u64\" is the u64 9223372036854775813, expected a u32"
-    );
-    assert_eq!(
-        e(g.get_str("test.u8").map(drop)),
-        "GGUF: metadata \"test.u8\" is the u8 200, expected a string"
-    );
-    assert_eq!(
-        e(g.get_str_array("test.i32s").map(drop)),
-        "GGUF: metadata \"test.i32s\" is an array of 3 i32s, expected an array of strings"
-    );
-    assert_eq!(
-        e(g.opt_as::<f32>("general.architecture").map(drop)),
-        "GGUF: metadata \"general.architecture\" is the string \"llama\", expected an f32"
-    );
+    assert_eq!(e(g.get_as::<u32>("llama.context_length").map(drop)), "GGUF: metadata \"llama.context_length\" is missing; expected a u32");
+    assert_eq!(e(g.get_as::<u32>("test.i8").map(drop)), "GGUF: metadata \"test.i8\" is the i8 -100, expected a u32");
+    assert_eq!(e(g.get_as::<u32>("test.u64").map(drop)), "GGUF: metadata \"test.u64\" is the u64 9223372036854775813, expected a u32");
+    assert_eq!(e(g.get_str("test.u8").map(drop)), "GGUF: metadata \"test.u8\" is the u8 200, expected a string");
+    assert_eq!(e(g.get_str_array("test.i32s").map(drop)), "GGUF: metadata \"test.i32s\" is an array of 3 i32s, expected an array of strings");
+    assert_eq!(e(g.opt_as::<f32>("general.architecture").map(drop)), "GGUF: metadata \"general.architecture\" is the string \"llama\", expected an f32");
 }
 
 #[test]
@@ -325,11 +304,7 @@ impl Builder {
 #[test]
 fn builder_files_parse() {
     let values: Vec<f32> = (0..6).map(|i| i as f32 * 0.5).collect();
-    let bytes = Builder::default()
-        .kv_u32("llama.block_count", 1)
-        .tensor_f32("a", &[3, 2], &values)
-        .tensor_f32("b", &[], &[7.0])
-        .build();
+    let bytes = Builder::default().kv_u32("llama.block_count", 1).tensor_f32("a", &[3, 2], &values).tensor_f32("b", &[], &[7.0]).build();
     let g = Gguf::parse(&bytes).unwrap();
     assert_eq!(g.dequantize(g.tensor("a").unwrap()).unwrap(), values);
     // No dims: a scalar, one value.
@@ -350,10 +325,7 @@ fn builder_files_parse() {
 
 #[test]
 fn refuses_files_that_are_not_gguf() {
-    assert_err(
-        b"PK\x03\x04 a zip file, not a model",
-        &["not a GGUF file", "50 4B 03 04", "expected \"GGUF\""],
-    );
+    assert_err(b"PK\x03\x04 a zip file, not a model", &["not a GGUF file", "50 4B 03 04", "expected \"GGUF\""]);
     assert_err(b"GG", &["not a GGUF file", "2 bytes long"]);
     assert_err(b"", &["not a GGUF file", "0 bytes long"]);
 }
@@ -374,8 +346,7 @@ fn refuses_truncated_files_at_every_cut() {
     let find = |s: &[u8]| bytes.windows(s.len()).position(|w| w == s).unwrap();
     let infos_start = find(b"f32.weight") - 8;
     // The file ends with padding after the last tensor, which a reader does not need.
-    let data_end = g.data_offset()
-        + g.tensors().iter().map(|t| t.offset as usize + g.raw(t).unwrap().len()).max().unwrap();
+    let data_end = g.data_offset() + g.tensors().iter().map(|t| t.offset as usize + g.raw(t).unwrap().len()).max().unwrap();
     assert!(data_end < bytes.len());
     let cuts = [
         (10, "the header"),
@@ -404,26 +375,14 @@ fn refuses_bad_tensor_infos() {
         &b().tensor_raw("far", &[4], 0, 1 << 40).build(),
         &["tensor \"far\" has data offset 1099511627776, past the end of the data section (32 bytes)"],
     );
-    assert_err(
-        &b().tensor_raw("long", &[16], 0, 0).build(),
-        &["truncated: tensor \"long\" needs bytes 0..64 of the data section, which has 32"],
-    );
+    assert_err(&b().tensor_raw("long", &[16], 0, 0).build(), &["truncated: tensor \"long\" needs bytes 0..64 of the data section, which has 32"]);
     assert_err(&b().tensor_raw("t", &[32], 99, 0).build(), &["tensor \"t\"", "unknown ggml type 99"]);
-    assert_err(
-        &b().tensor_raw("t", &[32], 31, 0).build(),
-        &["tensor \"t\"", "ggml type 31 (Q4_0_4_4)", "removed"],
-    );
-    assert_err(
-        &b().tensor_raw("big", &[1 << 32, 1 << 32, 2], 0, 0).build(),
-        &["tensor \"big\"", "[4294967296, 4294967296, 2]", "overflows"],
-    );
+    assert_err(&b().tensor_raw("t", &[32], 31, 0).build(), &["tensor \"t\"", "ggml type 31 (Q4_0_4_4)", "removed"]);
+    assert_err(&b().tensor_raw("big", &[1 << 32, 1 << 32, 2], 0, 0).build(), &["tensor \"big\"", "[4294967296, 4294967296, 2]", "overflows"]);
     // The element count fits but its byte size does not.
     assert_err(&b().tensor_raw("big", &[1 << 62, 2], 0, 0).build(), &["tensor \"big\"", "overflows"]);
     assert_err(&b().tensor_raw("t", &[1, 1, 1, 1, 1], 0, 0).build(), &["tensor \"t\"", "5 dimensions"]);
-    assert_err(
-        &b().tensor_raw("q", &[16, 2], 2, 0).build(),
-        &["tensor \"q\"", "rows of 16 values", "Q4_0 blocks"],
-    );
+    assert_err(&b().tensor_raw("q", &[16, 2], 2, 0).build(), &["tensor \"q\"", "rows of 16 values", "Q4_0 blocks"]);
     assert_err(&b().tensor_raw("ok", &[4], 0, 0).build(), &["tensor \"ok\" appears twice"]);
 
     let mut name_len_max = b().build();
@@ -461,8 +420,7 @@ fn refuses_bad_counts_and_lengths() {
 
 #[test]
 fn refuses_bad_metadata_values() {
-    let e =
-        |ty: u32, v: &[u8], parts: &[&str]| assert_err(&Builder::default().kv_raw("k", ty, v).build(), parts);
+    let e = |ty: u32, v: &[u8], parts: &[&str]| assert_err(&Builder::default().kv_raw("k", ty, v).build(), parts);
     e(13, &[0; 8], &["metadata \"k\"", "value type is 13"]);
     e(7, &[2], &["metadata \"k\"", "bool value is 2"]);
     e(8, &[2, 0, 0, 0, 0, 0, 0, 0, 0xC3, 0x28], &["metadata \"k\"", "not valid UTF-8"]);

@@ -65,7 +65,8 @@ fn census_scores_constructed_heads() {
 fn an_induction_head_is_named_induction_even_when_it_rests_on_the_first_token() {
     // The shipped model's induction head scores 0.876 on first-token and 0.874 on random
     // induction: the rarer behaviour names it.
-    let h = HeadScores { layer: 3, head: 4, previous_token: 0.01, induction_random: 0.874, induction_text: Some(0.51), first_token: 0.876, self_attention: 0.02 };
+    let h =
+        HeadScores { layer: 3, head: 4, previous_token: 0.01, induction_random: 0.874, induction_text: Some(0.51), first_token: 0.876, self_attention: 0.02 };
     assert_eq!(h.label(), ("induction", 0.874));
     let weak = HeadScores { induction_random: 0.2, induction_text: Some(0.1), ..h };
     assert_eq!(weak.label().0, "first-token");

@@ -55,7 +55,19 @@ fn cli_ablate_counts_heads_from_one() {
             let heads: Vec<String> = heads_of(&case["heads"]).iter().map(|(l, h)| format!("{}.{}", l + 1, h + 1)).collect();
             let mode = case["mode"].as_str().unwrap();
             let dir = fixture(name);
-            let out = cli_json(&["trace", "--model", dir.to_str().unwrap(), "--ids", &ids.join(","), "--parts", "logits", "--ablate", &heads.join(","), "--ablate-mode", mode]);
+            let out = cli_json(&[
+                "trace",
+                "--model",
+                dir.to_str().unwrap(),
+                "--ids",
+                &ids.join(","),
+                "--parts",
+                "logits",
+                "--ablate",
+                &heads.join(","),
+                "--ablate-mode",
+                mode,
+            ]);
             assert_close_scaled(&flatten(&out["logits"]), &flatten(&case["logits"]), 1e-4, &format!("{name} CLI --ablate {heads:?} {mode}"));
         }
     }

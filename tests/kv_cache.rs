@@ -42,7 +42,16 @@ fn steps_equal_full_recompute() {
                 };
                 let layers: Vec<Option<usize>> = if spec.part.is_layer() { (0..model.config.n_layer).map(Some).collect() } else { vec![None] };
                 for l in layers {
-                    let get = |tr: &llm_xray::Trace| t(match l { Some(l) => tr.layer(l, spec.part), None => tr.get(spec.part) }, spec.name).clone();
+                    let get = |tr: &llm_xray::Trace| {
+                        t(
+                            match l {
+                                Some(l) => tr.layer(l, spec.part),
+                                None => tr.get(spec.part),
+                            },
+                            spec.name,
+                        )
+                        .clone()
+                    };
                     let (a, b) = (get(&step), get(&full));
                     assert_close_scaled(&a.data, &row(&b, axis, p, width), 1e-5, &what(&format!("{} of layer {l:?}", spec.name)));
                 }

@@ -31,8 +31,7 @@ fn max_logit_gap(dir: &Path, ids: &[u32]) -> f32 {
     let mut cpu = CpuBackend::new(model);
     let engine = cpu.trace(ids, Parts::none().with(Part::Logits)).unwrap().global.take(Part::Logits).unwrap();
     let list: Vec<String> = ids.iter().map(u32::to_string).collect();
-    let trainer: Vec<Vec<f32>> =
-        serde_json::from_str(&run(&["logits", "--model", dir.to_str().unwrap(), "--ids", &list.join(",")])).unwrap();
+    let trainer: Vec<Vec<f32>> = serde_json::from_str(&run(&["logits", "--model", dir.to_str().unwrap(), "--ids", &list.join(",")])).unwrap();
     assert_eq!(engine.shape, vec![ids.len(), trainer[0].len()]);
     engine.data.iter().zip(trainer.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
 }
@@ -50,10 +49,35 @@ fn trainer_learns_and_engine_agrees() {
     let tokenizer = root().join("tests/fixtures/tiny/tokenizer.json");
     let t = std::time::Instant::now();
     run(&[
-        "train", "--corpus", corpus.to_str().unwrap(), "--tokenizer", tokenizer.to_str().unwrap(),
-        "--out", out.to_str().unwrap(), "--layers", "2", "--heads", "2", "--width", "32", "--ctx", "32",
-        "--batch", "8", "--steps", "60", "--lr", "1e-2", "--warmup", "5", "--eval-every", "30",
-        "--eval-batches", "2", "--f16", "0",
+        "train",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--layers",
+        "2",
+        "--heads",
+        "2",
+        "--width",
+        "32",
+        "--ctx",
+        "32",
+        "--batch",
+        "8",
+        "--steps",
+        "60",
+        "--lr",
+        "1e-2",
+        "--warmup",
+        "5",
+        "--eval-every",
+        "30",
+        "--eval-batches",
+        "2",
+        "--f16",
+        "0",
     ]);
     eprintln!("trained 60 steps in {:.1}s", t.elapsed().as_secs_f64());
 

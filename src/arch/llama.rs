@@ -72,7 +72,9 @@ pub fn config_from_hf(root: &Value, family: Family) -> Result<Config> {
         _ => raw.use_sliding_window == Some(true) || raw.sliding_window.as_ref().is_some_and(|w| !w.is_null()),
     };
     if windowed {
-        return Err(Error::Config("a sliding window (use_sliding_window / sliding_window) is not supported for this family; this engine attends to the whole context".into()));
+        return Err(Error::Config(
+            "a sliding window (use_sliding_window / sliding_window) is not supported for this family; this engine attends to the whole context".into(),
+        ));
     }
     if raw.pretraining_tp.is_some_and(|tp| tp > 1) {
         return Err(Error::Config("pretraining_tp > 1 (sliced projections) is not supported; expected 1".into()));

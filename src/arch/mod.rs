@@ -273,7 +273,13 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
     let mat = |n: &str, rows: usize, cols: usize| -> Result<Array2<f32>> {
         Ok(Array2::from_shape_vec((rows, cols), src.read(n, &[rows, cols])?).expect("length checked against shape"))
     };
-    let bias = |n: &str, len: usize, has: bool| -> Result<Option<Array1<f32>>> { if has { Ok(Some(vec(&format!("{n}.bias"), len)?)) } else { Ok(None) } };
+    let bias = |n: &str, len: usize, has: bool| -> Result<Option<Array1<f32>>> {
+        if has {
+            Ok(Some(vec(&format!("{n}.bias"), len)?))
+        } else {
+            Ok(None)
+        }
+    };
     // A linear layer as nn.Linear stores it, [out, in], with its bias.
     let rows = |nm: &Names, i: usize, out: usize, inp: usize, has_bias: bool, unpermute: Option<usize>| -> Result<(Array2<f32>, Option<Array1<f32>>)> {
         let n = src.name(nm, Some(i));

@@ -213,9 +213,7 @@ impl Gpt {
             let h = format!("h.{l}");
             let ln1 = self.layer_norm(&x, &format!("{h}.ln_1"))?;
             let qkv = self.linear(&ln1, &format!("{h}.attn.c_attn"))?;
-            let split = |i: usize| -> Res<Tensor> {
-                Ok(qkv.narrow(2, i * d, d)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?)
-            };
+            let split = |i: usize| -> Res<Tensor> { Ok(qkv.narrow(2, i * d, d)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?) };
             let (q, k, v) = (split(0)?, split(1)?, split(2)?);
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
             let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
@@ -460,13 +458,8 @@ fn cmd_train(a: &Args) -> Res<()> {
     let tok_path = PathBuf::from(a.s("tokenizer")?);
     let out = PathBuf::from(a.s("out")?);
     let tok = Tokenizer::from_json(&std::fs::read(&tok_path)?)?;
-    let hp = Hp {
-        n_layer: a.n("layers", 4)?,
-        n_head: a.n("heads", 4)?,
-        n_embd: a.n("width", 128)?,
-        n_ctx: a.n("ctx", 128)?,
-        vocab: a.n("vocab", tok.vocab_len())?,
-    };
+    let hp =
+        Hp { n_layer: a.n("layers", 4)?, n_head: a.n("heads", 4)?, n_embd: a.n("width", 128)?, n_ctx: a.n("ctx", 128)?, vocab: a.n("vocab", tok.vocab_len())? };
     let steps: usize = a.n("steps", 3000)?;
     let batch: usize = a.n("batch", 16)?;
     let lr: f64 = a.n("lr", 3e-3)?;
@@ -517,11 +510,7 @@ fn cmd_train(a: &Args) -> Res<()> {
         // budget (so a run on a busy machine still completes its cosine decay on time).
         let elapsed = t0.elapsed().as_secs_f64();
         let budget_s = max_minutes * 60.0;
-        let time_frac = if warmup_s.is_nan() || step <= warmup {
-            0.0
-        } else {
-            (elapsed - warmup_s) / (budget_s - warmup_s).max(1.0)
-        };
+        let time_frac = if warmup_s.is_nan() || step <= warmup { 0.0 } else { (elapsed - warmup_s) / (budget_s - warmup_s).max(1.0) };
         let step_frac = step.saturating_sub(warmup) as f64 / (steps - warmup).max(1) as f64;
         let progress = step_frac.max(time_frac).min(1.0);
         let cur_lr = if step <= warmup {
@@ -625,8 +614,11 @@ fn cmd_eval(a: &Args) -> Res<()> {
     let (train, val) = load_corpus(Path::new(&a.s("corpus")?), &tok)?;
     let (vl, vb, n) = evaluate(&m, &tok, &val, 16, usize::MAX, &dev)?;
     let (un, ub, bn, bb) = baselines(&tok, &train, &val, m.hp.vocab, m.hp.n_ctx);
-    println!("{}", serde_json::json!({"val_tokens_scored": n, "val_nats_per_token": vl, "val_bits_per_byte": vb,
-        "unigram_nats_per_token": un, "unigram_bits_per_byte": ub, "bigram_nats_per_token": bn, "bigram_bits_per_byte": bb}));
+    println!(
+        "{}",
+        serde_json::json!({"val_tokens_scored": n, "val_nats_per_token": vl, "val_bits_per_byte": vb,
+        "unigram_nats_per_token": un, "unigram_bits_per_byte": ub, "bigram_nats_per_token": bn, "bigram_bits_per_byte": bb})
+    );
     Ok(())
 }
 

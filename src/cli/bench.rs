@@ -37,7 +37,13 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
     };
     outln!(
         "model: {:?}, {} layers, {} heads ({} key/value), width {}, vocabulary {}, context {}",
-        cfg.model_type, cfg.n_layer, cfg.n_head, cfg.n_kv_head, cfg.n_embd, cfg.vocab_size, cfg.n_positions
+        cfg.model_type,
+        cfg.n_layer,
+        cfg.n_head,
+        cfg.n_kv_head,
+        cfg.n_embd,
+        cfg.vocab_size,
+        cfg.n_positions
     );
     // (backend, tokens, trace ms, step ms)
     let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
@@ -64,11 +70,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
                 step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
             }
             let (full, step) = (median(full), median(step));
-            outln!(
-                "{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}",
-                flops(cfg, t, 0) / full / 1e6,
-                flops(cfg, 1, t - 1) / step / 1e6
-            );
+            outln!("{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
             results.push((name, t, full, step));
         }
         if args.flag("kernels") && e.info().kind == "gpu" {

@@ -68,9 +68,7 @@ impl Args {
     }
     pub fn list(&self, name: &str, default: &str) -> Result<Vec<u32>, Failure> {
         let raw = self.get(name).unwrap_or(default);
-        raw.split(',')
-            .map(|s| s.trim().parse::<u32>().map_err(|_| usage(format!("--{name}: \"{s}\" is not a non-negative integer"))))
-            .collect()
+        raw.split(',').map(|s| s.trim().parse::<u32>().map_err(|_| usage(format!("--{name}: \"{s}\" is not a non-negative integer")))).collect()
     }
 }
 
@@ -81,7 +79,8 @@ pub fn load_model(args: &Args) -> Result<Arc<Model>, Failure> {
 /// `gpu` insists on a GPU adapter (any, software included); `auto` takes the GPU only when
 /// it is hardware. Either way a GPU that fails mid-way hands over to the CPU (backend.rs).
 pub fn engine(name: &str, model: Arc<Model>) -> Result<Engine, Failure> {
-    let choice = Choice::parse(name).filter(|_| name != "webgpu").ok_or_else(|| usage(format!("--backend \"{name}\" is not known; expected cpu, gpu or auto")))?;
+    let choice =
+        Choice::parse(name).filter(|_| name != "webgpu").ok_or_else(|| usage(format!("--backend \"{name}\" is not known; expected cpu, gpu or auto")))?;
     let e = block_on(Engine::new(model, choice, true));
     if choice == Choice::Gpu && e.info().kind != "gpu" {
         return Err(Failure { msg: format!("backend: {}", e.gpu_failure().unwrap_or(e.info().why.as_str())), code: 1 });

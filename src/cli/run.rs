@@ -25,12 +25,7 @@ pub fn cmd_trace(args: &Args) -> Result<(), Failure> {
 }
 
 pub fn sampling(args: &Args) -> Result<Sampling, Failure> {
-    let s = Sampling {
-        temperature: args.num("temperature", 0.0)?,
-        top_k: args.num("top-k", 0)?,
-        top_p: args.num("top-p", 1.0)?,
-        seed: args.num("seed", 0)?,
-    };
+    let s = Sampling { temperature: args.num("temperature", 0.0)?, top_k: args.num("top-k", 0)?, top_p: args.num("top-p", 1.0)?, seed: args.num("seed", 0)? };
     s.check().map_err(|e| usage(format!("--{e}")))?;
     Ok(s)
 }

@@ -85,7 +85,13 @@ pub fn cmd_heads(args: &Args) -> Result<(), Failure> {
         let (label, score) = s.label();
         outln!(
             "{:>5} {:>4}  {:>10.3}  {:>17.3}  {:>15}  {:>11.3} {:>6.3}   {label} {score:.2}",
-            s.layer, s.head, s.previous_token, s.induction_random, text, s.first_token, s.self_attention
+            s.layer,
+            s.head,
+            s.previous_token,
+            s.induction_random,
+            text,
+            s.first_token,
+            s.self_attention
         );
     }
     Ok(())
@@ -147,11 +153,7 @@ pub fn cmd_compare(files: &[String], args: &Args) -> Result<(), Failure> {
         } else {
             tol * q.iter().filter(|v| v.is_finite()).fold(1.0f32, |m, v| m.max(v.abs()))
         };
-        let diff = if p.len() != q.len() {
-            f32::INFINITY
-        } else {
-            p.iter().zip(&q).map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() }).fold(0.0, f32::max)
-        };
+        let diff = if p.len() != q.len() { f32::INFINITY } else { p.iter().zip(&q).map(|(a, b)| if a == b { 0.0 } else { (a - b).abs() }).fold(0.0, f32::max) };
         let ok = diff <= allowed;
         outln!("{name:<40} {diff:>12.3e} {allowed:>12.3e} {:>12}", if ok { "ok" } else { "DIFFERS" });
         if !ok {

@@ -143,7 +143,15 @@ pub struct AttentionOut {
 /// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
 /// Query head h reads key/value head h / (H / Hkv) (grouped-query attention). `keep` asks
 /// for the scores and the probabilities to be returned.
-pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f32>, start: usize, n_head: usize, n_kv_head: usize, keep: (bool, bool)) -> AttentionOut {
+pub fn attention(
+    q: ArrayView2<f32>,
+    keys: ArrayView2<f32>,
+    values: ArrayView2<f32>,
+    start: usize,
+    n_head: usize,
+    n_kv_head: usize,
+    keep: (bool, bool),
+) -> AttentionOut {
     let (t, tk) = (q.nrows(), keys.nrows());
     let hd = q.ncols() / n_head;
     let group = n_head / n_kv_head;

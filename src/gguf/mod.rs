@@ -35,7 +35,6 @@ const MAX_DIMS: u32 = 4;
 /// hostile file from recursing the parser's stack away.
 pub const MAX_NESTING: usize = 8;
 
-
 mod reader;
 mod value;
 
@@ -71,9 +70,10 @@ impl TensorInfo {
     fn byte_range(&self, data_len: usize) -> std::result::Result<std::ops::Range<usize>, String> {
         let name = &self.name;
         let (ty, dims) = (self.ty, &self.dims);
-        let n = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).ok_or_else(|| {
-            format!("GGUF: tensor {name:?} has dims {dims:?}, whose product overflows 64 bits")
-        })?;
+        let n = dims
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| format!("GGUF: tensor {name:?} has dims {dims:?}, whose product overflows 64 bits"))?;
         let row = dims.first().copied().unwrap_or(1);
         let block = ty.block_size() as u64;
         if !row.is_multiple_of(block) {
@@ -82,9 +82,7 @@ impl TensorInfo {
                  whole number of {ty} blocks ({block} values each)"
             ));
         }
-        let size = ty.bytes_for(n).ok_or_else(|| {
-            format!("GGUF: tensor {name:?} ({ty}, dims {dims:?}) has a byte size that overflows 64 bits")
-        })?;
+        let size = ty.bytes_for(n).ok_or_else(|| format!("GGUF: tensor {name:?} ({ty}, dims {dims:?}) has a byte size that overflows 64 bits"))?;
         let start = self.offset;
         if start > data_len as u64 {
             return Err(format!(
@@ -155,10 +153,7 @@ impl<'a> Gguf<'a> {
         }
         if bytes[..4] != MAGIC {
             let hex: Vec<String> = bytes[..4].iter().map(|b| format!("{b:02X}")).collect();
-            return Err(Error::Gguf(format!(
-                "GGUF: not a GGUF file: the first 4 bytes are {}, expected \"GGUF\" (47 47 55 46)",
-                hex.join(" ")
-            )));
+            return Err(Error::Gguf(format!("GGUF: not a GGUF file: the first 4 bytes are {}, expected \"GGUF\" (47 47 55 46)", hex.join(" "))));
         }
         r.pos = 4;
         let version = r.u32("the version").map_err(|f| at("the header", f))?;
@@ -222,12 +217,7 @@ impl<'a> Gguf<'a> {
             None => DEFAULT_ALIGNMENT,
             Some(v) => match v.as_u64() {
                 Some(a) if a.is_power_of_two() => a,
-                _ => {
-                    return Err(Error::Gguf(format!(
-                        "GGUF: metadata \"general.alignment\" is {}, expected a power of two",
-                        v.describe()
-                    )))
-                }
+                _ => return Err(Error::Gguf(format!("GGUF: metadata \"general.alignment\" is {}, expected a power of two", v.describe()))),
             },
         };
         let end_of_infos = r.pos as u64;
@@ -251,16 +241,7 @@ impl<'a> Gguf<'a> {
             t.byte_range(usize::try_from(data_len).unwrap_or(usize::MAX)).map_err(Error::Gguf)?;
         }
 
-        Ok(Gguf {
-            version,
-            metadata,
-            keys,
-            tensors,
-            names,
-            alignment,
-            data_offset: bytes.len() - data.len(),
-            data,
-        })
+        Ok(Gguf { version, metadata, keys, tensors, names, alignment, data_offset: bytes.len() - data.len(), data })
     }
 
     /// The GGUF version: 2 or 3.
@@ -300,18 +281,14 @@ impl<'a> Gguf<'a> {
     /// The metadata value `key` as a `T`, or an error naming the key and what was expected
     /// when it is missing or of another type: `g.get_as::<u32>("llama.block_count")`.
     pub fn get_as<'v, T: FromValue<'v>>(&'v self, key: &str) -> Result<T> {
-        self.opt_as(key)?.ok_or_else(|| {
-            Error::Gguf(format!("GGUF: metadata {key:?} is missing; expected {}", T::EXPECTED))
-        })
+        self.opt_as(key)?.ok_or_else(|| Error::Gguf(format!("GGUF: metadata {key:?} is missing; expected {}", T::EXPECTED)))
     }
 
     /// As [`Gguf::get_as`], but a missing key is `Ok(None)`; a key of another type is still
     /// an error.
     pub fn opt_as<'v, T: FromValue<'v>>(&'v self, key: &str) -> Result<Option<T>> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        T::from_value(v).map(Some).ok_or_else(|| {
-            Error::Gguf(format!("GGUF: metadata {key:?} is {}, expected {}", v.describe(), T::EXPECTED))
-        })
+        T::from_value(v).map(Some).ok_or_else(|| Error::Gguf(format!("GGUF: metadata {key:?} is {}, expected {}", v.describe(), T::EXPECTED)))
     }
 
     pub fn get_usize(&self, key: &str) -> Result<usize> {
@@ -370,10 +347,5 @@ pub fn gguf_error(msg: impl Into<String>) -> Error {
 }
 
 fn too_large(t: &TensorInfo) -> Error {
-    Error::Gguf(format!(
-        "GGUF: tensor {:?} has {} values, too many for this platform's memory",
-        t.name,
-        t.n_elements()
-    ))
+    Error::Gguf(format!("GGUF: tensor {:?} has {} values, too many for this platform's memory", t.name, t.n_elements()))
 }
-

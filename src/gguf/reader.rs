@@ -21,12 +21,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn truncated(&self, what: &str, n: usize) -> Fault {
-        format!(
-            "the file is truncated: {what} needs bytes {}..{}, but the file is {} bytes long",
-            self.pos,
-            self.pos as u128 + n as u128,
-            self.bytes.len()
-        )
+        format!("the file is truncated: {what} needs bytes {}..{}, but the file is {} bytes long", self.pos, self.pos as u128 + n as u128, self.bytes.len())
     }
 
     pub(super) fn take(&mut self, n: usize, what: &str) -> std::result::Result<&'a [u8], Fault> {
@@ -79,9 +74,7 @@ impl<'a> Reader<'a> {
         let len = self.count(1, "a string's length")?;
         let at = self.pos;
         let bytes = self.take(len, what)?;
-        std::str::from_utf8(bytes).map_err(|e| {
-            format!("{what} (bytes {at}..{}) is not valid UTF-8 at byte {}", at + len, at + e.valid_up_to())
-        })
+        std::str::from_utf8(bytes).map_err(|e| format!("{what} (bytes {at}..{}) is not valid UTF-8 at byte {}", at + len, at + e.valid_up_to()))
     }
 
     /// A metadata value: its type, then the value.
@@ -154,12 +147,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `n` fixed-size little-endian numbers.
-    pub(super) fn nums<const N: usize, T>(
-        &mut self,
-        n: usize,
-        what: &str,
-        from_le: fn([u8; N]) -> T,
-    ) -> std::result::Result<Vec<T>, Fault> {
+    pub(super) fn nums<const N: usize, T>(&mut self, n: usize, what: &str, from_le: fn([u8; N]) -> T) -> std::result::Result<Vec<T>, Fault> {
         // `count` checked n × N against the bytes left, so this cannot overflow.
         let bytes = self.take(n * N, what)?;
         Ok(bytes.as_chunks::<N>().0.iter().map(|&c| from_le(c)).collect())
@@ -171,8 +159,7 @@ impl<'a> Reader<'a> {
         if n_dims > MAX_DIMS {
             return Err(format!("it has {n_dims} dimensions; ggml tensors have at most {MAX_DIMS}"));
         }
-        let dims =
-            (0..n_dims).map(|_| self.u64("a dimension")).collect::<std::result::Result<Vec<_>, _>>()?;
+        let dims = (0..n_dims).map(|_| self.u64("a dimension")).collect::<std::result::Result<Vec<_>, _>>()?;
         let id = self.u32("the ggml type")?;
         let ty = GgmlType::from_id(id).ok_or_else(|| match quant::removed_type_name(id) {
             Some(old) => format!(

@@ -29,7 +29,6 @@ pub(super) fn min_size(ty: u32) -> Option<usize> {
     })
 }
 
-
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -267,4 +266,3 @@ from_value!(&'v Array, "an array", |v| v.as_array());
 from_value!(&'v [String], "an array of strings", |v| v.as_array().and_then(Array::as_strs));
 from_value!(Vec<f32>, "an array of floats", |v| v.as_array().and_then(Array::to_f32s));
 from_value!(Vec<i64>, "an array of integers", |v| v.as_array().and_then(Array::to_i64s));
-

@@ -4,7 +4,10 @@
 //! uses, so what is tested is what runs.
 
 use super::context::Context;
-use super::kernels::{activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, SoftmaxParams, SplitParams};
+use super::kernels::{
+    activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder,
+    SoftmaxParams, SplitParams,
+};
 use super::Table;
 use crate::config::{Activation, Norm};
 use crate::cpu;
@@ -134,7 +137,14 @@ impl Ops {
     /// append to the cache, scores with scale and causal mask, softmax, probabilities ·
     /// values; then, given a `mask` (keep [H], replacements [H·hd], as
     /// `Ablation::layer_mask` makes them), the ablated heads' outputs are replaced.
-    pub async fn attention(&self, qkv: &[f32], past_k: &[f32], past_v: &[f32], (h, kv, hd): (usize, usize, usize), mask: Option<(Vec<f32>, Vec<f32>)>) -> Result<AttentionOut> {
+    pub async fn attention(
+        &self,
+        qkv: &[f32],
+        past_k: &[f32],
+        past_v: &[f32],
+        (h, kv, hd): (usize, usize, usize),
+        mask: Option<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<AttentionOut> {
         let kvw = kv * hd;
         let (t, start) = (qkv.len() / ((h + 2 * kv) * hd), past_k.len() / kvw);
         let tk = start + t;
@@ -156,10 +166,7 @@ impl Ops {
         if let Some((kb, rb)) = &mask {
             r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, kb, rb, &z);
         }
-        let mut out = self
-            .run(r, &[(&q, t * h * hd), (&k, t * kvw), (&v, t * kvw), (&sc, h * t * tk), (&pr, h * t * tk), (&z, t * h * hd)])
-            .await?
-            .into_iter();
+        let mut out = self.run(r, &[(&q, t * h * hd), (&k, t * kvw), (&v, t * kvw), (&sc, h * t * tk), (&pr, h * t * tk), (&z, t * h * hd)]).await?.into_iter();
         let mut next = || out.next().expect("six readbacks");
         Ok(AttentionOut { q: next(), k: next(), v: next(), scores: next(), probs: next(), z: next() })
     }

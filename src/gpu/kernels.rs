@@ -56,7 +56,11 @@ const SOURCES: [(Kernel, &str, &str, &str); 16] = [
 impl Kernel {
     pub fn name(self) -> &'static str {
         let (_, file, entry, _) = SOURCES[self as usize];
-        if entry == "main" { file.trim_end_matches(".wgsl") } else { entry }
+        if entry == "main" {
+            file.trim_end_matches(".wgsl")
+        } else {
+            entry
+        }
     }
 }
 
@@ -146,10 +150,8 @@ impl Kernels {
         for (i, (k, file, entry, src)) in SOURCES.iter().enumerate() {
             debug_assert_eq!(*k as usize, i);
             let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(file),
-                source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(src)),
-            });
+            let module =
+                ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(file), source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(src)) });
             // Layout from the entry point: bindings it does not use are left out, so e.g.
             // RMSNorm's pipeline binds no bias.
             let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -214,9 +216,20 @@ impl AttnShape {
 }
 
 enum Op {
-    Dispatch { kernel: Kernel, offset: u64, size: u64, bufs: Vec<wgpu::Buffer>, groups: (u32, u32, u32) },
+    Dispatch {
+        kernel: Kernel,
+        offset: u64,
+        size: u64,
+        bufs: Vec<wgpu::Buffer>,
+        groups: (u32, u32, u32),
+    },
     /// Copy `bytes` from `src` at `from` into the readback at `to`.
-    Save { src: wgpu::Buffer, from: u64, to: u64, bytes: u64 },
+    Save {
+        src: wgpu::Buffer,
+        from: u64,
+        to: u64,
+        bytes: u64,
+    },
 }
 
 /// Where one readback lands: byte offset in the readback, f32 count.
@@ -387,9 +400,14 @@ impl<'a> Recorder<'a> {
                         let (pipeline, layout) = &self.k.pipelines[*kernel as usize];
                         let mut entries = vec![wgpu::BindGroupEntry {
                             binding: 0,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &uniforms, offset: *offset, size: wgpu::BufferSize::new(*size) }),
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &uniforms,
+                                offset: *offset,
+                                size: wgpu::BufferSize::new(*size),
+                            }),
                         }];
-                        entries.extend(bufs.iter().enumerate().map(|(b, buf)| wgpu::BindGroupEntry { binding: b as u32 + 1, resource: buf.as_entire_binding() }));
+                        entries
+                            .extend(bufs.iter().enumerate().map(|(b, buf)| wgpu::BindGroupEntry { binding: b as u32 + 1, resource: buf.as_entire_binding() }));
                         let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
                         pass.set_pipeline(pipeline);
                         pass.set_bind_group(0, &bg, &[]);

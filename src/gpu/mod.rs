@@ -21,7 +21,10 @@ use crate::model::Model;
 use crate::trace::{self, Dims, Part, Parts, Trace};
 use crate::weights::{Linear, NormWeights};
 use context::Context;
-use kernels::{activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder, Slot, SoftmaxParams, SplitParams};
+use kernels::{
+    activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, EmbedParams, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams,
+    Recorder, Slot, SoftmaxParams, SplitParams,
+};
 use std::sync::Arc;
 
 /// The adapter a backend runs on, for people and for `auto`.
@@ -64,7 +67,14 @@ impl Table {
     /// Rows picked by token id (`use_ids`) or by position start.. into out [t, d].
     fn gather(&self, r: &mut Recorder, ids: &wgpu::Buffer, t: usize, d: usize, pos_start: Option<usize>, out: &wgpu::Buffer) {
         for (row0, n, chunk) in &self.chunks {
-            let p = EmbedParams { rows: t as u32, d: d as u32, row0: *row0 as u32, nrows: *n as u32, pos_start: pos_start.unwrap_or(0) as u32, use_ids: pos_start.is_none() as u32 };
+            let p = EmbedParams {
+                rows: t as u32,
+                d: d as u32,
+                row0: *row0 as u32,
+                nrows: *n as u32,
+                pos_start: pos_start.unwrap_or(0) as u32,
+                use_ids: pos_start.is_none() as u32,
+            };
             r.embed(p, ids, chunk, out);
         }
     }
@@ -210,7 +220,9 @@ impl GpuBackend {
         let cfg = &self.model.config;
         self.ablation_error = None;
         for (l, layer) in self.layers.iter_mut().enumerate() {
-            let upload = |(keep, repl): (Vec<f32>, Vec<f32>)| -> Result<_> { Ok((self.ctx.upload("ablation keep-mask", &keep)?, self.ctx.upload("ablation replacements", &repl)?)) };
+            let upload = |(keep, repl): (Vec<f32>, Vec<f32>)| -> Result<_> {
+                Ok((self.ctx.upload("ablation keep-mask", &keep)?, self.ctx.upload("ablation replacements", &repl)?))
+            };
             match a.layer_mask(l, cfg.n_head, cfg.head_dim).map(upload).transpose() {
                 Ok(mask) => layer.mask = mask,
                 Err(e) => {
@@ -303,7 +315,17 @@ impl GpuBackend {
 
     /// One transformer block on the residual stream x; returns the buffer holding its output.
     #[allow(clippy::too_many_arguments)]
-    fn layer(&self, r: &mut Recorder, saved: &mut Saved, rec: &trace::Recorder, l: usize, x: &wgpu::Buffer, start: usize, t: usize, b: &Buffers) -> wgpu::Buffer {
+    fn layer(
+        &self,
+        r: &mut Recorder,
+        saved: &mut Saved,
+        rec: &trace::Recorder,
+        l: usize,
+        x: &wgpu::Buffer,
+        start: usize,
+        t: usize,
+        b: &Buffers,
+    ) -> wgpu::Buffer {
         let cfg = &self.model.config;
         let lw = &self.layers[l];
         let (d, h, kv, hd, f) = (cfg.n_embd, cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.n_inner);
@@ -332,7 +354,10 @@ impl GpuBackend {
         let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
         r.kv_append(rows, k, &lw.k_cache);
         r.kv_append(rows, &b.v, &lw.v_cache);
-        r.attention(AttnShape { h, kv, hd, t, start }, AttnBuffers { q, k_cache: &lw.k_cache, v_cache: &lw.v_cache, scores: &b.scores, probs: &b.probs, z: &b.z });
+        r.attention(
+            AttnShape { h, kv, hd, t, start },
+            AttnBuffers { q, k_cache: &lw.k_cache, v_cache: &lw.v_cache, scores: &b.scores, probs: &b.probs, z: &b.z },
+        );
         saved.save(r, rec, at, Part::AttnScores, &b.scores);
         saved.save(r, rec, at, Part::AttnProbs, &b.probs);
         if let Some((keep, repl)) = &lw.mask {
@@ -486,4 +511,3 @@ impl Saved {
 pub async fn hardware_adapter_available() -> bool {
     context::adapters().await.iter().any(|a| !context::summarize(&a.get_info()).is_software)
 }
-

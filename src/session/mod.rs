@@ -17,10 +17,10 @@ use crate::model::Model;
 use crate::sampling::{Rng, Sampling};
 mod store;
 
-pub use store::{ResidualNorms, Store};
 use crate::trace::{Layout, Part, PartSource, Parts, TokenInfo, TraceJson};
 use serde::Serialize;
 use std::sync::Arc;
+pub use store::{ResidualNorms, Store};
 
 /// What the page is told after every run.
 #[derive(Debug, Clone, Serialize)]
@@ -132,7 +132,11 @@ pub fn max_tokens(model: &Model, budget: f64) -> usize {
         .filter(|p| p.spec().layout != Layout::Keys)
         .map(|p| {
             let n: usize = (p.spec().shape)(&crate::trace::Dims::new(c, 0, 1)).iter().product();
-            if p.is_layer() { n * c.n_layer } else { n }
+            if p.is_layer() {
+                n * c.n_layer
+            } else {
+                n
+            }
         })
         .sum();
     let (a, b) = (4.0 * (c.n_layer * c.n_head) as f64, 4.0 * per_token as f64);
@@ -143,7 +147,8 @@ pub fn max_tokens(model: &Model, budget: f64) -> usize {
 
 /// The parts the page keeps for every token.
 pub fn session_parts(model: &Model) -> Parts {
-    let mut keep = vec![Part::TokEmb, Part::PosEmb, Part::AttnProbs, Part::HeadOutputs, Part::MlpGate, Part::MlpUp, Part::MlpPost, Part::MlpOut, Part::ResidPost];
+    let mut keep =
+        vec![Part::TokEmb, Part::PosEmb, Part::AttnProbs, Part::HeadOutputs, Part::MlpGate, Part::MlpUp, Part::MlpPost, Part::MlpOut, Part::ResidPost];
     if model.config.rope_theta.is_some() {
         keep.extend([Part::Q, Part::K, Part::QRot, Part::KRot]);
     }
@@ -229,7 +234,11 @@ impl Session {
     fn check_len(&self, n: usize) -> Result<()> {
         if n > self.max_tokens {
             let why = if self.max_tokens < self.model().config.n_positions {
-                format!(" (the model's context holds {}, but this page keeps every activation of every token, which would pass {} MB)", self.model().config.n_positions, (STORE_BUDGET / 1e6) as u64)
+                format!(
+                    " (the model's context holds {}, but this page keeps every activation of every token, which would pass {} MB)",
+                    self.model().config.n_positions,
+                    (STORE_BUDGET / 1e6) as u64
+                )
             } else {
                 " (n_positions)".to_string()
             };
@@ -323,7 +332,10 @@ impl Session {
     /// `baseline`, the distribution without the current head ablation.
     pub fn distribution(&self, at: usize, sampling: &Sampling, limit: usize, baseline: bool) -> Result<(Vec<(u32, f32)>, usize)> {
         let logits = if baseline {
-            self.baseline.as_deref().filter(|_| at == self.prompt_len).ok_or_else(|| Error::Input("no un-ablated distribution: no head is ablated, or this is not the end of the prompt".into()))?
+            self.baseline
+                .as_deref()
+                .filter(|_| at == self.prompt_len)
+                .ok_or_else(|| Error::Input("no un-ablated distribution: no head is ablated, or this is not the end of the prompt".into()))?
         } else {
             self.store.logits_at(at).ok_or_else(|| Error::Input(format!("no logits recorded after {at} tokens")))?
         };
@@ -514,4 +526,3 @@ impl Session {
         }
     }
 }
-

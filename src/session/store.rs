@@ -276,11 +276,13 @@ mod tests {
     fn keys_of_several_heads_grow_and_shrink_in_place() {
         // Head k's score of query i for key j is k·100 + i·10 + j (j ≤ i), else masked 0.
         let square = |h: usize, n: usize| {
-            let data = (0..h * n * n).map(|x| (x / (n * n), x / n % n, x % n)).map(|(k, i, j)| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }).collect();
+            let data =
+                (0..h * n * n).map(|x| (x / (n * n), x / n % n, x % n)).map(|(k, i, j)| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }).collect();
             Tensor::new(vec![h, n, n], data)
         };
         let rows = |h: usize, from: usize, to: usize| {
-            let data = (0..h).flat_map(|k| (from..to).flat_map(move |i| (0..to).map(move |j| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }))).collect();
+            let data =
+                (0..h).flat_map(|k| (from..to).flat_map(move |i| (0..to).map(move |j| if j <= i { (k * 100 + i * 10 + j) as f32 } else { 0.0 }))).collect();
             Tensor::new(vec![h, to - from, to], data)
         };
         let mut x = square(3, 2);
@@ -296,7 +298,12 @@ mod tests {
 
     #[test]
     fn residual_norms_truncate_every_field() {
-        let mut n = ResidualNorms { embedding: vec![1.0, 2.0, 3.0], after_layer: vec![vec![1.0, 2.0, 3.0]], attention: vec![vec![4.0, 5.0, 6.0]], mlp: vec![vec![7.0, 8.0, 9.0]] };
+        let mut n = ResidualNorms {
+            embedding: vec![1.0, 2.0, 3.0],
+            after_layer: vec![vec![1.0, 2.0, 3.0]],
+            attention: vec![vec![4.0, 5.0, 6.0]],
+            mlp: vec![vec![7.0, 8.0, 9.0]],
+        };
         n.truncate(1);
         assert_eq!(n, ResidualNorms { embedding: vec![1.0], after_layer: vec![vec![1.0]], attention: vec![vec![4.0]], mlp: vec![vec![7.0]] });
     }

@@ -38,10 +38,7 @@ pub fn flatten(v: &Value) -> Vec<f32> {
 /// Largest absolute difference; panics on a length mismatch.
 pub fn max_diff(a: &[f32], b: &[f32], what: &str) -> f32 {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() })
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| if x == y { 0.0 } else { (x - y).abs() }).fold(0.0, f32::max)
 }
 
 /// Asserts |a − b| ≤ tol · max(1, max|b|): "within tol of the reference scale".

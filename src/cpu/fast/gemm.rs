@@ -144,7 +144,12 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
                 let tiles = g.m.div_ceil(MR);
                 for (r, i0) in (0..g.m).step_by(MR).enumerate() {
                     let rows = (r * kc / tiles, (r + 1) * kc / tiles);
-                    let prefetch = Prefetch { at: prefetch.at.wrapping_add(rows.0 * prefetch.stride), rows: if prefetch.at.is_null() { 0 } else { rows.1 - rows.0 }, every: tiles, ..prefetch };
+                    let prefetch = Prefetch {
+                        at: prefetch.at.wrapping_add(rows.0 * prefetch.stride),
+                        rows: if prefetch.at.is_null() { 0 } else { rows.1 - rows.0 },
+                        every: tiles,
+                        ..prefetch
+                    };
                     let t = Tile { kc, a: g.a.add(i0 * g.lda + pc), lda: g.lda, b, ldb, c: g.c.add(i0 * g.ldc + j0), ldc: g.ldc, nr, first, bias, prefetch };
                     // The last tile may have fewer rows: a tile shape for each count.
                     match MR.min(g.m - i0) {
@@ -249,13 +254,21 @@ unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_st
     let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * src_stride)));
     let t: [__m256; 8] = std::array::from_fn(|i| {
         let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
-        if i % 2 == 0 { _mm256_unpacklo_ps(x, y) } else { _mm256_unpackhi_ps(x, y) }
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(x, y)
+        } else {
+            _mm256_unpackhi_ps(x, y)
+        }
     });
     // s[4h + q]: for rows 4h..4h+4, columns q, q+4 (lanes 0 and 1).
     let s: [__m256; 8] = std::array::from_fn(|i| {
         let (h, q) = (i / 4, i % 4);
         let (x, y) = (t[4 * h + q / 2], t[4 * h + 2 + q / 2]);
-        if q % 2 == 0 { _mm256_shuffle_ps::<0x44>(x, y) } else { _mm256_shuffle_ps::<0xEE>(x, y) }
+        if q % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(x, y)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(x, y)
+        }
     });
     for c in 0..8 {
         let (x, y) = (s[c % 4], s[4 + c % 4]);
@@ -435,7 +448,8 @@ mod tests {
                 paths.push(("avx512", gemm_avx512));
             }
         }
-        for &(m, k, n) in &[(1, 1, 1), (3, 0, 5), (2, 7, 33), (5, 33, 40), (8, 300, 64), (9, 31, 77), (16, 600, 70), (17, 40, 33), (33, 257, 100), (70, 20, 65)] {
+        for &(m, k, n) in &[(1, 1, 1), (3, 0, 5), (2, 7, 33), (5, 33, 40), (8, 300, 64), (9, 31, 77), (16, 600, 70), (17, 40, 33), (33, 257, 100), (70, 20, 65)]
+        {
             for transposed in [false, true] {
                 let a = Array2::from_shape_fn((m, k + 3), |_| rnd());
                 let a = a.slice(s![.., 1..k + 1]); // rows spaced wider than k
@@ -447,7 +461,19 @@ mod tests {
                     let mut c = Array2::from_elem((m, n + 2), f32::NAN);
                     let mut cv = c.slice_mut(s![.., 1..n + 1]); // a column block of a wider array
                     let (ldc, cp) = (if m > 1 { cv.strides()[0] as usize } else { n }, cv.as_mut_ptr());
-                    let g = Gemm { m, k, n, a: a.as_ptr(), lda: if m > 1 { a.strides()[0] as usize } else { k }, b: b.as_ptr(), rsb: b.strides()[0] as usize, csb: b.strides()[1] as usize, c: cp, ldc, bias: bias.as_ptr() };
+                    let g = Gemm {
+                        m,
+                        k,
+                        n,
+                        a: a.as_ptr(),
+                        lda: if m > 1 { a.strides()[0] as usize } else { k },
+                        b: b.as_ptr(),
+                        rsb: b.strides()[0] as usize,
+                        csb: b.strides()[1] as usize,
+                        c: cp,
+                        ldc,
+                        bias: bias.as_ptr(),
+                    };
                     if k == 0 {
                         // gemm_into's own case: the blocked loop needs k ≥ 1.
                         unsafe { gemm_into(a.view(), b, Some(&bias), cp, ldc) };
@@ -458,7 +484,10 @@ mod tests {
                         assert!(c[[i, 0]].is_nan() && c[[i, n + 1]].is_nan(), "{name} m={m} k={k} n={n}: wrote outside C");
                         for j in 0..n {
                             let (got, want) = (c[[i, j + 1]] as f64, want(i, j));
-                            assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{name} m={m} k={k} n={n} transposed={transposed} at ({i}, {j}): {got} vs {want}");
+                            assert!(
+                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                "{name} m={m} k={k} n={n} transposed={transposed} at ({i}, {j}): {got} vs {want}"
+                            );
                         }
                     }
                 }

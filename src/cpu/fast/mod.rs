@@ -113,7 +113,15 @@ pub fn softmax(row: &mut [f32]) {
 /// Causal attention of queries q [T, H·hd] for the tokens at positions start.. over keys
 /// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
 /// Query head h reads key/value head h / (H / Hkv) (grouped-query attention).
-pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f32>, start: usize, n_head: usize, n_kv_head: usize, keep: (bool, bool)) -> AttentionOut {
+pub fn attention(
+    q: ArrayView2<f32>,
+    keys: ArrayView2<f32>,
+    values: ArrayView2<f32>,
+    start: usize,
+    n_head: usize,
+    n_kv_head: usize,
+    keep: (bool, bool),
+) -> AttentionOut {
     let (t, tk) = (q.nrows(), keys.nrows());
     let hd = q.ncols() / n_head;
     let group = n_head / n_kv_head;
@@ -121,7 +129,11 @@ pub fn attention(q: ArrayView2<f32>, keys: ArrayView2<f32>, values: ArrayView2<f
     let size = t * tk;
     // Scores and probabilities are computed straight into the recorded [H, T, Tk] tensors
     // when they are kept, else into one head's worth of scratch.
-    let mut out = AttentionOut { heads: Array2::zeros((t, n_head * hd)), scores: vec![0.0; if keep.0 { n_head * size } else { 0 }], probs: vec![0.0; if keep.1 { n_head * size } else { 0 }] };
+    let mut out = AttentionOut {
+        heads: Array2::zeros((t, n_head * hd)),
+        scores: vec![0.0; if keep.0 { n_head * size } else { 0 }],
+        probs: vec![0.0; if keep.1 { n_head * size } else { 0 }],
+    };
     let (mut scratch_s, mut scratch_p) = (vec![0.0; if keep.0 { 0 } else { size }], vec![0.0; if keep.1 { 0 } else { size }]);
     for h in 0..n_head {
         let qc = s![.., h * hd..(h + 1) * hd];
@@ -365,7 +377,7 @@ fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
-    // Below −110, eˣ rounds to 0; above 89, to ∞.
+                                     // Below −110, eˣ rounds to 0; above 89, to ∞.
     let x = x.clamp(-110.0, 89.0);
     let t = x * LOG2E + ROUND;
     let n = t - ROUND;

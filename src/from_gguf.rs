@@ -117,7 +117,7 @@ impl TensorSource for File<'_, '_> {
             return Err(err(format!("tensor \"{name}\" has shape {:?}; expected {shape:?} from the file's hyperparameters", t.shape())));
         }
         let v = self.g.dequantize(t)?;
-        check_finite(name, &v, |m| err(m))?;
+        check_finite(name, &v, err)?;
         Ok(v)
     }
 }

@@ -41,6 +41,10 @@ fn main() -> ExitCode {
     let common = ["model", "backend"];
     let opts = |extra: &[&'static str]| -> Vec<&'static str> { common.iter().chain(extra).copied().collect() };
     let result = match cmd.as_str() {
+        "trace" if rest.iter().any(|a| a == "--help") => {
+            run::print_parts();
+            return ExitCode::SUCCESS;
+        }
         "trace" => Args::parse(rest, &[], &opts(&["prompt", "ids", "parts", "positions", "ablate", "ablate-mode"])).and_then(|a| run::cmd_trace(&a)),
         "generate" => {
             Args::parse(rest, &["json", "ignore-eos"], &opts(&["prompt", "max-tokens", "temperature", "top-k", "top-p", "seed", "ablate", "ablate-mode"]))

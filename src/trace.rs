@@ -156,7 +156,7 @@ pub struct PartSpec {
     pub layout: Layout,
     pub shape: fn(&Dims) -> Vec<usize>,
     pub applies: Applies,
-    /// What it is, for README's trace table and `llm-xray trace --help`.
+    /// What it is, for `llm-xray trace --help` (README's trace table says the same).
     pub doc: &'static str,
 }
 

@@ -24,6 +24,16 @@ pub fn cmd_trace(args: &Args) -> Result<(), Failure> {
     print_json(&TraceJson { ablated_heads: ablated_heads.as_deref(), ..TraceJson::of(&model.config, &backend, &trace) })
 }
 
+/// `trace --help`: every part a trace can record, from the one table that describes them.
+pub fn print_parts() {
+    outln!("Parts of a trace (--parts takes a comma-separated list of these names, or all):\n");
+    for p in llm_xray::trace::PARTS.iter() {
+        let scope = if p.scope == llm_xray::trace::Scope::Layer { "per layer" } else { "global" };
+        outln!("  {:<26} {:<9}  {}", p.name, scope, p.doc);
+    }
+    outln!("\n--positions all|last|LIST keeps the rows of those positions (counted from 0) in the parts laid out\none row per token; attention maps and per-head q, k, v stay whole.");
+}
+
 pub fn sampling(args: &Args) -> Result<Sampling, Failure> {
     let s = Sampling { temperature: args.num("temperature", 0.0)?, top_k: args.num("top-k", 0)?, top_p: args.num("top-p", 1.0)?, seed: args.num("seed", 0)? };
     s.check().map_err(|e| usage(format!("--{e}")))?;

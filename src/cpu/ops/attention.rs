@@ -1,0 +1,55 @@
+//! Causal self-attention with grouped-query heads and a KV-cache offset.
+
+use super::softmax;
+use ndarray::{Array2, ArrayView2};
+
+/// What causal attention computes for T new queries.
+pub struct AttentionOut {
+    /// Each head's probability-weighted sum of values, side by side: [T, H·hd].
+    pub heads: Array2<f32>,
+    /// Scores q·k/√hd with the causal mask (−∞), [H, T, Tk]; empty unless asked for.
+    pub scores: Vec<f32>,
+    /// Softmax of the scores, [H, T, Tk]; empty unless asked for.
+    pub probs: Vec<f32>,
+}
+
+/// Causal attention of queries q [T, H·hd] for the tokens at positions start.. over keys
+/// and values [Tk, Hkv·hd] of the whole context (the KV cache, these tokens included).
+/// Query head h reads key/value head h / (H / Hkv) (grouped-query attention). `keep` asks
+/// for the scores and the probabilities to be returned.
+pub fn attention(
+    q: ArrayView2<f32>,
+    keys: ArrayView2<f32>,
+    values: ArrayView2<f32>,
+    start: usize,
+    n_head: usize,
+    n_kv_head: usize,
+    keep: (bool, bool),
+) -> AttentionOut {
+    let (t, tk) = (q.nrows(), keys.nrows());
+    let hd = q.ncols() / n_head;
+    let group = n_head / n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut heads = Array2::zeros((t, n_head * hd));
+    let (mut scores, mut probs) = (vec![0.0; n_head * t * tk], vec![0.0; n_head * t * tk]);
+    for h in 0..n_head {
+        let kv = h / group;
+        for i in 0..t {
+            let row = (h * t + i) * tk;
+            // The token at position start + i sees keys 0..=start + i.
+            let seen = (start + i + 1).min(tk);
+            for j in 0..tk {
+                scores[row + j] = if j < seen { (0..hd).map(|c| q[[i, h * hd + c]] * keys[[j, kv * hd + c]]).sum::<f32>() * scale } else { f32::NEG_INFINITY };
+            }
+            let p = &mut probs[row..row + tk];
+            p.copy_from_slice(&scores[row..row + tk]);
+            softmax(&mut p[..seen]);
+            p[seen..].fill(0.0);
+            for c in 0..hd {
+                heads[[i, h * hd + c]] = (0..seen).map(|j| p[j] * values[[j, kv * hd + c]]).sum();
+            }
+        }
+    }
+    let kept = |v: Vec<f32>, k: bool| if k { v } else { Vec::new() };
+    AttentionOut { heads, scores: kept(scores, keep.0), probs: kept(probs, keep.1) }
+}

@@ -1,0 +1,31 @@
+//! Embedding lookups, the unembedding, and the per-head layout of the trace.
+
+use super::matmul;
+use ndarray::{Array2, ArrayView2};
+
+/// Rows `rows` of an embedding table.
+pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    let mut out = Array2::zeros((rows.len(), table.ncols()));
+    for (mut o, r) in out.rows_mut().into_iter().zip(rows) {
+        o.assign(&table.row(r));
+    }
+    out
+}
+
+/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
+pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
+    matmul(x, u.t())
+}
+
+/// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.
+pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
+    let (t, w) = x.dim();
+    let hd = w / n;
+    let mut data = Vec::with_capacity(t * w);
+    for h in 0..n {
+        for i in 0..t {
+            data.extend((0..hd).map(|c| x[[i, h * hd + c]]));
+        }
+    }
+    data
+}

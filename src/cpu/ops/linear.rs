@@ -1,0 +1,22 @@
+//! Linear layers and matrix products.
+
+use crate::weights::Linear;
+use ndarray::{Array2, ArrayView2};
+
+/// x · W + b, with x [T, in] and W [in, out].
+pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
+    let mut y = matmul(x.view(), l.w.view());
+    if let Some(b) = &l.b {
+        for mut row in y.rows_mut() {
+            row += b;
+        }
+    }
+    y
+}
+
+/// A · B for A [m, k] and B [k, n], each sum taken in order of k.
+pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    assert_eq!(b.nrows(), k, "matmul inner dimensions");
+    Array2::from_shape_fn((m, n), |(i, j)| (0..k).map(|p| a[[i, p]] * b[[p, j]]).sum())
+}

@@ -96,14 +96,19 @@ export async function chips(page) {
 }
 
 /** Reads cell (i, j) of a heatmap (or bar i of a chart) by keyboard, as a screen-reader
- * user would: focus it, move with the keys, read the announced text. */
+ * user would: focus it, move with the keys, read the announced text. The figure must stay
+ * the one that was on screen when the reading began: a redraw meanwhile would start the
+ * keys over on a new figure, and means the page said it was done too early. */
 export async function readCell(page, canvas, i, j = 0) {
+  const drawn = await canvas.elementHandle();
   await canvas.focus();
   await canvas.press('PageUp');
   await canvas.press('Home');
   for (let k = 0; k < i; k++) await canvas.press('ArrowDown');
   for (let k = 0; k < j; k++) await canvas.press('ArrowRight');
-  return canvas.evaluate((c) => c.parentElement.querySelector('.sr-only[aria-live]').textContent);
+  const text = await canvas.evaluate((c) => c.parentElement.querySelector('.sr-only[aria-live]').textContent);
+  if (!(await drawn.evaluate((c) => c.isConnected))) throw new Error(`the figure was redrawn while cell (${i}, ${j}) was being read (stage run ${await page.$eval('#stage', (s) => s.dataset.run)})`);
+  return text;
 }
 
 /** Downloads what clicking `locator` offers; returns {name, bytes}. */

@@ -37,7 +37,8 @@ let win = { run: -1, start: 0, pos: -1, size: 0, n: 0 };
  * @param {GridInput} input
  * @returns {{heatmap: () => Heatmap | null, columnOf: (i: number | null) => number | null}}
  */
-export function lensGrid(box, width, { lens, toks, pos, label, short, target }) {
+export function lensGrid(box, width, input) {
+  const { lens, toks, pos, short } = input;
   const n = toks.length;
   const L = lens.length - 1;
   const rowNames = lens.map((r) => r.after);
@@ -48,18 +49,6 @@ export function lensGrid(box, width, { lens, toks, pos, label, short, target }) 
     win = { run: state.runSeq, size, n, start: Math.max(0, Math.min(n - size, pos - size + 1)), pos };
   }
   win.pos = pos;
-  /** @type {(i: number, p: number) => string} */
-  const top3 = (i, p) =>
-    lens[i].top[p]
-      .slice(0, 3)
-      .map((t, k) => `${k + 1}. ${label(t.id)}  p ${t.p.toFixed(4)}  (id ${t.id})`)
-      .join('\n');
-  /** @type {(i: number, p: number) => string} */
-  const tip = (i, p) => {
-    const tg = target && lens[i].target ? lens[i].target[p] : null;
-    const where = i === L ? `model output (after layer ${L})` : i === 0 ? 'after the embeddings' : `after ${lens[i].after}`;
-    return `${where}, position ${p} (next after “${tokenLabel(toks[p].bytes)}”):\n${top3(i, p)}${tg ? `\ntarget ${target.label}: p ${tg[0].toFixed(4)}, rank ${tg[1]}` : ''}`;
-  };
   /** @type {Heatmap | null} */
   let hm = null;
   let start = 0;
@@ -91,7 +80,7 @@ export function lensGrid(box, width, { lens, toks, pos, label, short, target }) 
       title: `Logit lens: top token after each layer, positions ${start}–${start + cols - 1}`,
       exportName: `logit-lens-positions-${start}-${start + cols - 1}`,
       cellText: (i, j) => short(lens[i].top[start + j][0].id, 8),
-      tooltip: (i, j) => tip(i, start + j),
+      tooltip: (i, j) => cellText(input, i, start + j),
       onClick: (i, j) => {
         focusAfterRender('lens-grid', { i, p: start + j });
         actions.setFocus(start + j);
@@ -112,7 +101,7 @@ export function lensGrid(box, width, { lens, toks, pos, label, short, target }) 
       el(
         'div',
         { class: 'export-row' },
-        el('button', { type: 'button', class: 'small-btn', onclick: () => downloadCsv(tokensCsv(), 'logit-lens-top-tokens.csv') }, `Download the top ${K} tokens at every layer and position (CSV)`),
+        el('button', { type: 'button', class: 'small-btn', onclick: () => downloadCsv(topTokensCsv(input), 'logit-lens-top-tokens.csv') }, `Download the top ${K} tokens at every layer and position (CSV)`),
       ),
     );
     if (focusAfter) {
@@ -120,23 +109,46 @@ export function lensGrid(box, width, { lens, toks, pos, label, short, target }) 
       (same.disabled ? (same === prev ? next : prev) : same).focus();
     }
   };
-  // Every stage × position × rank, with the target's probability and rank when known.
-  const tokensCsv = () => {
-    /** @type {(string | number)[][]} */
-    const out = [['after', 'position', 'context_token', 'rank', 'id', 'token', 'probability', ...(target ? ['target', 'target_probability', 'target_rank'] : [])]];
-    lens.forEach((r, i) => {
-      for (let p = 0; p < n; p++) {
-        r.top[p].forEach((t, k) => {
-          const tg = target && r.target ? [target.label, r.target[p][0], r.target[p][1]] : [];
-          out.push([rowNames[i], p, tokenLabel(toks[p].bytes), k + 1, t.id, label(t.id), t.p, ...tg]);
-        });
-      }
-    });
-    return out;
-  };
   draw(0);
   // A cursor asked for at a position (a click on the grid) becomes this window's column.
   const c = pendingCursor();
   if (c && c.p != null) c.j = c.p - start;
   return { heatmap: () => hm, columnOf };
+}
+
+/**
+ * What a cell says (tooltip and keyboard): the depth, the position and its top 3 tokens,
+ * and the target's probability and rank when known.
+ * @param {GridInput} input
+ * @param {number} i the depth (0: after the embeddings)
+ * @param {number} p the position
+ */
+function cellText({ lens, toks, label, target }, i, p) {
+  const L = lens.length - 1;
+  const top3 = lens[i].top[p]
+    .slice(0, 3)
+    .map((t, k) => `${k + 1}. ${label(t.id)}  p ${t.p.toFixed(4)}  (id ${t.id})`)
+    .join('\n');
+  const tg = target && lens[i].target ? lens[i].target[p] : null;
+  const where = i === L ? `model output (after layer ${L})` : i === 0 ? 'after the embeddings' : `after ${lens[i].after}`;
+  return `${where}, position ${p} (next after “${tokenLabel(toks[p].bytes)}”):\n${top3}${tg ? `\ntarget ${target.label}: p ${tg[0].toFixed(4)}, rank ${tg[1]}` : ''}`;
+}
+
+/**
+ * Every depth × position × rank of the lens as CSV rows, with the target's probability and
+ * rank when known.
+ * @param {GridInput} input
+ */
+function topTokensCsv({ lens, toks, label, target }) {
+  /** @type {(string | number)[][]} */
+  const out = [['after', 'position', 'context_token', 'rank', 'id', 'token', 'probability', ...(target ? ['target', 'target_probability', 'target_rank'] : [])]];
+  lens.forEach((r) => {
+    for (let p = 0; p < toks.length; p++) {
+      r.top[p].forEach((t, k) => {
+        const tg = target && r.target ? [target.label, r.target[p][0], r.target[p][1]] : [];
+        out.push([r.after, p, tokenLabel(toks[p].bytes), k + 1, t.id, label(t.id), t.p, ...tg]);
+      });
+    }
+  });
+  return out;
 }

@@ -363,9 +363,11 @@ const need = (ctx) => {
   return compare;
 };
 
-/** The requests the worker answers itself (REQUESTS says which). */
+/**
+ * The requests the worker answers itself (REQUESTS says which).
+ * @type {{[K in 'load' | 'census' | 'cached' | 'uncache']: (args: Requests[K]['args']) => Requests[K]['result'] | Promise<Requests[K]['result']>}}
+ */
 const handlers = {
-  /** @param {Requests['load']['args']} args */
   load: (args) => load(args),
   // The census runs one model run per queue turn, so requests made meanwhile are answered
   // between its runs; each run reports progress, the last one the scores.
@@ -385,7 +387,6 @@ const handlers = {
     return /** @type {true} */ (true);
   },
   cached: () => cachedModels(),
-  /** @param {Requests['uncache']['args']} args */
   async uncache({ repo }) {
     const cache = await caches.open(CACHE);
     for (const m of await cachedModels()) if (m.repo === repo) for (const u of m.urls) await cache.delete(u);

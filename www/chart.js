@@ -1,3 +1,4 @@
+// @ts-check
 // Canvas charts with the same habits as heatmap.js: axes and labels drawn, values read by
 // keyboard (focus, then ↑/↓ or ←/→; announced), PNG and CSV downloads.
 // - BarChart: one horizontal bar per row, signed or not, with an optional grey bar behind
@@ -17,8 +18,16 @@ const MONO = '12px ui-monospace, SFMono-Regular, Menlo, monospace';
  * count(), describe(k), anchor(k), itemAt(e), height(W), paint(g, W, H), csv(), and may
  * give order() (the keyboard's walk) and a legend canvas (`legend: true`). */
 export class Chart {
+  /**
+   * @param {HTMLElement} parent
+   * @param {Record<string, any>} opts title, exportName, caption, and the subclass's own
+   */
   constructor(parent, opts, { kind = 'chart', cls = 'chart', legend = false } = {}) {
     this.opts = opts;
+    /** @type {any} what is drawn (null: nothing yet) */
+    this.data = null;
+    /** @type {number} the width last drawn at */
+    this.W = 0;
     this.root = el('figure', { class: cls });
     this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': kind });
     this.legend = legend ? el('canvas', { class: 'legend', 'aria-hidden': 'true' }) : null;
@@ -27,6 +36,7 @@ export class Chart {
     this.root.append(this.canvas, ...(this.legend ? [this.legend] : []), this.caption, this.live);
     if (opts.exportName) this.root.append(exportRow(() => this.exportPng(), () => downloadCsv(this.csv(), `${opts.exportName}.csv`)));
     parent.append(this.root);
+    /** @type {number | null} the item the keyboard is on */
     this.cursor = null;
     this.canvas.addEventListener('keydown', (e) => this.key(e));
     this.canvas.addEventListener('blur', hideTooltip);
@@ -52,11 +62,42 @@ export class Chart {
     return true;
   }
 
+  // What a subclass gives (see the class comment).
+  /** @returns {number} */
+  count() {
+    throw new Error(`${this.constructor.name} does not count its items`);
+  }
+  /** @param {number} _k @returns {string} */
+  describe(_k) {
+    throw new Error(`${this.constructor.name} does not describe its items`);
+  }
+  /** @param {number} _k @returns {number[]} [x, y] of item k in the canvas */
+  anchor(_k) {
+    throw new Error(`${this.constructor.name} does not place its items`);
+  }
+  /** @param {PointerEvent} _e @returns {number | null} */
+  itemAt(_e) {
+    throw new Error(`${this.constructor.name} does not find its items`);
+  }
+  /** @param {number} _W @returns {number} */
+  height(_W) {
+    throw new Error(`${this.constructor.name} has no height`);
+  }
+  /** @param {CanvasRenderingContext2D} _g @param {number} _W @param {number} _H */
+  paint(_g, _W, _H) {
+    throw new Error(`${this.constructor.name} does not paint`);
+  }
+  /** @returns {unknown[][]} */
+  csv() {
+    throw new Error(`${this.constructor.name} has no CSV`);
+  }
+
   /** The items in the order the arrow keys walk them. */
   order() {
     return Array.from({ length: this.count() }, (_, k) => k);
   }
 
+  /** @param {KeyboardEvent} e */
   key(e) {
     const n = this.count();
     const d = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -1e9, PageUp: -1e9, End: 1e9, PageDown: 1e9 }[e.key];
@@ -97,7 +138,10 @@ export class Chart {
 }
 
 export class BarChart extends Chart {
-  /** rows: [{label, value, back?, note?}]; opts: title, valueName, signed, max, exportName, caption. */
+  /**
+   * opts: title, valueName, signed, max, exportName, caption.
+   * @param {{label: string, value: number, back?: number, note?: string}[]} rows
+   */
   set(rows) {
     this.data = rows;
     const top = rows.slice(0, 3).map((r) => `${r.label} ${this.fmt(r.value)}`).join(', ');
@@ -196,7 +240,11 @@ export class BarChart extends Chart {
 }
 
 export class LineChart extends Chart {
-  /** x: labels [n]; series: [{name, values [n], color}]; opts: title, yName, yMax, exportName. */
+  /**
+   * opts: title, yName, yMax, exportName.
+   * @param {string[]} x labels [n]
+   * @param {{name: string, values: number[], color: string, format?: (v: number) => string}[]} series
+   */
   set(x, series) {
     this.x = x;
     this.series = series;

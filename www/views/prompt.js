@@ -1,3 +1,4 @@
+// @ts-check
 // Stage "Prompt": the text as the model receives it, before tokenization.
 import { el, viewHeader } from '../dom.js';
 import { state, modelText } from '../store.js';

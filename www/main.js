@@ -77,7 +77,9 @@ function render() {
   const status = $('prompt-status');
   status.textContent = state.status.text;
   status.className = 'prompt-status' + (state.status.warn ? ' warn' : '');
-  $('chat-toggle').hidden = !(state.info && state.info.chat);
+  const chat = state.info && state.info.chat;
+  $('chat-toggle').hidden = !chat;
+  $('chat-format').textContent = chat ? chat.name : '';
   /** @type {HTMLInputElement} */ ($('chat')).checked = state.chat;
   const prompt = /** @type {HTMLTextAreaElement} */ ($('prompt'));
   if (document.activeElement !== prompt) prompt.value = state.prompt;

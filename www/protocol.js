@@ -85,14 +85,21 @@
  * @property {number | null} bos_token_id
  * @property {number[]} eos_token_ids
  *
- * The model panel's facts (src/session.rs ModelInfo).
+ * The model panel's facts (src/session/mod.rs ModelInfo).
  * @typedef {object} ModelInfo
  * @property {Config} config
  * @property {{format: string, types: [string, number][]}} storage how the weights were stored
  * @property {{component: string, count: number}[]} parameters learned-parameter counts
  * @property {number} total_parameters
  * @property {number} max_tokens the longest context the page keeps
- * @property {boolean} chat the vocabulary has ChatML markers
+ * @property {ChatFormat | null} chat how the model reads a conversation, if it was tuned to (src/chat.rs)
+ *
+ * A chat format: the text around one user turn (src/chat.rs ChatFormat).
+ * @typedef {object} ChatFormat
+ * @property {string} name "ChatML", "Llama 3" or "Gemma"
+ * @property {string} source where it came from: the file's chat template, or the vocabulary's markers
+ * @property {string} before
+ * @property {string} after
  *
  * A census entry, layers and heads counted from 1 (src/heads.rs LabelledHead).
  * @typedef {object} HeadEntry

@@ -64,7 +64,7 @@
  * @property {BackendChoice} backendChoice
  * @property {BackendInfo | null} backend
  * @property {string} prompt
- * @property {boolean} chat wrap the prompt as a ChatML user turn
+ * @property {boolean} chat wrap the prompt as a user turn in the model's chat format
  * @property {{text: string, warn: boolean}} status
  * @property {RunInfo | null} run the run on screen
  * @property {number} runSeq counts the runs the page has shown; the stage's data-run
@@ -184,10 +184,11 @@ export function position() {
   return focused() ? state.focus : state.at - 1;
 }
 
-/** The text the model receives: the prompt, or it wrapped as a ChatML user turn for a chat
- * model with the chat format on. */
+/** The text the model receives: the prompt, or it wrapped as a user turn in the model's chat
+ * format (src/chat.rs) when the model has one and the switch is on. */
 export function modelText() {
-  return state.chat && state.info && state.info.chat ? `<|im_start|>user\n${state.prompt}<|im_end|>\n<|im_start|>assistant\n` : state.prompt;
+  const f = state.info && state.info.chat;
+  return state.chat && f ? f.before + state.prompt + f.after : state.prompt;
 }
 
 /** Whether the stage on screen may still change without anyone acting: a run, a request or

@@ -13,7 +13,8 @@
 //! Model files arrive in [`FileBytes`], filled chunk by chunk as they download, so the tab
 //! holds a file once (in wasm memory) rather than as JS chunks, a JS copy and a wasm copy.
 
-use crate::backend::{AblationMode, Choice, Engine};
+use crate::ablation::AblationMode;
+use crate::backend::{Choice, Engine};
 use crate::error::Error;
 use crate::heads::random_repeat;
 use crate::instruments::{self, Attribution, LensLayer, Neighbour};

@@ -32,7 +32,7 @@
  * @typedef {number} RunNumber
  */
 
-// ---- What the engine answers (the Rust structs of src/session.rs, src/instruments.rs, …,
+// ---- What the engine answers (the Rust structs of src/session/, src/instruments.rs, …,
 // as serde writes them) ----
 
 /**
@@ -45,7 +45,7 @@
  * @typedef {'auto' | 'webgpu' | 'cpu'} BackendChoice
  * @typedef {'zero' | 'mean'} AblationMode
  *
- * What the page is told after every run (src/session.rs RunInfo).
+ * What the page is told after every run (src/session/mod.rs RunInfo).
  * @typedef {object} RunInfo
  * @property {TokenInfo[]} tokens every token of the context
  * @property {number} prompt_len

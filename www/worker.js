@@ -31,7 +31,7 @@ let queue = Promise.resolve();
 const CACHE = 'llm-xray-models';
 // A tab's WebAssembly memory (wasm32) holds at most 4 GiB.
 const WASM_LIMIT = 4 * 2 ** 30;
-// What the page keeps of a context's activations (src/session.rs STORE_BUDGET) plus room.
+// What the page keeps of a context's activations (src/session/mod.rs STORE_BUDGET) plus room.
 const ACTIVATIONS = 448e6;
 
 /**

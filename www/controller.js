@@ -352,9 +352,10 @@ export const actions = {
     actions.navigate(view || {}, { push: moved && !replace });
   },
 
-  /** Closes the tour; the view it showed stays. */
-  closeTour() {
-    state.tour = { ...state.tour, open: false, pendingView: false };
+  /** Closes the tour; the view it showed stays. A finished tour starts again from its first
+   * step when it is opened again; one closed midway resumes where it was. */
+  closeTour({ finished = false } = {}) {
+    state.tour = { open: false, step: finished ? 1 : state.tour.step, pendingView: false };
     syncUrl();
     render();
   },

@@ -6,7 +6,7 @@
 // batched matrix" are held to the CLI.
 import fs from 'node:fs';
 import path from 'node:path';
-import { openPage, waitReady, waitIdle, typePrompt, chips, assert } from './harness.mjs';
+import { openPage, waitReady, waitIdle, typePrompt, chips, chooseBackend, assert } from './harness.mjs';
 import { cli, trace } from './cli.mjs';
 
 const PHONE = { width: 390, height: 844 };
@@ -118,6 +118,11 @@ export const tests = [
       await panel(page).getByRole('button', { name: 'Finish' }).click();
       await page.waitForFunction(() => document.getElementById('tour').hidden);
       assert(tourOf(page) == null, `a finished tour leaves the URL: ${page.url()}`);
+      assert((await page.evaluate(() => document.activeElement.id)) === 'tour-open', 'focus returns to the Tour button');
+      await page.getByRole('button', { name: 'Tour', exact: true }).click();
+      await page.waitForFunction(() => !document.getElementById('tour').hidden);
+      await waitIdle(page);
+      assert((await stepOf(page)).k === 1 && stageOf(page) === EXPECTED[0], 'a finished tour opens again at step 1');
       await page.context().close();
     },
   },
@@ -346,6 +351,14 @@ export const tests = [
       assert(/\d[\d.]* (µs|ms) per product, the mean of [\d,]+ repeats/.test(timing), `the product's measured time: ${timing}`);
       assert(/took [\d.]+ ms on the CPU/.test(timing), `the last run's time and backend: ${timing}`);
       await shot(page, 'matrix-1280');
+      // On WebGPU (SwiftShader here) the run is the GPU's: the view names it, and Q, computed
+      // from the GPU run's residual stream, still equals the CLI's.
+      await chooseBackend(page, 'webgpu');
+      await page.waitForSelector('#matrix-q');
+      const onGpu = await page.textContent('#matrix-timing');
+      assert(/took [\d.]+ ms on WebGPU/.test(onGpu), `the run's backend after choosing WebGPU: ${onGpu}`);
+      const cell = await readMatrixCell(page, '#matrix-q', 3, 5);
+      assert(Math.abs(cell - q[3][5]) <= 1.5e-4 * Math.max(1, Math.abs(q[3][5])), `Q[3][5] on WebGPU: page ${cell}, CLI ${q[3][5]}`);
       await page.context().close();
     },
   },

@@ -59,10 +59,11 @@ export function openTour() {
   goToStep(state.tour.step || 1);
 }
 
-/** Closes the tour and returns focus to where it was when the tour opened. */
-export function closeTour() {
+/** Closes the tour (`finished`: after its last step) and returns focus to where it was when
+ * the tour opened. */
+export function closeTour({ finished = false } = {}) {
   if (!state.tour.open) return;
-  actions.closeTour();
+  actions.closeTour({ finished });
   const back = opener && opener.isConnected && opener !== document.body ? opener : document.getElementById('tour-open');
   opener = null;
   focusedStep = 0;
@@ -144,7 +145,7 @@ function build(root) {
       'div',
       { class: 'tour-top' },
       el('h2', { id: 'tour-heading', tabindex: '-1' }),
-      el('button', { type: 'button', class: 'tour-close', id: 'tour-close', 'aria-label': 'Close the tour', title: 'Close the tour (Esc)', onclick: closeTour }, '×'),
+      el('button', { type: 'button', class: 'tour-close', id: 'tour-close', 'aria-label': 'Close the tour', title: 'Close the tour (Esc)', onclick: () => closeTour() }, '×'),
     ),
     el('div', { class: 'tour-text' }),
     el(
@@ -155,7 +156,7 @@ function build(root) {
         'div',
         { class: 'tour-steps row' },
         el('button', { type: 'button', id: 'tour-back', title: 'The previous step (←)', onclick: () => goToStep(state.tour.step - 1) }, '◂ Back'),
-        el('button', { type: 'button', id: 'tour-next', class: 'primary', title: 'The next step (→); Esc closes the tour', onclick: () => (state.tour.step >= STEPS.length ? closeTour() : goToStep(state.tour.step + 1)) }, 'Next ▸'),
+        el('button', { type: 'button', id: 'tour-next', class: 'primary', title: 'The next step (→); Esc closes the tour', onclick: () => (state.tour.step >= STEPS.length ? closeTour({ finished: true }) : goToStep(state.tour.step + 1)) }, 'Next ▸'),
       ),
     ),
   );

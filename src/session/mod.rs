@@ -10,6 +10,8 @@
 
 use crate::ablation::{Ablation, AblationMode};
 use crate::backend::{prompt_ablation, BackendInfo, Choice, Engine};
+use crate::batched::BatchedMatrix;
+use crate::contrast::Contrast;
 use crate::error::{Error, Result};
 use crate::heads::{Census, HeadScores};
 use crate::instruments::{self, Attribution, LensLayer};
@@ -412,6 +414,20 @@ impl Session {
     /// current step).
     pub fn lens(&self, k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
         instruments::lens(self.model(), &self.store, k, target)
+    }
+
+    /// One head's queries for the first `at` tokens as one matrix product (see
+    /// [`crate::batched`]); `layer` and `head` 0-based.
+    pub fn batched_query(&self, layer: usize, head: usize, at: usize) -> Result<BatchedMatrix> {
+        crate::batched::batched_query(self.model(), &self.store, layer, head, at)
+    }
+
+    /// `word` in two sentences, compared depth by depth (see [`crate::contrast`]), or the
+    /// tokens at `positions` where given. Both run on a CPU engine of their own, so the
+    /// context's keys and values stay as they are.
+    pub async fn contrast(&self, texts: [&str; 2], word: &str, positions: [Option<usize>; 2]) -> Result<Contrast> {
+        let mut engine = Engine::cpu(self.model().clone());
+        crate::contrast::contrast(&mut engine, texts, word, positions, true).await
     }
 
     /// Direct logit attribution of `token` at `position` (0-based).

@@ -136,6 +136,9 @@ impl GpuBackend {
 
     pub async fn with_options(model: Arc<Model>, opts: GpuOptions) -> Result<GpuBackend> {
         let cfg = &model.config;
+        if cfg.model_type == crate::config::Family::Gemma3 {
+            return Err(Error::Backend("Gemma 3 is not yet on the GPU (no WGSL kernels for its sliding-window attention, QK-norm and post-norms yet)".into()));
+        }
         let ctx = Context::new(wanted_binding(cfg)).await?;
         let kernels = Kernels::new(&ctx).await?;
         let w = &model.weights;

@@ -191,7 +191,7 @@ impl Config {
         if !self.layer_types.is_empty() && self.layer_types.len() != self.n_layer {
             return Err(Error::Config(format!("{} layer types are given for {} layers; expected one per layer", self.layer_types.len(), self.n_layer)));
         }
-        if self.layer_types.contains(&LayerType::Sliding) && !self.sliding_window.is_some_and(|w| w > 0) {
+        if self.layer_types.contains(&LayerType::Sliding) && self.sliding_window.is_none_or(|w| w == 0) {
             return Err(Error::Config("some layers attend within a sliding window, but its size (sliding_window) is missing or 0".into()));
         }
         if let Some(s) = self.query_pre_attn_scalar {

@@ -24,6 +24,9 @@ struct KvCache {
     v: Vec<Vec<f32>>,
 }
 
+/// (sin, cos) of RoPE's angle for each position of a run and each frequency: [T, hd/2].
+type SinCos = Vec<(f32, f32)>;
+
 pub struct CpuBackend {
     model: Arc<Model>,
     cache: KvCache,
@@ -98,10 +101,9 @@ impl CpuBackend {
         let eps = cfg.layer_norm_epsilon;
         // The (sin, cos) tables of this run's positions, one per RoPE base (Gemma's sliding
         // layers have their own), computed once for every layer and head.
-        let mut angles: Vec<(Option<f32>, Vec<(f32, f32)>)> = Vec::new();
+        let mut angles: Vec<(f32, SinCos)> = Vec::new();
         for l in 0..cfg.n_layer {
-            let theta = cfg.layer_rope_theta(l);
-            if theta.is_some() && !angles.iter().any(|(th, _)| *th == theta) {
+            if let Some(theta) = cfg.layer_rope_theta(l).filter(|th| !angles.iter().any(|(a, _)| a == th)) {
                 angles.push((theta, rope_angles(start, t, &cfg.layer_rope_inv_freq(l))));
             }
         }
@@ -140,8 +142,7 @@ impl CpuBackend {
                 rec.put(at, Part::QNorm, || split_heads(qkv.slice(qc), cfg.n_head));
                 rec.put(at, Part::KNorm, || split_heads(qkv.slice(kc), cfg.n_kv_head));
             }
-            let theta = cfg.layer_rope_theta(l);
-            if let Some((_, angles)) = angles.iter().find(|(th, _)| theta.is_some() && *th == theta) {
+            if let Some((_, angles)) = cfg.layer_rope_theta(l).and_then(|theta| angles.iter().find(|(th, _)| *th == theta)) {
                 rope_with(qkv.slice_mut(qc), cfg.head_dim, angles);
                 rope_with(qkv.slice_mut(kc), cfg.head_dim, angles);
                 rec.put(at, Part::QRot, || split_heads(qkv.slice(qc), cfg.n_head));

@@ -75,7 +75,7 @@ pub struct SpmSpec {
 
 /// The vocabulary's own steps.
 enum Model {
-    ByteLevel(ByteLevel),
+    ByteLevel(Box<ByteLevel>),
     SentencePiece(SentencePiece),
 }
 
@@ -156,7 +156,13 @@ impl Tokenizer {
                     .iter()
                     .map(|p| Regex::new(p).map_err(|e| err(format!("the pre-tokenizer pattern {p:?} does not compile: {e}"))))
                     .collect::<Result<Vec<_>>>()?;
-                Model::ByteLevel(ByteLevel { merges, byte_to_char, add_prefix_space: spec.add_prefix_space, ignore_merges: spec.ignore_merges, stages })
+                Model::ByteLevel(Box::new(ByteLevel {
+                    merges,
+                    byte_to_char,
+                    add_prefix_space: spec.add_prefix_space,
+                    ignore_merges: spec.ignore_merges,
+                    stages,
+                }))
             }
             Some(s) => {
                 let priority = match s.scores {

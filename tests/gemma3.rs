@@ -26,11 +26,16 @@ fn check_prompt(model: &Arc<Model>, p: &Value, what: &str) {
     let ids = ids_of(&p["ids"]);
     let tr = CpuBackend::new(model.clone()).trace(&ids, Parts::all()).unwrap();
     let logits = &t(tr.get(Part::Logits), "logits").data;
-    assert_close_scaled(logits, &flatten(&p["logits"]), 1e-4, &format!("{what}: logits"));
+    let want = flatten(&p["logits"]);
+    assert_close_scaled(logits, &want, 1e-4, &format!("{what}: logits"));
     let per_layer = |key: &str| -> Vec<Vec<f32>> { p[key].as_array().unwrap().iter().map(flatten).collect() };
+    let mut worst = 0.0f32;
     for (l, want) in per_layer("attentions").iter().enumerate() {
-        assert_close_abs(&t(tr.layer(l, Part::AttnProbs), "attentions").data, want, 1e-5, &format!("{what}: attention of layer {}", l + 1));
+        let ours = &t(tr.layer(l, Part::AttnProbs), "attentions").data;
+        worst = worst.max(max_diff(ours, want, "attention"));
+        assert_close_abs(ours, want, 1e-5, &format!("{what}: attention of layer {}", l + 1));
     }
+    eprintln!("{what}: max |logit diff| {:.1e}, max |attention diff| {worst:.1e}", max_diff(logits, &want, "logits"));
     if p.get("embeddings").is_none() {
         return;
     }

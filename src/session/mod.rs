@@ -154,12 +154,15 @@ pub fn session_parts(model: &Model) -> Parts {
     if model.config.rope_theta.is_some() {
         keep.extend([Part::Q, Part::K, Part::QRot, Part::KRot]);
     }
+    // Gemma's q and k after QK-norm, and what its blocks add after their post-norms.
+    keep.extend([Part::QNorm, Part::KNorm, Part::PostAttnNorm, Part::PostMlpNorm]);
     Parts::of(&keep.into_iter().filter(|p| p.applies_to(&model.config)).collect::<Vec<_>>())
 }
 
 /// The parts a run records for the store: what it keeps, plus what the norms need.
 fn run_parts(keep: Parts) -> Parts {
-    Parts::of(&keep.iter().chain([Part::AttnOut, Part::MlpOut, Part::ResidPost, Part::TokEmb, Part::PosEmb]).collect::<Vec<_>>())
+    let norms = [Part::AttnOut, Part::PostAttnNorm, Part::MlpOut, Part::PostMlpNorm, Part::ResidPost, Part::TokEmb, Part::PosEmb];
+    Parts::of(&keep.iter().chain(norms).collect::<Vec<_>>())
 }
 
 /// Bytes of recorded activations the page allows itself per context.

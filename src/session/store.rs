@@ -20,6 +20,11 @@ pub struct ResidualNorms {
     pub attention: Vec<Vec<f32>>,
     /// Per layer: ‖MLP output‖ (Gemma: after its post-norm) [L][T].
     pub mlp: Vec<Vec<f32>>,
+    /// Where blocks pass their output through a post-norm (Gemma), per layer ‖attention
+    /// output‖ and ‖MLP output‖ before it [L][T], so the page can show what the post-norms
+    /// did; empty otherwise.
+    pub attention_branch: Vec<Vec<f32>>,
+    pub mlp_branch: Vec<Vec<f32>>,
 }
 
 fn l2(v: &[f32]) -> f32 {
@@ -29,7 +34,7 @@ fn l2(v: &[f32]) -> f32 {
 impl ResidualNorms {
     fn truncate(&mut self, n: usize) {
         self.embedding.truncate(n);
-        for v in self.after_layer.iter_mut().chain(&mut self.attention).chain(&mut self.mlp) {
+        for v in self.after_layer.iter_mut().chain(&mut self.attention).chain(&mut self.mlp).chain(&mut self.attention_branch).chain(&mut self.mlp_branch) {
             v.truncate(n);
         }
     }
@@ -154,6 +159,12 @@ impl Store {
             self.norms.after_layer[l].extend(rows(Part::ResidPost)?);
             self.norms.attention[l].extend(added(Part::PostAttnNorm, Part::AttnOut)?);
             self.norms.mlp[l].extend(added(Part::PostMlpNorm, Part::MlpOut)?);
+            if layer.get(Part::PostAttnNorm).is_some() {
+                self.norms.attention_branch.resize(n_layer, Vec::new());
+                self.norms.mlp_branch.resize(n_layer, Vec::new());
+                self.norms.attention_branch[l].extend(rows(Part::AttnOut)?);
+                self.norms.mlp_branch[l].extend(rows(Part::MlpOut)?);
+            }
         }
         let mut add = |layer: Option<usize>, p: Part, t: Tensor| {
             if !keep.has(p) {

@@ -78,7 +78,7 @@ export const tests = [
       await waitIdle(page);
       assert(await page.locator('#post-norms-note').isVisible(), 'the residual view says what the post-norms do');
       const table = await residualTable(page);
-      const want = [tr.attention_output, tr.post_attention_norm, tr.mlp_output, tr.post_mlp_norm].map((p) => rowNorms(p[0]));
+      const want = ['attention_output', 'post_attention_norm', 'mlp_output', 'post_mlp_norm'].map((p) => rowNorms(tr.layers[0][p]));
       table.forEach((row, t) => {
         // [‖in‖, attention output, after its post-norm, MLP output, after its post-norm, ‖out‖]
         want.forEach((col, k) => assert(Math.abs(row[k + 1] - col[t]) <= 0.0051, `residual table token ${t} column ${k + 2}: page ${row[k + 1]}, CLI ${col[t].toFixed(4)}`));

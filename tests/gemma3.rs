@@ -202,14 +202,15 @@ fn attribution_sums_to_the_logit_through_the_post_norms() {
     assert_eq!(a.components.len(), 1 + 3 * (2 + 1));
 }
 
-/// The page's store: what each block adds to the residual stream is its post-norm's output.
+/// The page's store: what each block adds to the residual stream is its post-norm's output;
+/// beside it, the block's output before the post-norm.
 #[test]
 fn the_session_store_measures_what_the_blocks_add() {
     let model = load("tiny-gemma3");
     let mut s = Session::new(Engine::cpu(model.clone()));
     pollster::block_on(s.run_prompt("It was the best of times")).unwrap();
     let ids = s.ids().to_vec();
-    let tr = CpuBackend::new(model).trace(&ids, Parts::of(&[Part::AttnOut, Part::PostAttnNorm, Part::PostMlpNorm])).unwrap();
+    let tr = CpuBackend::new(model).trace(&ids, Parts::of(&[Part::AttnOut, Part::PostAttnNorm, Part::MlpOut, Part::PostMlpNorm])).unwrap();
     let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
     for l in 0..3 {
         let post = t(tr.layer(l, Part::PostAttnNorm), "post_attention_norm");
@@ -219,6 +220,10 @@ fn the_session_store_measures_what_the_blocks_add() {
             assert!((stored - norm(post.row(i))).abs() < 1e-4 * stored.max(1.0), "layer {} token {i}", l + 1);
             assert!((stored - norm(out.row(i))).abs() > 1e-3, "the post-norm changes the norm");
             assert!((s.store().norms().mlp[l][i] - norm(t(tr.layer(l, Part::PostMlpNorm), "post_mlp_norm").row(i))).abs() < 1e-4);
+            // And the blocks' outputs before their post-norms, which the residual view shows beside them.
+            let branch = s.store().norms().attention_branch[l][i];
+            assert!((branch - norm(out.row(i))).abs() < 1e-4 * branch.max(1.0), "layer {} token {i}: attention output before its post-norm", l + 1);
+            assert!((s.store().norms().mlp_branch[l][i] - norm(t(tr.layer(l, Part::MlpOut), "mlp_output").row(i))).abs() < 1e-4);
         }
     }
     use llm_xray::trace::PartSource;

@@ -317,8 +317,18 @@ mod tests {
             after_layer: vec![vec![1.0, 2.0, 3.0]],
             attention: vec![vec![4.0, 5.0, 6.0]],
             mlp: vec![vec![7.0, 8.0, 9.0]],
+            attention_branch: vec![vec![10.0, 11.0, 12.0]],
+            mlp_branch: vec![vec![13.0, 14.0, 15.0]],
         };
         n.truncate(1);
-        assert_eq!(n, ResidualNorms { embedding: vec![1.0], after_layer: vec![vec![1.0]], attention: vec![vec![4.0]], mlp: vec![vec![7.0]] });
+        let want = ResidualNorms {
+            embedding: vec![1.0],
+            after_layer: vec![vec![1.0]],
+            attention: vec![vec![4.0]],
+            mlp: vec![vec![7.0]],
+            attention_branch: vec![vec![10.0]],
+            mlp_branch: vec![vec![13.0]],
+        };
+        assert_eq!(n, want);
     }
 }

@@ -126,12 +126,21 @@ export const tests = [
       await typePrompt(page, 'The capital of France is', 600000);
       const runMs = Date.now() - t0;
       const status = await page.textContent('#prompt-status');
+      // One KV-cache step: "Generate next token".
+      await gotoStage(page, 'Next token');
+      const n = (await chips(page)).length;
+      const t2 = Date.now();
+      await page.click('#generate');
+      await page.waitForFunction((n) => document.querySelectorAll('#chips .chip').length === n + 1 && document.getElementById('stage').getAttribute('aria-busy') === 'false', n, { timeout: 600000 });
+      const stepMs = Date.now() - t2;
+      const step = await page.textContent('#last-run');
+      const memory = await page.textContent('#wasm-memory');
       const t1 = Date.now();
       await chooseBackend(page, 'webgpu', 600000);
       const gpuMs = Date.now() - t1;
       const kind = await page.textContent('#backend-kind');
       const last = await page.textContent('#last-run');
-      console.log(`     Gemma 3 270M in the tab: picked → loaded and run ${loadMs} ms; a 6-token prompt on the CPU ${runMs} ms ("${status}"); switch to ${kind} and re-run ${gpuMs} ms (last run ${last})`);
+      console.log(`     Gemma 3 270M in the tab: picked → loaded and run ${loadMs} ms; a 6-token prompt on the CPU ${runMs} ms ("${status}"); Generate next token ${stepMs} ms (${step}); tab memory ${memory}; switch to ${kind} and re-run ${gpuMs} ms (last run ${last})`);
       await page.context().close();
     },
   },

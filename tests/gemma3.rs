@@ -161,13 +161,16 @@ fn positions_last_keeps_attention_whole() {
     assert_eq!(t(tr.layer(2, Part::PostMlpNorm), "post_mlp_norm").shape, vec![1, 64]);
 }
 
+/// Gemma 3 runs on the GPU: asked for it, the engine uses it (tests/gpu.rs holds its runs
+/// to the CPU's). Where no adapter exists at all, LLM_XRAY_SKIP_GPU=1 skips this.
 #[test]
-fn the_gpu_refuses_gemma_and_the_engine_stays_on_the_cpu() {
+fn the_engine_runs_gemma_on_the_gpu() {
     let model = load("tiny-gemma3");
     let e = pollster::block_on(Engine::new(model, Choice::Gpu, true));
-    assert_eq!(e.info().kind, "cpu");
-    let why = e.gpu_failure().expect("the GPU's refusal");
-    assert!(why.contains("Gemma 3 is not yet on the GPU"), "{why}");
+    if e.info().kind != "gpu" && std::env::var("LLM_XRAY_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return eprintln!("skipping: no GPU adapter (LLM_XRAY_SKIP_GPU=1)");
+    }
+    assert_eq!(e.info().kind, "gpu", "the GPU refused Gemma 3: {:?}", e.gpu_failure());
 }
 
 #[test]

@@ -153,6 +153,8 @@ export function render(root, layer) {
       rowTitle: 'query token (the one looking)',
       colTitle: 'key token (looked at)',
       valueName: 'attention weight',
+      // A local layer also masks the keys left of its window.
+      maskName: win != null ? '(future, old)' : undefined,
       title: `Attention of layer ${layer + 1}, head ${head + 1}`,
       exportName: `attention-layer${layer + 1}-head${head + 1}`,
       tooltip: (i, j, v) =>

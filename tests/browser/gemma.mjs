@@ -38,6 +38,12 @@ export const tests = [
       assert(T > w + 2, `the prompt (${T} tokens) must be longer than the window (${w})`);
       assert(await page.locator('#chat-toggle').isHidden(), 'a base model without a chat template gets no chat switch');
 
+      // The Overview's map marks every layer local or global.
+      await gotoStage(page, 'Overview');
+      await page.waitForSelector('.model-map canvas');
+      const marks = await page.$$eval('.map-label .scope-badge', (b) => b.map((x) => x.textContent));
+      assert(JSON.stringify(marks) === JSON.stringify(cfg.layer_types.map((k) => (k === 'sliding' ? 'local' : 'global'))), `the Overview's layer marks ${marks}, CLI ${cfg.layer_types}`);
+
       // Attention: layer 1 is local, its map a band; layer 6 global.
       const tr = C.trace(bin, model, PROMPT, 'attentions,attention_output,post_attention_norm,mlp_output,post_mlp_norm');
       await gotoStage(page, 'Layer 1');

@@ -161,13 +161,16 @@ fn positions_last_keeps_attention_whole() {
     assert_eq!(t(tr.layer(2, Part::PostMlpNorm), "post_mlp_norm").shape, vec![1, 64]);
 }
 
+/// Gemma 3 runs on the GPU: asked for it, the engine uses it (tests/gpu.rs holds its runs
+/// to the CPU's). Where no adapter exists at all, LLM_XRAY_SKIP_GPU=1 skips this.
 #[test]
-fn the_gpu_refuses_gemma_and_the_engine_stays_on_the_cpu() {
+fn the_engine_runs_gemma_on_the_gpu() {
     let model = load("tiny-gemma3");
     let e = pollster::block_on(Engine::new(model, Choice::Gpu, true));
-    assert_eq!(e.info().kind, "cpu");
-    let why = e.gpu_failure().expect("the GPU's refusal");
-    assert!(why.contains("Gemma 3 is not yet on the GPU"), "{why}");
+    if e.info().kind != "gpu" && std::env::var("LLM_XRAY_SKIP_GPU").is_ok_and(|v| v == "1") {
+        return eprintln!("skipping: no GPU adapter (LLM_XRAY_SKIP_GPU=1)");
+    }
+    assert_eq!(e.info().kind, "gpu", "the GPU refused Gemma 3: {:?}", e.gpu_failure());
 }
 
 #[test]
@@ -202,14 +205,15 @@ fn attribution_sums_to_the_logit_through_the_post_norms() {
     assert_eq!(a.components.len(), 1 + 3 * (2 + 1));
 }
 
-/// The page's store: what each block adds to the residual stream is its post-norm's output.
+/// The page's store: what each block adds to the residual stream is its post-norm's output;
+/// beside it, the block's output before the post-norm.
 #[test]
 fn the_session_store_measures_what_the_blocks_add() {
     let model = load("tiny-gemma3");
     let mut s = Session::new(Engine::cpu(model.clone()));
     pollster::block_on(s.run_prompt("It was the best of times")).unwrap();
     let ids = s.ids().to_vec();
-    let tr = CpuBackend::new(model).trace(&ids, Parts::of(&[Part::AttnOut, Part::PostAttnNorm, Part::PostMlpNorm])).unwrap();
+    let tr = CpuBackend::new(model).trace(&ids, Parts::of(&[Part::AttnOut, Part::PostAttnNorm, Part::MlpOut, Part::PostMlpNorm])).unwrap();
     let norm = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>().sqrt();
     for l in 0..3 {
         let post = t(tr.layer(l, Part::PostAttnNorm), "post_attention_norm");
@@ -219,6 +223,10 @@ fn the_session_store_measures_what_the_blocks_add() {
             assert!((stored - norm(post.row(i))).abs() < 1e-4 * stored.max(1.0), "layer {} token {i}", l + 1);
             assert!((stored - norm(out.row(i))).abs() > 1e-3, "the post-norm changes the norm");
             assert!((s.store().norms().mlp[l][i] - norm(t(tr.layer(l, Part::PostMlpNorm), "post_mlp_norm").row(i))).abs() < 1e-4);
+            // And the blocks' outputs before their post-norms, which the residual view shows beside them.
+            let branch = s.store().norms().attention_branch[l][i];
+            assert!((branch - norm(out.row(i))).abs() < 1e-4 * branch.max(1.0), "layer {} token {i}: attention output before its post-norm", l + 1);
+            assert!((s.store().norms().mlp_branch[l][i] - norm(t(tr.layer(l, Part::MlpOut), "mlp_output").row(i))).abs() < 1e-4);
         }
     }
     use llm_xray::trace::PartSource;

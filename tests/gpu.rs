@@ -1,7 +1,8 @@
 //! The GPU backend against the CPU reference: every kernel on random inputs of awkward
 //! sizes, each compared with the reference op (src/cpu/ops/), then whole
-//! traces on the parity fixtures of both families, the KV-cache step, head ablation, the
-//! fallback after a lost device, and (ignored, run by hand) a GPT-2-small-shaped checkpoint.
+//! traces on the parity fixtures of the three families (GPT-2, Llama, Gemma 3), the
+//! KV-cache step (across Gemma's sliding window too), head ablation, the fallback after a
+//! lost device, and (ignored, run by hand) a GPT-2-small-shaped checkpoint.
 //!
 //! These tests FAIL when no GPU adapter exists (CI installs Mesa's llvmpipe Vulkan driver so
 //! one does); set LLM_XRAY_SKIP_GPU=1 to skip them on a machine without any.
@@ -10,8 +11,9 @@
 //! crate's dev-dependency on itself turns it on for `cargo test`, with no flags.
 //!
 //! Tolerances (f32 everywhere; differences come from summation order, GPU exp/tanh):
-//! - elementwise add, embedding gather, RoPE with the host's cos/sin: exact or 1 ulp-ish;
-//! - norms, matmul, activations: ≤ 2e-5 × max(1, max |reference|);
+//! - elementwise add and scale, embedding gather, RoPE with the host's cos/sin: exact or
+//!   1 ulp-ish;
+//! - norms (QK-norm too), matmul, activations: ≤ 2e-5 × max(1, max |reference|);
 //! - softmax, attention probabilities: ≤ 1e-6 absolute; masked scores exactly −∞;
 //! - whole traces: hidden states and logits ≤ 1e-4 × reference scale, attention ≤ 1e-5.
 
@@ -19,6 +21,7 @@ mod common;
 use common::*;
 use llm_xray::config::Activation;
 use llm_xray::cpu::ops as cpu;
+use llm_xray::cpu::ops::Scheme;
 use llm_xray::gpu::{check::Ops, GpuBackend, GpuOptions};
 use llm_xray::trace::{Layout, PARTS};
 use llm_xray::weights::Linear;
@@ -98,6 +101,48 @@ fn kernel_layer_norm_and_rms_norm() {
     }
 }
 
+/// Per-head rows [heads, T, hd] (the kernels' layout) as rows [T, heads·hd] (the CPU's).
+fn heads_to_rows(x: &[f32], heads: usize, hd: usize) -> Array2<f32> {
+    let t = x.len() / (heads * hd);
+    let per_head = ArrayView2::from_shape((heads * t, hd), x).unwrap();
+    let mut rows = Array2::zeros((t, heads * hd));
+    for h in 0..heads {
+        for i in 0..t {
+            rows.row_mut(i).slice_mut(ndarray::s![h * hd..(h + 1) * hd]).assign(&per_head.row(h * t + i));
+        }
+    }
+    rows
+}
+
+/// Gemma 3's QK-norm: the RMSNorm kernel over rows one head wide, against the CPU's
+/// `rms_norm_heads`, with Gemma's head width 256 among the sizes.
+#[test]
+fn kernel_qk_norm_equals_cpu_rms_norm_of_each_head() {
+    let Some(o) = ops() else { return };
+    let mut r = Lcg(9);
+    for (heads, t, hd) in [(1, 1, 2), (2, 3, 32), (4, 5, 256), (1, 7, 256), (3, 2, 300)] {
+        let x: Vec<f32> = r.vec(heads * t * hd, -1.0, 1.0).into_iter().map(|v| v * 20.0 + 3.0).collect();
+        let g = r.vec(hd, 0.5, 1.5);
+        let got = block_on(o.qk_norm(&x, hd, &g, 1e-6)).unwrap();
+        let mut rows = heads_to_rows(&x, heads, hd);
+        cpu::rms_norm_heads(rows.view_mut(), &Array1::from(g), 1e-6);
+        assert_close_scaled(&got, &cpu::split_heads(rows.view(), heads), 2e-5, &format!("QK-norm heads={heads} T={t} hd={hd}"));
+    }
+}
+
+/// Gemma's token embedding × √width: one f32 product per value, as the CPU computes it.
+#[test]
+fn kernel_scale_equals_cpu_product() {
+    let Some(o) = ops() else { return };
+    let mut r = Lcg(10);
+    for (n, s) in [(1, 8.0f32), (640 * 3, (640f64).sqrt() as f32), (70001, 0.37)] {
+        let x = r.vec(n, -0.2, 0.2);
+        let got = block_on(o.scale(&x, s)).unwrap();
+        let want = (Array1::from(x) * s).to_vec();
+        assert_close_abs(&got, &want, 0.0, &format!("scale n={n} by {s}"));
+    }
+}
+
 /// Both matmul kernels (64×64 tiles, and one column per thread for few rows), with and
 /// without bias, and the transposed layout of the unembedding.
 #[test]
@@ -132,6 +177,8 @@ fn kernel_matmul_linear_and_unembedding() {
     }
 }
 
+/// GELU, ReLU and SiLU, alone and gated: GPT-2's GELU, SwiGLU (Llama) and GeGLU (Gemma:
+/// GELU's tanh form on the gate).
 #[test]
 fn kernel_activations_gelu_relu_silu_and_gated() {
     let Some(o) = ops() else { return };
@@ -207,39 +254,46 @@ fn kernel_rope_equals_cpu_rotate_half() {
         let x = r.vec(heads * t * hd, -2.0, 2.0);
         let got = block_on(o.rope(&x, heads, hd, start, &inv)).unwrap();
         // The CPU rotates rows [T, heads·hd]; the kernel per-head rows [heads, T, hd].
-        let mut rows = Array2::zeros((t, heads * hd));
-        for h in 0..heads {
-            for i in 0..t {
-                rows.row_mut(i).slice_mut(ndarray::s![h * hd..(h + 1) * hd]).assign(&ArrayView2::from_shape((heads * t, hd), &x).unwrap().row(h * t + i));
-            }
-        }
+        let mut rows = heads_to_rows(&x, heads, hd);
         cpu::rope(&mut rows, hd, start, &inv);
         assert_close_scaled(&got, &cpu::split_heads(rows.view(), heads), 1e-6, &format!("rope heads={heads} T={t} hd={hd} start={start}"));
     }
 }
 
 /// Split, cache append, scores with scale and causal mask, softmax, probabilities · values,
-/// and head ablation, against `cpu::attention` with grouped-query heads and cache offsets.
+/// and head ablation, against `cpu::attention_with` with grouped-query heads and cache
+/// offsets; and Gemma's scheme: another scale, and sliding windows (wider than the context,
+/// one key wide, moving over a cache, and Gemma's 512 crossed by a long prompt).
 #[test]
-fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
+fn kernel_attention_with_grouped_queries_cache_offsets_ablation_and_windows() {
     let Some(o) = ops() else { return };
     let mut r = Lcg(7);
     let tiny = load("tiny-llama").config.clone();
-    // (T, tokens already cached, query heads, key/value heads, head width, ablated heads)
-    for (t, start, h, kv, hd, ablate) in [
-        (1, 0, 3, 3, 8, vec![]),
-        (1, 9, 3, 3, 8, vec![1]),
-        (5, 0, 4, 4, 8, vec![]),
-        (3, 4, 4, 2, 8, vec![0, 3]),
-        (17, 0, 5, 5, 8, vec![]),
-        (33, 20, 9, 3, 16, vec![4]),
+    // (T, tokens already cached, query heads, key/value heads, head width, ablated heads,
+    // sliding window)
+    for (t, start, h, kv, hd, ablate, window) in [
+        (1, 0, 3, 3, 8, vec![], None),
+        (1, 9, 3, 3, 8, vec![1], None),
+        (5, 0, 4, 4, 8, vec![], None),
+        (3, 4, 4, 2, 8, vec![0, 3], None),
+        (17, 0, 5, 5, 8, vec![], None),
+        (33, 20, 9, 3, 16, vec![4], None),
+        (6, 0, 2, 1, 8, vec![], Some(4)),
+        (3, 0, 2, 1, 8, vec![], Some(9)),
+        (1, 9, 4, 1, 8, vec![], Some(4)),
+        (5, 7, 4, 2, 8, vec![1], Some(1)),
+        (40, 600, 4, 1, 16, vec![], Some(512)),
     ] {
         let (qw, kvw) = (h * hd, kv * hd);
         let qkv = r.vec(t * (qw + 2 * kvw), -2.0, 2.0);
         let (pk, pv) = (r.vec(start * kvw, -2.0, 2.0), r.vec(start * kvw, -2.0, 2.0));
         let cfg = llm_xray::Config { n_layer: 1, n_head: h, head_dim: hd, ..tiny.clone() };
         let ablation = Ablation::zero(&cfg, &ablate.iter().map(|&x| (0, x)).collect::<Vec<_>>());
-        let got = block_on(o.attention(&qkv, &pk, &pv, (h, kv, hd), ablation.layer_mask(0, h, hd))).unwrap();
+        // Gemma's scale where there is a window (query_pre_attn_scalar 24 with heads of 8 or
+        // 16), 1/√hd elsewhere.
+        let scale = if window.is_some() { (24f64).powf(-0.5) as f32 } else { 1.0 / (hd as f32).sqrt() };
+        let scheme = Scheme { scale, window };
+        let got = block_on(o.attention(&qkv, &pk, &pv, (h, kv, hd), scheme, ablation.layer_mask(0, h, hd))).unwrap();
 
         let qkv = arr(&qkv, t);
         let q = qkv.slice(ndarray::s![.., ..qw]);
@@ -248,10 +302,10 @@ fn kernel_attention_with_grouped_queries_cache_offsets_and_ablation() {
         let (pk, pv) = (past(&pk), past(&pv));
         let keys = ndarray::concatenate(ndarray::Axis(0), &[pk.view(), k]).unwrap();
         let values = ndarray::concatenate(ndarray::Axis(0), &[pv.view(), v]).unwrap();
-        let mut want = cpu::attention(q, keys.view(), values.view(), start, h, kv, (true, true));
+        let mut want = cpu::attention_with(q, keys.view(), values.view(), start, (h, kv), scheme, (true, true));
         ablation.apply(0, &mut want.heads, hd);
 
-        let what = |s: &str| format!("attention T={t} start={start} H={h} Hkv={kv}: {s}");
+        let what = |s: &str| format!("attention T={t} start={start} H={h} Hkv={kv} window={window:?}: {s}");
         assert_close_abs(&got.q, &cpu::split_heads(q, h), 0.0, &what("q [H,T,hd]"));
         assert_close_abs(&got.k, &cpu::split_heads(k, kv), 0.0, &what("k [Hkv,T,hd]"));
         assert_close_abs(&got.v, &cpu::split_heads(v, kv), 0.0, &what("v [Hkv,T,hd]"));
@@ -311,10 +365,13 @@ fn prompts(name: &str) -> Vec<Vec<u32>> {
 }
 
 fn whole_trace_matches_cpu(name: &str, opts: GpuOptions) {
-    let model = load(name);
+    whole_trace_of_model_matches_cpu(load(name), &prompts(name), name, opts);
+}
+
+fn whole_trace_of_model_matches_cpu(model: Arc<Model>, prompts: &[Vec<u32>], name: &str, opts: GpuOptions) {
     let Some(mut g) = gpu_with(model.clone(), opts) else { return };
     let mut c = CpuBackend::new(model.clone());
-    for (i, ids) in prompts(name).iter().enumerate() {
+    for (i, ids) in prompts.iter().enumerate() {
         let what = format!("{name} prompt {i} ({} tokens)", ids.len());
         assert_traces_match(&block_on(g.trace(ids, Parts::all())).unwrap(), &c.trace(ids, Parts::all()).unwrap(), &what);
     }
@@ -338,17 +395,35 @@ fn trace_equals_cpu_llama_family_fixtures() {
     }
 }
 
+/// Gemma 3: the scaled embedding, QK-norm, both RoPE bases, the sliding window (4 tokens, so
+/// the prompts and the full context of 32 cross it), the attention scale and the
+/// post-norms; from an HF folder (norms stored as w of 1 + w), llama.cpp's GGUF (defaults
+/// the file lacks) and a GGUF with its own layer pattern and local base.
+#[test]
+fn trace_equals_cpu_gemma3_fixtures() {
+    for name in ["tiny-gemma3", "tiny-gemma3-gguf"] {
+        whole_trace_matches_cpu(name, GpuOptions::default());
+    }
+    let path = fixture("tiny-gemma3-gguf/pattern.gguf");
+    let model = Arc::new(Model::load(&path).unwrap());
+    let prompts: Vec<Vec<u32>> =
+        read_json("tiny-gemma3-gguf/pattern_reference.json")["prompts"].as_array().unwrap().iter().map(|p| ids_of(&p["ids"])).collect();
+    whole_trace_of_model_matches_cpu(model, &prompts, "pattern.gguf", GpuOptions::default());
+}
+
 #[test]
 fn trace_equals_cpu_with_tables_split_across_bindings() {
     // 4 KiB bindings: wte/lm_head (400 × 32 f32 = 51 KB) in 13 chunks, logits in row blocks of 2.
-    for name in ["tiny-hf", "tiny-bare", "tiny-llama"] {
+    for name in ["tiny-hf", "tiny-bare", "tiny-llama", "tiny-gemma3"] {
         whole_trace_matches_cpu(name, GpuOptions { max_binding_bytes: Some(4096) });
     }
 }
 
+/// One token at a time after a prefix equals the CPU's steps; on tiny-gemma3 the steps move
+/// its 4-token sliding window over the cache.
 #[test]
 fn kv_cache_steps_equal_cpu_steps() {
-    for name in ["tiny-hf", "tiny-llama"] {
+    for name in ["tiny-hf", "tiny-llama", "tiny-gemma3"] {
         let model = load(name);
         let Some(mut g) = gpu(model.clone()) else { return };
         let mut c = CpuBackend::new(model.clone());
@@ -387,12 +462,12 @@ fn unrequested_parts_are_not_recorded() {
 
 #[test]
 fn head_ablation_in_the_kernels_equals_the_cpu() {
-    for name in ["tiny-hf", "tiny-llama"] {
+    for name in ["tiny-hf", "tiny-llama", "tiny-gemma3"] {
         let model = load(name);
         let Some(mut g) = gpu(model.clone()) else { return };
         let mut c = CpuBackend::new(model.clone());
         let ids = prompts(name).remove(0);
-        let heads = [(0, 1), (1, 3)];
+        let heads = [(0, 1), (1, 3.min(model.config.n_head - 1))];
         let z = c.trace(&ids, Parts::of(&[Part::HeadOutputs])).unwrap();
         let means: Vec<&[f32]> = z.layers.iter().map(|l| l.get(Part::HeadOutputs).unwrap().data.as_slice()).collect();
         for a in [Ablation::zero(&model.config, &heads), Ablation::mean(&model.config, &heads, &means)] {

@@ -72,6 +72,7 @@ export function paintThumbnail(canvas, t, w, h, color, causal = 0) {
  * @property {string} [rowTitle] axis caption
  * @property {string} [colTitle] axis caption
  * @property {string} [valueName] legend caption
+ * @property {string} [maskName] what the legend says is masked; "(future)" unless given
  * @property {(i: number, j: number, v: number | null) => string} [tooltip] v is null for a masked cell
  * @property {(i: number | null) => void} [onHoverRow]
  * @property {(i: number, j: number) => void} [onClick]
@@ -294,7 +295,7 @@ export class Heatmap {
     ctx.clearRect(0, 0, W, H);
     const color = scaleFn(o.scale);
     const hasMask = !!s.masked;
-    const barW = W - (hasMask ? 90 : 10);
+    const barW = W - (hasMask ? (o.maskName ? 120 : 90) : 10);
     const lo = o.scale === 'sequential' ? 0 : -s.max;
     for (let x = 0; x < barW; x++) {
       const v = lo + ((s.max - lo) * x) / (barW - 1);
@@ -324,7 +325,7 @@ export class Heatmap {
       ctx.fillStyle = '#3f3f46';
       ctx.textAlign = 'left';
       ctx.fillText('masked', barW + 30, 1);
-      ctx.fillText('(future)', barW + 30, 15);
+      ctx.fillText(o.maskName ?? '(future)', barW + 30, 15);
     }
   }
 

@@ -64,7 +64,7 @@
 /**
  * The model's hyperparameters (src/config.rs Config).
  * @typedef {object} Config
- * @property {'gpt2' | 'llama' | 'qwen2'} model_type
+ * @property {'gpt2' | 'llama' | 'qwen2' | 'gemma3'} model_type
  * @property {number} vocab_size
  * @property {number} n_positions
  * @property {number} n_embd
@@ -84,6 +84,14 @@
  * @property {boolean} tie_word_embeddings
  * @property {number | null} bos_token_id
  * @property {number[]} eos_token_ids
+ * @property {number | null} embedding_scale the token embedding is multiplied by this (Gemma: √width)
+ * @property {number | null} query_pre_attn_scalar q·k is scaled by its −½ power (Gemma)
+ * @property {boolean} qk_norm RMSNorm of each query and key head (Gemma 3)
+ * @property {boolean} post_norms a norm on each block's output before the residual add (Gemma)
+ * @property {number | null} sliding_window tokens a sliding-window layer sees, itself included
+ * @property {('global' | 'sliding')[]} layer_types per layer; empty: every layer is global
+ * @property {number | null} rope_local_theta RoPE base of the sliding-window layers
+ * @property {{name: string, value: string}[]} defaulted hyperparameters the file did not give, and the default taken
  *
  * The model panel's facts (src/session/mod.rs ModelInfo).
  * @typedef {object} ModelInfo
@@ -121,7 +129,8 @@
  * @typedef {{ids: Uint32Array, probs: Float32Array, kept: number, tokens: TokenInfo[]}} Distribution
  * @typedef {{kept: number, probs: number[]}} Probabilities
  * @typedef {{shape: number[], data: Float32Array}} TensorSlice
- * @typedef {{embedding: number[], after_layer: number[][], attention: number[][], mlp: number[][]}} ResidualNorms
+ * attention_branch and mlp_branch: the blocks' outputs before their post-norms (Gemma), else empty.
+ * @typedef {{embedding: number[], after_layer: number[][], attention: number[][], mlp: number[][], attention_branch: number[][], mlp_branch: number[][]}} ResidualNorms
  * @typedef {{rows: number, cols: number, data: number[]}} Thumb
  * @typedef {{tokens: number, attention: Thumb[], mlp: Thumb[], embedding: Thumb}} Thumbnails
  * @typedef {{id: number, text: string, p: number}} TopToken

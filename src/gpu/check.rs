@@ -7,10 +7,11 @@
 use super::context::Context;
 use super::device_weights::Table;
 use super::ops::linear::{self, GpuLinear};
-use super::ops::{activation, add, attention, head_mask, kv_append, matmul, norm, rope, softmax, split_qkv, u, ALL};
+use super::ops::{activation, add, attention, head_mask, kv_append, matmul, norm, rope, scale, softmax, split_qkv, u, ALL};
 use super::recorder::{Pipelines, Recorder};
 use crate::config::{Activation, Norm};
 use crate::cpu;
+use crate::cpu::ops::Scheme;
 use crate::error::Result;
 
 pub struct Ops {
@@ -66,6 +67,23 @@ impl Ops {
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
+    /// QK-norm: RMSNorm of each head of per-head rows x [heads, T, hd], every head with the
+    /// one gain g [hd].
+    pub async fn qk_norm(&self, x: &[f32], hd: usize, g: &[f32], eps: f32) -> Result<Vec<f32>> {
+        let (xb, gb, y) = (self.up(x)?, self.up(g)?, self.out(x.len())?);
+        let mut r = self.recorder();
+        norm::heads(&mut r, u(x.len() / hd), u(hd), eps, &xb, &gb, &y);
+        Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
+    }
+
+    /// x × s, elementwise (Gemma's embedding scale), in place on the device.
+    pub async fn scale(&self, x: &[f32], s: f32) -> Result<Vec<f32>> {
+        let xb = self.up(x)?;
+        let mut r = self.recorder();
+        scale::run(&mut r, scale::Params { n: u(x.len()), s }, &xb);
+        Ok(self.run(r, &[(&xb, x.len())]).await?.remove(0))
+    }
+
     /// a [m, k] · w + bias, with w [k, n] (Conv1D layout) or, `transposed`, w [n, k] (an
     /// embedding table used as the unembedding, which has no bias).
     #[allow(clippy::too_many_arguments)] // the shapes spelled out read better in tests
@@ -108,7 +126,7 @@ impl Ops {
         let rows = x.len() / n;
         let (xb, y) = (self.up(x)?, self.out(x.len())?);
         let mut r = self.recorder();
-        softmax::run(&mut r, softmax::Params { rows: u(rows), n: u(n), causal: 0, start: 0, t: u(rows) }, &xb, &y);
+        softmax::run(&mut r, softmax::Params { rows: u(rows), n: u(n), causal: 0, start: 0, t: u(rows), window: 0 }, &xb, &y);
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
@@ -138,15 +156,17 @@ impl Ops {
     /// One layer's attention, heads = (H, Hkv, hd), from the fused projection qkv
     /// [T, (H + 2·Hkv)·hd], after
     /// `past_k` and `past_v` [start, Hkv·hd] already in the cache: split into heads,
-    /// append to the cache, scores with scale and causal mask, softmax, probabilities ·
-    /// values; then, given a `mask` (keep [H], replacements [H·hd], as
-    /// `Ablation::layer_mask` makes them), the ablated heads' outputs are replaced.
+    /// append to the cache, scores with the scale and the causal (and sliding-window) mask
+    /// of `scheme`, softmax, probabilities · values; then, given a `mask` (keep [H],
+    /// replacements [H·hd], as `Ablation::layer_mask` makes them), the ablated heads'
+    /// outputs are replaced.
     pub async fn attention(
         &self,
         qkv: &[f32],
         past_k: &[f32],
         past_v: &[f32],
         (h, kv, hd): (usize, usize, usize),
+        scheme: Scheme,
         mask: Option<(Vec<f32>, Vec<f32>)>,
     ) -> Result<AttentionOut> {
         let kvw = kv * hd;
@@ -167,7 +187,7 @@ impl Ops {
         kv_append::run(&mut r, rows, &v, &vc);
         attention::run(
             &mut r,
-            attention::Shape { h, kv, hd, t, start },
+            attention::Shape { h, kv, hd, t, start, scale: scheme.scale, window: scheme.window },
             attention::Buffers { q: &q, k_cache: &kc, v_cache: &vc, scores: &sc, probs: &pr, z: &z },
         );
         let mask = mask.map(|(keep, repl)| Ok::<_, crate::Error>((self.up(&keep)?, self.up(&repl)?))).transpose()?;

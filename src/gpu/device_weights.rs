@@ -1,6 +1,7 @@
 //! The model's weights on the device, uploaded once: embedding tables in row chunks that
 //! each fit one storage binding, every layer's linear layers and norms, the KV cache, the
-//! ablation masks and the RoPE tables.
+//! ablation masks and the RoPE tables (one per RoPE base: Gemma's sliding-window layers have
+//! their own).
 
 use super::context::Context;
 use super::ops::linear::GpuLinear;
@@ -52,16 +53,30 @@ pub(crate) struct GpuNorm {
 pub(crate) struct GpuLayer {
     pub ln_1: GpuNorm,
     pub qkv: GpuLinear,
+    /// QK-norm gains [hd] of the query and key heads (Gemma 3).
+    pub q_norm: Option<wgpu::Buffer>,
+    pub k_norm: Option<wgpu::Buffer>,
     pub o: GpuLinear,
+    /// The norm of the attention's output before the residual add (Gemma).
+    pub post_attn_norm: Option<GpuNorm>,
     pub ln_2: GpuNorm,
     pub up: GpuLinear,
     pub gate: Option<GpuLinear>,
     pub down: GpuLinear,
+    /// The norm of the MLP's output before the residual add (Gemma).
+    pub post_mlp_norm: Option<GpuNorm>,
     /// [n_positions, kv_width].
     pub k_cache: wgpu::Buffer,
     pub v_cache: wgpu::Buffer,
     /// Ablated heads: keep-mask [H] and replacements [H·hd].
     pub mask: Option<(wgpu::Buffer, wgpu::Buffer)>,
+}
+
+/// cos and sin of RoPE's angles for one base θ.
+pub(crate) struct RopeTable {
+    pub theta: f32,
+    pub cos: wgpu::Buffer,
+    pub sin: wgpu::Buffer,
 }
 
 pub(crate) struct DeviceWeights {
@@ -71,8 +86,9 @@ pub(crate) struct DeviceWeights {
     pub lm_head: Option<Table>,
     pub layers: Vec<GpuLayer>,
     pub ln_f: GpuNorm,
-    /// cos and sin of every position's RoPE angles [n_positions, hd/2].
-    pub rope: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// Per RoPE base θ, cos and sin of every position's angles [n_positions, hd/2]; empty
+    /// without RoPE.
+    pub rope: Vec<RopeTable>,
     /// The most bytes one table chunk or one row block of logits may take: the binding
     /// limit, or less where a test asks (`GpuOptions`).
     pub table_bytes: u64,
@@ -112,27 +128,41 @@ impl DeviceWeights {
             layers.push(GpuLayer {
                 ln_1: norm(n("ln_1"), &lw.ln_1)?,
                 qkv: linear(n("q|k|v"), &lw.qkv)?,
+                q_norm: lw.q_norm.as_ref().map(|g| ctx.upload(&n("QK-norm of queries.weight"), flat(g))).transpose()?,
+                k_norm: lw.k_norm.as_ref().map(|g| ctx.upload(&n("QK-norm of keys.weight"), flat(g))).transpose()?,
                 o: linear(n("attention output"), &lw.o)?,
+                post_attn_norm: lw.post_attn_norm.as_ref().map(|pn| norm(n("post-attention norm"), pn)).transpose()?,
                 ln_2: norm(n("ln_2"), &lw.ln_2)?,
                 up: linear(n("MLP up"), &lw.up)?,
                 gate: lw.gate.as_ref().map(|g| linear(n("MLP gate"), g)).transpose()?,
                 down: linear(n("MLP down"), &lw.down)?,
+                post_mlp_norm: lw.post_mlp_norm.as_ref().map(|pn| norm(n("post-MLP norm"), pn)).transpose()?,
                 k_cache: ctx.storage(&n("key cache"), cfg.n_positions * cfg.kv_width())?,
                 v_cache: ctx.storage(&n("value cache"), cfg.n_positions * cfg.kv_width())?,
                 mask: None,
             });
         }
         let ln_f = norm("final norm".into(), &w.ln_f)?;
-        let rope = match cfg.rope_theta {
-            Some(_) => {
-                let (s, c): (Vec<f32>, Vec<f32>) = cpu::ops::rope_angles(0, cfg.n_positions, &cfg.rope_inv_freq()).into_iter().unzip();
-                Some((ctx.upload("RoPE cos", &c)?, ctx.upload("RoPE sin", &s)?))
+        let mut rope: Vec<RopeTable> = Vec::new();
+        for l in 0..cfg.n_layer {
+            if let Some(theta) = cfg.layer_rope_theta(l).filter(|th| !rope.iter().any(|r| r.theta == *th)) {
+                let (s, c): (Vec<f32>, Vec<f32>) = cpu::ops::rope_angles(0, cfg.n_positions, &cfg.layer_rope_inv_freq(l)).into_iter().unzip();
+                rope.push(RopeTable {
+                    theta,
+                    cos: ctx.upload(&format!("RoPE cos (base {theta})"), &c)?,
+                    sin: ctx.upload(&format!("RoPE sin (base {theta})"), &s)?,
+                });
             }
-            None => None,
-        };
+        }
         if let Some(e) = scope.pop().await {
             return Err(Error::Backend(format!("the GPU \"{}\" ran out of memory uploading the weights: {e}", ctx.summary.name)));
         }
         Ok(DeviceWeights { wte, wpe, lm_head, layers, ln_f, rope, table_bytes })
+    }
+
+    /// The RoPE table of layer `l` (0-based); None for a model without RoPE.
+    pub fn rope_of(&self, cfg: &Config, l: usize) -> Option<&RopeTable> {
+        let theta = cfg.layer_rope_theta(l)?;
+        Some(self.rope.iter().find(|r| r.theta == theta).expect("a RoPE table was uploaded for every layer's base"))
     }
 }

@@ -5,7 +5,7 @@
 
 use super::context::Context;
 use super::device_weights::{DeviceWeights, GpuNorm};
-use super::ops::{activation, add, attention, head_mask, kv_append, linear, matmul, norm, rope, softmax, split_qkv, u};
+use super::ops::{activation, add, attention, head_mask, kv_append, linear, matmul, norm, rope, scale, softmax, split_qkv, u};
 use super::recorder::{Recorder, Slot};
 use crate::config::Config;
 use crate::error::Result;
@@ -74,12 +74,15 @@ impl Pass<'_> {
         norm::run(&mut s.r, p, self.cfg.norm, x, &n.g, y, n.b.as_ref());
     }
 
-    /// Token embeddings, plus the learned position table where the model has one: the
-    /// residual stream entering layer 1.
+    /// Token embeddings (scaled, where the model scales them), plus the learned position
+    /// table where the model has one: the residual stream entering layer 1.
     fn embed(&self, s: &mut State, ids: &[u32]) -> Result<wgpu::Buffer> {
         let (t, d, b) = (self.t, self.cfg.n_embd, s.b);
         let ids_buf = self.ctx.scratch_u32("token ids", ids)?;
         self.w.wte.gather(&mut s.r, &ids_buf, t, d, None, &b.tok);
+        if let Some(factor) = self.cfg.embedding_scale {
+            scale::run(&mut s.r, scale::Params { n: u(t * d), s: factor }, &b.tok);
+        }
         self.save(s, None, Part::TokEmb, &b.tok);
         let Some(wpe) = &self.w.wpe else {
             return Ok(b.tok.clone());
@@ -104,20 +107,31 @@ impl Pass<'_> {
         self.save(s, at, Part::Q, &b.q);
         self.save(s, at, Part::K, &b.k);
         self.save(s, at, Part::V, &b.v);
-        let (q, k) = match &self.w.rope {
-            Some((cos, sin)) => {
-                rope::run(&mut s.r, rope::Params { heads: u(h), t: u(t), hd: u(hd), start: u(start) }, &b.q, cos, sin, &b.q_rot);
-                rope::run(&mut s.r, rope::Params { heads: u(kv), t: u(t), hd: u(hd), start: u(start) }, &b.k, cos, sin, &b.k_rot);
+        let (q, k) = match (&lw.q_norm, &lw.k_norm) {
+            (Some(qn), Some(kn)) => {
+                let eps = cfg.layer_norm_epsilon;
+                norm::heads(&mut s.r, u(h * t), u(hd), eps, &b.q, qn, &b.q_norm);
+                norm::heads(&mut s.r, u(kv * t), u(hd), eps, &b.k, kn, &b.k_norm);
+                self.save(s, at, Part::QNorm, &b.q_norm);
+                self.save(s, at, Part::KNorm, &b.k_norm);
+                (&b.q_norm, &b.k_norm)
+            }
+            _ => (&b.q, &b.k),
+        };
+        let (q, k) = match self.w.rope_of(cfg, l) {
+            Some(rt) => {
+                rope::run(&mut s.r, rope::Params { heads: u(h), t: u(t), hd: u(hd), start: u(start) }, q, &rt.cos, &rt.sin, &b.q_rot);
+                rope::run(&mut s.r, rope::Params { heads: u(kv), t: u(t), hd: u(hd), start: u(start) }, k, &rt.cos, &rt.sin, &b.k_rot);
                 self.save(s, at, Part::QRot, &b.q_rot);
                 self.save(s, at, Part::KRot, &b.k_rot);
                 (&b.q_rot, &b.k_rot)
             }
-            None => (&b.q, &b.k),
+            None => (q, k),
         };
         let rows = kv_append::Params { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
         kv_append::run(&mut s.r, rows, k, &lw.k_cache);
         kv_append::run(&mut s.r, rows, &b.v, &lw.v_cache);
-        let shape = attention::Shape { h, kv, hd, t, start };
+        let shape = attention::Shape { h, kv, hd, t, start, scale: cfg.attention_scale(), window: cfg.layer_window(l) };
         attention::run(&mut s.r, shape, attention::Buffers { q, k_cache: &lw.k_cache, v_cache: &lw.v_cache, scores: &b.scores, probs: &b.probs, z: &b.z });
         self.save(s, at, Part::AttnScores, &b.scores);
         self.save(s, at, Part::AttnProbs, &b.probs);
@@ -127,7 +141,8 @@ impl Pass<'_> {
         self.save(s, at, Part::HeadOutputs, &b.z);
         linear::run(&mut s.r, &b.z, t, &lw.o, &b.attn_out);
         self.save(s, at, Part::AttnOut, &b.attn_out);
-        add::run(&mut s.r, add::Params { n: u(t * d) }, x, &b.attn_out, &b.mid);
+        let added = self.post_norm(s, l, &b.attn_out, lw.post_attn_norm.as_ref(), Part::PostAttnNorm);
+        add::run(&mut s.r, add::Params { n: u(t * d) }, x, added, &b.mid);
         self.save(s, at, Part::ResidMid, &b.mid);
 
         self.norm(s, &b.mid, &lw.ln_2, &b.h);
@@ -149,12 +164,25 @@ impl Pass<'_> {
         self.save(s, at, Part::MlpPost, &b.act);
         linear::run(&mut s.r, &b.act, t, &lw.down, &b.mlp_out);
         self.save(s, at, Part::MlpOut, &b.mlp_out);
+        let added = self.post_norm(s, l, &b.mlp_out, lw.post_mlp_norm.as_ref(), Part::PostMlpNorm);
         // Blocks alternate between the two residual buffers; the embedding output is in
         // resid[1] or its own buffer, so block l never writes its own input.
         let out = &b.resid[l % 2];
-        add::run(&mut s.r, add::Params { n: u(t * d) }, &b.mid, &b.mlp_out, out);
+        add::run(&mut s.r, add::Params { n: u(t * d) }, &b.mid, added, out);
         self.save(s, at, Part::ResidPost, out);
         out.clone()
+    }
+
+    /// What a branch (attention or MLP) of layer `l` adds to the residual stream: its output
+    /// `out`, or, where the model norms it first (Gemma's post-norms), that norm of it,
+    /// recorded as `part`.
+    fn post_norm<'b>(&self, s: &mut State<'_, 'b>, l: usize, out: &'b wgpu::Buffer, n: Option<&GpuNorm>, part: Part) -> &'b wgpu::Buffer {
+        let Some(n) = n else { return out };
+        let b: &'b Buffers = s.b;
+        let post = &b.post;
+        self.norm(s, out, n, post);
+        self.save(s, Some(l), part, post);
+        post
     }
 
     /// Final norm and logits = ln_f · Uᵀ, one dispatch per vocabulary chunk of U, in row
@@ -186,7 +214,7 @@ impl Pass<'_> {
                 next = Some(s.r.save(&logits, (br - 1) * v, v));
             }
             if let Some(p) = &probs {
-                softmax::run(&mut s.r, softmax::Params { rows: u(br), n: u(v), causal: 0, start: 0, t: u(br) }, &logits, p);
+                softmax::run(&mut s.r, softmax::Params { rows: u(br), n: u(v), causal: 0, start: 0, t: u(br), window: 0 }, &logits, p);
                 prob_blocks.push(s.r.save(p, 0, br * v));
             }
         }
@@ -220,12 +248,16 @@ struct Buffers {
     q: wgpu::Buffer,
     k: wgpu::Buffer,
     v: wgpu::Buffer,
+    q_norm: wgpu::Buffer,
+    k_norm: wgpu::Buffer,
     q_rot: wgpu::Buffer,
     k_rot: wgpu::Buffer,
     scores: wgpu::Buffer,
     probs: wgpu::Buffer,
     z: wgpu::Buffer,
     attn_out: wgpu::Buffer,
+    /// A branch's output after its post-norm (Gemma), attention's then the MLP's.
+    post: wgpu::Buffer,
     mid: wgpu::Buffer,
     up: wgpu::Buffer,
     gate: wgpu::Buffer,
@@ -246,12 +278,15 @@ impl Buffers {
             q: s("q [H, T, hd]", t * qw)?,
             k: s("k [Hkv, T, hd]", t * kvw)?,
             v: s("v [Hkv, T, hd]", t * kvw)?,
+            q_norm: s("q after QK-norm [H, T, hd]", if cfg.qk_norm { t * qw } else { 1 })?,
+            k_norm: s("k after QK-norm [Hkv, T, hd]", if cfg.qk_norm { t * kvw } else { 1 })?,
             q_rot: s("rotated q [H, T, hd]", if cfg.rope_theta.is_some() { t * qw } else { 1 })?,
             k_rot: s("rotated k [Hkv, T, hd]", if cfg.rope_theta.is_some() { t * kvw } else { 1 })?,
             scores: s("attention scores [H, T, Tk]", cfg.n_head * t * tk)?,
             probs: s("attention probabilities [H, T, Tk]", cfg.n_head * t * tk)?,
             z: s("head outputs [T, H·hd]", t * qw)?,
             attn_out: s("attention output [T, d]", t * d)?,
+            post: s("branch output after its post-norm [T, d]", if cfg.post_norms { t * d } else { 1 })?,
             mid: s("residual after attention [T, d]", t * d)?,
             up: s("MLP up [T, F]", t * f)?,
             gate: s("MLP gate [T, F]", if cfg.gated_mlp { t * f } else { 1 })?,

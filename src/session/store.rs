@@ -20,6 +20,11 @@ pub struct ResidualNorms {
     pub attention: Vec<Vec<f32>>,
     /// Per layer: ‖MLP output‖ (Gemma: after its post-norm) [L][T].
     pub mlp: Vec<Vec<f32>>,
+    /// Where blocks pass their output through a post-norm (Gemma), per layer ‖attention
+    /// output‖ and ‖MLP output‖ before it [L][T], so the page can show what the post-norms
+    /// did; empty otherwise.
+    pub attention_branch: Vec<Vec<f32>>,
+    pub mlp_branch: Vec<Vec<f32>>,
 }
 
 fn l2(v: &[f32]) -> f32 {
@@ -29,7 +34,7 @@ fn l2(v: &[f32]) -> f32 {
 impl ResidualNorms {
     fn truncate(&mut self, n: usize) {
         self.embedding.truncate(n);
-        for v in self.after_layer.iter_mut().chain(&mut self.attention).chain(&mut self.mlp) {
+        for v in self.after_layer.iter_mut().chain(&mut self.attention).chain(&mut self.mlp).chain(&mut self.attention_branch).chain(&mut self.mlp_branch) {
             v.truncate(n);
         }
     }
@@ -154,6 +159,12 @@ impl Store {
             self.norms.after_layer[l].extend(rows(Part::ResidPost)?);
             self.norms.attention[l].extend(added(Part::PostAttnNorm, Part::AttnOut)?);
             self.norms.mlp[l].extend(added(Part::PostMlpNorm, Part::MlpOut)?);
+            if layer.get(Part::PostAttnNorm).is_some() {
+                self.norms.attention_branch.resize(n_layer, Vec::new());
+                self.norms.mlp_branch.resize(n_layer, Vec::new());
+                self.norms.attention_branch[l].extend(rows(Part::AttnOut)?);
+                self.norms.mlp_branch[l].extend(rows(Part::MlpOut)?);
+            }
         }
         let mut add = |layer: Option<usize>, p: Part, t: Tensor| {
             if !keep.has(p) {
@@ -306,8 +317,18 @@ mod tests {
             after_layer: vec![vec![1.0, 2.0, 3.0]],
             attention: vec![vec![4.0, 5.0, 6.0]],
             mlp: vec![vec![7.0, 8.0, 9.0]],
+            attention_branch: vec![vec![10.0, 11.0, 12.0]],
+            mlp_branch: vec![vec![13.0, 14.0, 15.0]],
         };
         n.truncate(1);
-        assert_eq!(n, ResidualNorms { embedding: vec![1.0], after_layer: vec![vec![1.0]], attention: vec![vec![4.0]], mlp: vec![vec![7.0]] });
+        let want = ResidualNorms {
+            embedding: vec![1.0],
+            after_layer: vec![vec![1.0]],
+            attention: vec![vec![4.0]],
+            mlp: vec![vec![7.0]],
+            attention_branch: vec![vec![10.0]],
+            mlp_branch: vec![vec![13.0]],
+        };
+        assert_eq!(n, want);
     }
 }

@@ -1,5 +1,5 @@
 // Runs the browser tests: serves dist/ on an ephemeral localhost port (plus broken model
-// folders under /test-models/), a stand-in Hugging Face Hub on another origin, drives
+// folders under /test-models/, the test fixtures under /tests/fixtures/), a stand-in Hugging Face Hub on another origin, drives
 // headless Chromium and prints "browser: N passed, M failed". Exit code 1 on any failure.
 //   node tests/browser/run.mjs [--only substring]
 import fs from 'node:fs';
@@ -15,6 +15,7 @@ import { tests as instrumentTests } from './instruments.mjs';
 import { tests as protocolTests } from './protocol.mjs';
 import { tests as staleTests } from './stale.mjs';
 import { tests as tourTests } from './tour.mjs';
+import { tests as gemmaTests } from './gemma.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
@@ -33,7 +34,7 @@ const weights = fs.readFileSync(path.join(model, 'model.safetensors'));
 fs.writeFileSync(path.join(broken, 'corrupt', 'model.safetensors'), weights.subarray(0, Math.floor(weights.length / 3)));
 
 const hub = await startHub(testRepos(root));
-const { server, url } = await startServer({ root: path.join(root, 'dist'), mounts: { '/test-models/': broken } });
+const { server, url } = await startServer({ root: path.join(root, 'dist'), mounts: { '/test-models/': broken, '/tests/fixtures/': path.join(root, 'tests/fixtures') } });
 // The same page, told that the stand-in on another origin is the Hub.
 const hubPage = await startServer({ root: path.join(root, 'dist'), hub: hub.origin });
 const browser = await launch({ webgpu: true });
@@ -44,7 +45,7 @@ const have = { smollm2: fs.existsSync(smollm2) };
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...smollm2Tests]) {
+for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...gemmaTests, ...smollm2Tests]) {
   if (only && !t.name.includes(only)) continue;
   // A test that needs something this checkout lacks says what, and is skipped.
   const lacking = t.skip && t.skip({ root });

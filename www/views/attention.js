@@ -40,6 +40,28 @@ function bestInduction() {
   return list.reduce((a, b) => ((b.induction_random ?? 0) > (a.induction_random ?? 0) ? b : a));
 }
 
+/**
+ * How far back layer `layer` (0-based) looks: the sliding window in tokens (Gemma's local
+ * layers), or null where it sees the whole context.
+ * @param {number} layer
+ * @returns {number | null}
+ */
+export function layerWindow(layer) {
+  const cfg = state.info.config;
+  return cfg.layer_types && cfg.layer_types[layer] === 'sliding' ? cfg.sliding_window : null;
+}
+
+/**
+ * "local (last 512)" or "global" for a model that mixes the two (Gemma 3), else null.
+ * @param {number} layer
+ */
+export function layerScope(layer) {
+  const cfg = state.info.config;
+  if (!cfg.layer_types || !cfg.layer_types.includes('sliding')) return null;
+  const w = layerWindow(layer);
+  return w != null ? `local (last ${w})` : 'global';
+}
+
 /** The census's progress, while the worker computes it. */
 function censusText() {
   return state.census ? `Naming heads: head census ${state.census.done} of ${state.census.total} runs…` : '';
@@ -58,21 +80,46 @@ export function render(root, layer) {
   const group = H / cfg.n_kv_head;
   const head = Math.min(state.head, H - 1);
   const kv = Math.floor(head / group);
+  const win = layerWindow(layer);
+  const scope = layerScope(layer);
+  const scaled = cfg.query_pre_attn_scalar != null ? `q·k/√${cfg.query_pre_attn_scalar}` : 'q·k/√d';
+  const reach =
+    win != null
+      ? ` This is a local layer: each token sees only the last ${win} tokens, itself included (a sliding window); older tokens are masked too.`
+      : scope
+        ? ' This is a global layer: each token sees every earlier token.'
+        : '';
   const shared = group > 1 ? ` It shares its keys and values with heads ${kv * group + 1}–${(kv + 1) * group} (key/value head ${kv + 1} of ${cfg.n_kv_head}: grouped-query attention).` : '';
   root.append(
     viewHeader(
-      `Attention · layer ${layer + 1}, head ${head + 1}${isAblated(layer, head) ? ' (ablated)' : ''}`,
+      `Attention · layer ${layer + 1}${scope ? `, ${scope}` : ''}, head ${head + 1}${isAblated(layer, head) ? ' (ablated)' : ''}`,
       'activation',
-      `How much each token (row) takes from each earlier token (column) in this head: softmax(q·k/√d) for this prompt. Rows sum to 1; a token cannot look ahead (hatched).${shared}`,
+      `How much each token (row) takes from each earlier token (column) in this head: softmax(${scaled}) for this prompt. Rows sum to 1; a token cannot look ahead (hatched).${reach}${shared}`,
     ),
   );
+  if (scope) {
+    const band = win != null && n > win;
+    root.append(
+      el(
+        'p',
+        { class: 'layer-scope', id: 'attention-scope', dataset: { scope: win != null ? 'local' : 'global', window: win ?? '' } },
+        el('span', { class: `scope-badge ${win != null ? 'local' : 'global'}` }, scope),
+        ' ',
+        win == null
+          ? `Layer ${layer + 1} attends to the whole context.`
+          : band
+            ? `The prompt (${n} tokens) is longer than the window: each row sees only the band of its last ${win} tokens, so this layer stops looking back past it (hatched on the left).`
+            : `The prompt (${n} tokens) fits in the window of ${win}, so this layer still sees every earlier token; past ${win} tokens its map becomes a band.`,
+      ),
+    );
+  }
   /** @type {(l: number, h: number) => void} */
   const open = (l, h) => actions.navigate({ stage: 'layer', layer: l, head: h, sub: 'attention' });
   const best = bestInduction();
   const controls = el(
     'div',
     { class: 'controls' },
-    el('label', {}, 'Layer ', el('select', { 'aria-label': 'Layer', onchange: (e) => open(Number(e.target.value), head) }, Array.from({ length: cfg.n_layer }, (_, l) => el('option', { value: l, selected: l === layer }, `${l + 1}`)))),
+    el('label', {}, 'Layer ', el('select', { 'aria-label': 'Layer', onchange: (e) => open(Number(e.target.value), head) }, Array.from({ length: cfg.n_layer }, (_, l) => el('option', { value: l, selected: l === layer }, `${l + 1}${layerScope(l) ? ' · ' + layerScope(l) : ''}`)))),
     el(
       'label',
       {},
@@ -106,12 +153,17 @@ export function render(root, layer) {
       rowTitle: 'query token (the one looking)',
       colTitle: 'key token (looked at)',
       valueName: 'attention weight',
+      // A local layer also masks the keys left of its window.
+      maskName: win != null ? '(future, old)' : undefined,
       title: `Attention of layer ${layer + 1}, head ${head + 1}`,
       exportName: `attention-layer${layer + 1}-head${head + 1}`,
-      tooltip: (i, j, v) => (v == null ? `${plain[i]} → ${plain[j]}: masked (a token cannot attend to later tokens)` : `${plain[i]} → ${plain[j]}: ${fmt(v)}`),
+      tooltip: (i, j, v) =>
+        v == null
+          ? `${plain[i]} → ${plain[j]}: masked (${j > i ? 'a token cannot attend to later tokens' : `outside the window: a local layer sees the last ${win} tokens`})`
+          : `${plain[i]} → ${plain[j]}: ${fmt(v)}`,
       onHoverRow: actions.setHover,
     });
-    hm.set({ rows: n, cols: n, get: (i, j) => att.data[i * T + j], max: 1, masked: (i, j) => j > i, rowLabels: labels, colLabels: labels, label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}` });
+    hm.set({ rows: n, cols: n, get: (i, j) => att.data[i * T + j], max: 1, masked: (i, j) => j > i || (win != null && j <= i - win), rowLabels: labels, colLabels: labels, label: `attention of layer ${layer + 1} head ${head + 1}, ${n} × ${n}` });
     hm.canvas.id = 'attention-heatmap';
   }
   side.append(headGrid(layer, head, n, group));
@@ -157,7 +209,8 @@ function headGrid(layer, head, n, group) {
   const layers = Array.from({ length: last - first }, (_, k) => first + k);
   const thumbs = data.headThumbnails(layers, n, 32);
   for (let l = first; l < last; l++) {
-    grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
+    const scope = layerScope(l);
+    grid.append(el('span', { class: 'muted small', title: scope ?? undefined }, `layer ${l + 1}`, scope ? el('br') : null, scope ? el('span', { class: `scope-badge ${layerWindow(l) != null ? 'local' : 'global'}` }, scope) : null));
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
       if (thumbs && !failed(thumbs)) paintThumbnail(c, thumbs[l - first][h], thumb, thumb, (v) => sequential(v, 1), n);

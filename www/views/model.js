@@ -16,6 +16,29 @@ function storageLine(storage) {
   return `${bits[main] || main} ${main} (${list}) in ${storage.format}, dequantized to f32 here`;
 }
 
+/**
+ * Which layers attend within the sliding window and which globally, counted from 1:
+ * "local (last 512): 1–5, 7–11, 13–17; global: 6, 12, 18" (as src/config.rs layer_pattern
+ * words it); null where every layer is global.
+ * @param {import('../protocol.js').Config} c
+ */
+export function layerPattern(c) {
+  if (!c.layer_types || !c.layer_types.includes('sliding')) return null;
+  /** @param {string} kind */
+  const list = (kind) => {
+    /** @type {[number, number][]} */
+    const runs = [];
+    for (let l = 1; l <= c.n_layer; l++) {
+      if ((c.layer_types[l - 1] || 'global') !== kind) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[1] + 1 === l) last[1] = l;
+      else runs.push([l, l]);
+    }
+    return runs.length ? runs.map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`)).join(', ') : 'none';
+  };
+  return `local (last ${c.sliding_window}): ${list('sliding')}; global: ${list('global')}`;
+}
+
 /** What the page has moved from the worker since the last run (updated as data arrives). */
 export function bytesMovedText() {
   return `${(state.bytesMoved / 1024).toFixed(1)} KB of data since the last run`;
@@ -121,7 +144,14 @@ function renderPanel(root) {
   if (!state.info) return;
   const c = state.info.config;
   const llama = c.rope_theta != null;
-  root.append(
+  const pattern = layerPattern(c);
+  const gemma = c.model_type === 'gemma3';
+  const mlp = c.gated_mlp ? `gated (${c.activation === 'silu' ? 'SwiGLU' : c.activation === 'gelu_new' ? 'GeGLU' : 'gated'}: ${c.activation})` : c.activation;
+  const rmsOrLn = c.norm === 'rms_norm' ? 'RMSNorm' : 'LayerNorm';
+  const norm = `${rmsOrLn}${c.post_norms ? ' before and after each block (post-norms)' : ''}${c.qk_norm ? '; QK-norm on each query and key head' : ''}`;
+  const position = !llama ? 'learned table' : c.rope_local_theta != null ? `RoPE, base θ = ${c.rope_theta} (global layers), ${c.rope_local_theta} (local layers)` : `RoPE, base θ = ${c.rope_theta}`;
+  const defaulted = c.defaulted || [];
+  add(
     el('h3', {}, 'Hyperparameters ', kindBadge('hyperparameter')),
     el(
       'table',
@@ -130,16 +160,19 @@ function renderPanel(root) {
         'tbody',
         {},
         [
-          ['architecture', { gpt2: 'GPT-2', llama: 'Llama', qwen2: 'Qwen2 (Llama + q/k/v biases)' }[c.model_type] || c.model_type],
+          ['architecture', { gpt2: 'GPT-2', llama: 'Llama', qwen2: 'Qwen2 (Llama + q/k/v biases)', gemma3: 'Gemma 3' }[c.model_type] || c.model_type],
           ['layers', c.n_layer],
+          pattern ? ['layer pattern', pattern] : null,
           ['attention heads', c.n_head],
           llama ? ['key/value heads', c.n_kv_head === c.n_head ? c.n_kv_head : `${c.n_kv_head} (each shared by ${c.n_head / c.n_kv_head} query heads)`] : null,
           ['head width', c.head_dim],
           ['width (d_model)', c.n_embd],
           ['MLP width', c.n_inner],
-          ['MLP', c.gated_mlp ? `gated (SwiGLU: ${c.activation})` : c.activation],
-          ['norm', c.norm === 'rms_norm' ? 'RMSNorm' : 'LayerNorm'],
-          ['position', llama ? `RoPE, base θ = ${c.rope_theta}` : 'learned table'],
+          ['MLP', mlp],
+          ['norm', norm],
+          ['position', position],
+          c.query_pre_attn_scalar != null ? ['attention scale', `q·k / √${c.query_pre_attn_scalar}`] : null,
+          c.embedding_scale != null ? ['embedding scale', `× ${c.embedding_scale.toFixed(3)} (√width)`] : null,
           ['context (tokens)', c.n_positions],
           ['vocabulary', c.vocab_size],
         ]
@@ -147,6 +180,27 @@ function renderPanel(root) {
           .map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', { class: 'num' }, typeof v === 'number' ? fmtCount(v) : v))),
       ),
     ),
+    defaulted.length
+      ? el(
+          'div',
+          { id: 'defaulted' },
+          el('p', { class: 'muted small' }, 'Not in the file, so taken from the architecture’s defaults (as transformers takes them):'),
+          el(
+            'ul',
+            { class: 'small' },
+            defaulted.map((d) => el('li', {}, el('code', {}, d.name), ` = ${d.value}`)),
+          ),
+        )
+      : null,
+    gemma
+      ? el(
+          'p',
+          { class: 'small', id: 'model-terms' },
+          'Gemma is provided under and subject to the Gemma Terms of Use: ',
+          el('a', { href: 'https://ai.google.dev/gemma/terms', target: '_blank', rel: 'noopener' }, 'ai.google.dev/gemma/terms'),
+          '.',
+        )
+      : null,
     el('h3', {}, 'Learned parameters ', kindBadge('parameter')),
     el('p', { class: 'muted small', id: 'storage' }, `Stored as ${storageLine(state.info.storage)}.`),
     el(

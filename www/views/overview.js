@@ -11,6 +11,7 @@ import { tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 import { data, failed } from '../data.js';
+import { layerWindow, layerScope } from './attention.js';
 
 /** Thumbnails are pooled to at most this many rows and columns (src/session/mod.rs `pool`). */
 const SIZE = 32;
@@ -70,7 +71,13 @@ export function render(root) {
         el(
           'div',
           { class: 'map-layer' },
-          el('span', { class: 'map-label' }, `Layer ${l + 1}`),
+          el(
+            'span',
+            { class: 'map-label' },
+            `Layer ${l + 1}`,
+            // Gemma: whether this layer's attention is local (a sliding window) or global.
+            layerScope(l) ? el('span', { class: `scope-badge ${layerWindow(l) != null ? 'local' : 'global'}`, title: layerScope(l) }, layerWindow(l) != null ? 'local' : 'global') : null,
+          ),
           el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} attention`, onclick: go({ stage: 'layer', layer: l, sub: 'attention' }) }, a, el('span', { class: 'small' }, 'attention')),
           el('button', { type: 'button', class: 'map-part', 'aria-label': `open layer ${l + 1} MLP`, onclick: go({ stage: 'layer', layer: l, sub: 'mlp' }) }, m, el('span', { class: 'small' }, 'MLP')),
         ),

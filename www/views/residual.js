@@ -28,6 +28,17 @@ export function render(root, layer) {
   const r = data.norms();
   if (!r) return root.append(loadingNote('residual norms')), {};
   if (failed(r)) return root.append(errorNote('residual norms', r)), {};
+  // Gemma norms each block's output before adding it (its post-norms): the table shows the
+  // output, then what the post-norm made of it, which is what the stream receives.
+  const post = r.attention_branch && r.attention_branch.length > 0;
+  if (post)
+    root.append(
+      el(
+        'p',
+        { class: 'muted', id: 'post-norms-note' },
+        `This model passes each block's output through one more ${norm} (a post-norm) before adding it to the stream: the table shows the block's output and, after →, the post-norm's output that is added.`,
+      ),
+    );
   /** @type {(i: number, l: number) => number} */
   const resid = (i, l) => (l < 0 ? r.embedding[i] : r.after_layer[l][i]);
   const box = el('section', { class: 'subview' }, el('h3', {}, '‖residual‖ after each layer'));
@@ -44,12 +55,15 @@ export function render(root, layer) {
     title: 'Residual stream norm per layer and token',
     exportName: 'residual-norms',
     tooltip: (s, i) =>
-      s === 0 ? `token ${labels[i]}, embedding: ‖x‖ = ${fmt(r.embedding[i], 3)}` : `token ${labels[i]}, after layer ${s}: ‖x‖ = ${fmt(resid(i, s - 1), 3)} (attention added ${fmt(r.attention[s - 1][i], 3)}, MLP added ${fmt(r.mlp[s - 1][i], 3)})`,
+      s === 0 ? `token ${labels[i]}, embedding: ‖x‖ = ${fmt(r.embedding[i], 3)}` : `token ${labels[i]}, after layer ${s}: ‖x‖ = ${fmt(resid(i, s - 1), 3)} (attention added ${fmt(r.attention[s - 1][i], 3)}, MLP added ${fmt(r.mlp[s - 1][i], 3)}${post ? ', after their post-norms' : ''})`,
   });
   hm.set({ rows: L + 1, cols: n, get: (s, i) => resid(i, s - 1), max: max || 1, rowLabels: ['embedding', ...Array.from({ length: L }, (_, l) => `after layer ${l + 1}`)], colLabels: labels, highlightRow: layer + 1, label: 'residual norms' });
 
   let top = 0;
-  for (let i = 0; i < n; i++) top = Math.max(top, resid(i, layer - 1), resid(i, layer), r.attention[layer][i], r.mlp[layer][i]);
+  for (let i = 0; i < n; i++) {
+    top = Math.max(top, resid(i, layer - 1), resid(i, layer), r.attention[layer][i], r.mlp[layer][i]);
+    if (post) top = Math.max(top, r.attention_branch[layer][i], r.mlp_branch[layer][i]);
+  }
   /** @type {(x: number, cls: string) => HTMLElement} */
   const bar = (x, cls) => el('span', { class: 'bar-track' }, el('span', { class: `bar ${cls}`, style: { width: `${(x / (top || 1)) * 100}%` } }));
   /** @type {(x: number, cls: string) => HTMLElement} */
@@ -60,15 +74,31 @@ export function render(root, layer) {
       { dataset: { index: i }, onpointerenter: () => actions.setHover(i), onpointerleave: () => actions.setHover(null) },
       el('td', {}, el('span', { class: 'chip static' }, el('span', { class: 'chip-text' }, tokenLabel(t.bytes)))),
       cell(resid(i, layer - 1), 'in'),
+      post ? cell(r.attention_branch[layer][i], 'attn') : null,
       cell(r.attention[layer][i], 'attn'),
+      post ? cell(r.mlp_branch[layer][i], 'mlp') : null,
       cell(r.mlp[layer][i], 'mlp'),
       cell(resid(i, layer), 'out'),
     ),
   );
   const table = el(
     'table',
-    { class: 'data residual' },
-    el('thead', {}, el('tr', {}, el('th', {}, 'token'), el('th', {}, '‖in‖'), el('th', {}, '+ attention ‖·‖'), el('th', {}, '+ MLP ‖·‖'), el('th', {}, '‖out‖'))),
+    { class: 'data residual', id: 'residual-table' },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        el('th', {}, 'token'),
+        el('th', {}, '‖in‖'),
+        post ? el('th', {}, 'attention output ‖·‖') : null,
+        el('th', {}, post ? '→ + post-attention norm ‖·‖' : '+ attention ‖·‖'),
+        post ? el('th', {}, 'MLP output ‖·‖') : null,
+        el('th', {}, post ? '→ + post-MLP norm ‖·‖' : '+ MLP ‖·‖'),
+        el('th', {}, '‖out‖'),
+      ),
+    ),
     el('tbody', {}, rows),
   );
   root.append(el('section', { class: 'subview' }, el('h3', {}, `Layer ${layer + 1}: what each block added`), el('div', { class: 'scroll' }, table)));

@@ -1,5 +1,5 @@
 //! The MLP's nonlinearity (activation.wgsl), elementwise: act(x), or act(gate) · up for a
-//! gated MLP (SwiGLU with SiLU).
+//! gated MLP (SwiGLU with SiLU, Gemma's GeGLU with GELU's tanh form).
 
 use crate::config::Activation;
 use crate::gpu::recorder::{grid, Kernel, Recorder};

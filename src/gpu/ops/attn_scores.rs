@@ -1,11 +1,13 @@
-//! Attention scores with scale and causal mask (attn_scores.wgsl).
+//! Attention scores with scale and causal mask, optionally within a sliding window
+//! (attn_scores.wgsl).
 
 use crate::gpu::recorder::{grid, Kernel, Recorder};
 
 params!(
     /// `h` query heads, `group` of them per key/value head; `t` queries at positions
     /// start.. over `tk` keys; rows of the key cache are `kv_width` wide; neg_inf is −∞
-    /// (WGSL has no literal for it).
+    /// (WGSL has no literal for it); `window` w > 0 masks the keys w or more positions
+    /// before each query (a sliding-window layer), 0 none.
     h: u32,
     group: u32,
     t: u32,
@@ -15,6 +17,7 @@ params!(
     start: u32,
     scale: f32,
     neg_inf: f32,
+    window: u32,
 );
 
 pub(crate) static ATTN_SCORES: Kernel = Kernel {

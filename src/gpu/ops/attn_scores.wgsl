@@ -1,8 +1,10 @@
 // scores[h, i, j] = q[h, i, :] · k[j, kv(h)·hd ..] × scale for every key j of the context,
 // −∞ where j is after the query's position start + i (the causal mask, as the CPU writes
-// it). Query head h reads key/value head kv(h) = h / group (grouped-query attention).
-// −∞ comes in as a parameter (its bit pattern from the host): WGSL has no infinity literal.
-struct Params { h: u32, group: u32, t: u32, tk: u32, hd: u32, kv_width: u32, start: u32, scale: f32, neg_inf: f32 }
+// it) and, on a sliding-window layer (window w > 0), where j is w or more positions before
+// it: the query at position s sees the keys s − w < j ≤ s. Query head h reads key/value
+// head kv(h) = h / group (grouped-query attention). −∞ comes in as a parameter (its bit
+// pattern from the host): WGSL has no infinity literal.
+struct Params { h: u32, group: u32, t: u32, tk: u32, hd: u32, kv_width: u32, start: u32, scale: f32, neg_inf: f32, window: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<f32>;
@@ -16,7 +18,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let r = idx % (p.t * p.tk);
     let i = r / p.tk;
     let j = r % p.tk;
-    if (j > p.start + i) {
+    let s_pos = p.start + i;
+    if (j > s_pos || (p.window > 0u && j + p.window <= s_pos)) {
         scores[idx] = p.neg_inf;
         return;
     }

@@ -4,7 +4,8 @@ use crate::gpu::recorder::{grid, Kernel, Recorder};
 
 params!(
     /// As attn_scores.rs: `h` query heads, `group` per key/value head, `t` queries at
-    /// positions start.. over `tk` keys, value-cache rows `kv_width` wide.
+    /// positions start.. over `tk` keys, value-cache rows `kv_width` wide, `window` the
+    /// sliding window (0: none).
     h: u32,
     group: u32,
     t: u32,
@@ -12,6 +13,7 @@ params!(
     hd: u32,
     kv_width: u32,
     start: u32,
+    window: u32,
 );
 
 pub(crate) static ATTN_VALUES: Kernel = Kernel {

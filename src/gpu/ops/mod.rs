@@ -43,6 +43,7 @@ use super::recorder::Kernel;
 registry! {
     embed: [EMBED],
     add: [ADD],
+    scale: [SCALE],
     bias: [BIAS],
     norm: [LAYER_NORM, RMS_NORM],
     activation: [ACTIVATION, GATED],

@@ -1,5 +1,5 @@
 //! LayerNorm and RMSNorm (norm.wgsl), one workgroup per row: the model's norm, as the CPU
-//! reference chooses it from the config.
+//! reference chooses it from the config, and RMSNorm of each attention head (QK-norm).
 
 use crate::config::Norm;
 use crate::gpu::recorder::{Kernel, Recorder};
@@ -38,4 +38,11 @@ pub(crate) fn run(r: &mut Recorder, p: Params, kind: Norm, x: &wgpu::Buffer, g: 
         Norm::LayerNorm => r.dispatch(&LAYER_NORM, &p, &[x, g, y, (b.expect("the loaders give every LayerNorm a bias"), n)], (p.rows, 1, 1)),
         Norm::RmsNorm => r.dispatch(&RMS_NORM, &p, &[x, g, y], (p.rows, 1, 1)),
     }
+}
+
+/// Gemma 3's QK-norm: RMSNorm of each head of per-head rows x [heads, t, hd] into y, every
+/// head with the one gain g [hd]; the RMSNorm kernel over rows one head wide (the CPU's
+/// `rms_norm_heads` on rows [t, heads·hd]).
+pub(crate) fn heads(r: &mut Recorder, rows: u32, hd: u32, eps: f32, x: &wgpu::Buffer, g: &wgpu::Buffer, y: &wgpu::Buffer) {
+    run(r, Params { rows, n: hd, eps }, Norm::RmsNorm, x, g, y, None);
 }

@@ -5,12 +5,14 @@ use crate::gpu::recorder::{Kernel, Recorder};
 
 params!(
     /// `rows` of length `n`; causal = 1 treats row r as query r % t of a head, seeing its
-    /// first start + (r % t) + 1 entries.
+    /// first start + (r % t) + 1 entries, and of those only the last `window` when it is
+    /// above 0 (a sliding-window layer).
     rows: u32,
     n: u32,
     causal: u32,
     start: u32,
     t: u32,
+    window: u32,
 );
 
 pub(crate) static SOFTMAX: Kernel = Kernel {

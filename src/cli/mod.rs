@@ -165,4 +165,5 @@ macro_rules! outln {
 
 pub mod bench;
 pub mod run;
+pub mod train;
 pub mod why;

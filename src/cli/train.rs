@@ -36,6 +36,8 @@ pub const OPTIONS: &[&str] = &[
     "min-span",
     "max-span",
     "layout",
+    "skip-fraction",
+    "distinct",
     "lr",
     "warmup",
     "decay-steps",
@@ -91,6 +93,9 @@ pub fn cmd_train(args: &Args) -> Result<(), Failure> {
         trainer.parameter_count()
     );
     let started = Instant::now();
+    if census_every > 0 {
+        eprintln!("census at step 0: {}", summarise(&trainer.census()));
+    }
     let mut tokens = 0usize;
     for _ in 0..steps {
         let r = trainer.step()?;
@@ -204,7 +209,7 @@ fn data(args: &Args, tok: &Tokenizer, vocab: usize, seed: u64) -> Result<(Task, 
                 Some(_) => Induction::alphabet(vocab, args.num("alphabet", 0)?, seed)?,
                 None => ri.alphabet.clone(),
             };
-            let ind = Induction { alphabet, min_span: args.num("min-span", ri.min_span)?, max_span: args.num("max-span", ri.max_span)?, layout };
+            let ind = Induction { alphabet, min_span: args.num("min-span", ri.min_span)?, max_span: args.num("max-span", ri.max_span)?, layout, skip_fraction: args.num("skip-fraction", ri.skip_fraction)?, distinct: args.num("distinct", ri.distinct as u8)? == 1 };
             let (b, t) = (args.num("batch", rh.batch)?, args.num("seq", rh.seq)?);
             Ok((Task::Induction(ind), steps, b, t, Some(rh)))
         }

@@ -55,6 +55,18 @@ pub struct Induction {
     pub min_span: usize,
     pub max_span: usize,
     pub layout: Layout,
+    /// The fraction of sequences that follow the skip rule instead: each token is the
+    /// successor (in the alphabet's order) of the token two before it. Predicting it needs
+    /// the previous token at the current position, so a previous-token head pays for itself
+    /// from the start, as trigram statistics make it pay in text; in random tokens it pays
+    /// only once an induction head reads it.
+    #[serde(default)]
+    pub skip_fraction: f64,
+    /// Within a sequence, tokens outside the repeats are drawn without replacement (the
+    /// alphabet must have as many tokens as a sequence needs): then every token of a repeat
+    /// has exactly one earlier occurrence, and copying what followed it is always right.
+    #[serde(default)]
+    pub distinct: bool,
 }
 
 impl Induction {
@@ -79,6 +91,12 @@ impl Induction {
         self.alphabet[(rng.next_u64() % self.alphabet.len() as u64) as usize]
     }
 
+    /// A source of this sequence's fresh tokens: uniform draws, or (`distinct`) draws without
+    /// replacement while the alphabet lasts.
+    fn draws(&self) -> Draws<'_> {
+        Draws { task: self, left: if self.distinct { self.alphabet.clone() } else { Vec::new() } }
+    }
+
     fn span_len(&self, rng: &mut Rng, room: usize) -> usize {
         let hi = self.max_span.min(room).max(1);
         let lo = self.min_span.min(hi).max(1);
@@ -87,13 +105,22 @@ impl Induction {
 
     /// One sequence of `len` ids.
     pub fn sequence(&self, rng: &mut Rng, len: usize) -> Vec<u32> {
+        if self.skip_fraction > 0.0 && rng.next_f64() < self.skip_fraction {
+            let a = self.alphabet.len();
+            let mut idx: Vec<usize> = (0..2).map(|_| (rng.next_u64() % a as u64) as usize).collect();
+            while idx.len() < len {
+                idx.push((idx[idx.len() - 2] + 1) % a);
+            }
+            return idx[..len].iter().map(|&i| self.alphabet[i]).collect();
+        }
         match self.layout {
             Layout::Pairs => {
                 let mut s = Vec::with_capacity(len + 2 * self.max_span);
+                let mut draws = self.draws();
                 while s.len() < len {
                     let n = self.span_len(rng, self.max_span);
                     let start = s.len();
-                    s.extend((0..n).map(|_| self.token(rng)));
+                    s.extend((0..n).map(|_| draws.next(rng)));
                     s.extend_from_within(start..start + n);
                 }
                 s.truncate(len);
@@ -106,7 +133,8 @@ impl Induction {
     /// Random tokens with one span at a random offset followed by its repeat: the sequence,
     /// the span's offset and its length.
     pub fn single(&self, rng: &mut Rng, len: usize) -> (Vec<u32>, usize, usize) {
-        let mut s: Vec<u32> = (0..len).map(|_| self.token(rng)).collect();
+        let mut draws = self.draws();
+        let mut s: Vec<u32> = (0..len).map(|_| draws.next(rng)).collect();
         let n = self.span_len(rng, len / 2);
         let offset = (rng.next_u64() % (len - 2 * n + 1) as u64) as usize;
         s.copy_within(offset..offset + n, offset + n);
@@ -124,6 +152,21 @@ impl Induction {
             return Err(Error::Input(format!("span lengths {}..={} are empty; expected 1 ≤ min ≤ max", self.min_span, self.max_span)));
         }
         Ok(())
+    }
+}
+
+struct Draws<'a> {
+    task: &'a Induction,
+    left: Vec<u32>,
+}
+
+impl Draws<'_> {
+    fn next(&mut self, rng: &mut Rng) -> u32 {
+        if self.left.is_empty() {
+            return self.task.token(rng);
+        }
+        let i = (rng.next_u64() % self.left.len() as u64) as usize;
+        self.left.swap_remove(i)
     }
 }
 
@@ -233,12 +276,12 @@ pub struct Probe {
 impl Probe {
     pub fn new(task: &Induction, seqs: usize, t: usize, seed: u64) -> Probe {
         let mut rng = Rng::new(seed ^ 0x9A0B_E5EE_D);
-        let single = Induction { layout: Layout::Single, ..task.clone() };
+        let single = Induction { layout: Layout::Single, skip_fraction: 0.0, ..task.clone() };
         let (mut ids, mut spans) = (Vec::with_capacity(seqs * (t + 1)), Vec::with_capacity(seqs));
         for _ in 0..seqs {
             // The span is placed within the first t tokens: the inputs.
             let (mut s, offset, len) = single.single(&mut rng, t);
-            s.push(single.token(&mut rng));
+            s.push(single.token(&mut rng)); // the last target: never scored
             ids.extend(s);
             spans.push((offset, len));
         }

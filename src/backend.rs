@@ -3,7 +3,7 @@
 //! through [`Engine`], so the choice, the fallback and the sentence that explains them
 //! live here once.
 
-pub use crate::ablation::{Ablation, AblationMode};
+use crate::ablation::{Ablation, AblationMode};
 use crate::clock::now_ms;
 use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};

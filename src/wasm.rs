@@ -1,19 +1,32 @@
 //! The wasm binding the page's Web Worker calls (`www/worker.js`): a thin layer over
-//! [`Session`]. Tensors leave as `Float32Array` copies (the worker transfers their buffers
-//! to the page); everything else goes through `serde-wasm-bindgen`. Every error is an
-//! object `{kind: "input" | "model" | "backend", message}`.
+//! [`Session`].
+//!
+//! The page's requests about a context arrive as one [`Request`] (the worker forwards the
+//! page's `{type, …fields}` unchanged) and resolve to one [`Answer`]; `www/protocol.js`
+//! declares the same requests for the page, and `tests/browser/protocol.mjs` checks that
+//! both name the same ones. [`Xray::run`] numbers the context's runs, so the page can drop
+//! an answer computed from a context it is not showing. Tensors leave as `Float32Array`
+//! copies (the worker transfers their buffers to the page); everything else goes through
+//! `serde-wasm-bindgen`. Every error is an object
+//! `{kind: "input" | "model" | "backend" | "internal", message}`.
 //!
 //! Model files arrive in [`FileBytes`], filled chunk by chunk as they download, so the tab
 //! holds a file once (in wasm memory) rather than as JS chunks, a JS copy and a wasm copy.
 
-use crate::backend::{AblationMode, Choice, Engine};
+use crate::ablation::AblationMode;
+use crate::backend::{Choice, Engine};
+use crate::batched::BatchedMatrix;
+use crate::contrast::Contrast;
 use crate::error::Error;
+use crate::heads::random_repeat;
+use crate::instruments::{self, Attribution, LensLayer, Neighbour};
 use crate::model::{Footprint, Model};
 use crate::sampling::Sampling;
-use crate::session::Session;
+use crate::session::{BackendSwitch, ResidualNorms, RunInfo, Session, Thumb, Thumbnails};
+use crate::trace::TokenInfo;
 use js_sys::{Float32Array, Function, Object, Promise, Reflect, Uint32Array};
-use serde::Serialize;
-use std::cell::RefCell;
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -40,8 +53,155 @@ fn err(e: Error) -> JsValue {
     fail(&kind, e.message())
 }
 
-fn set(o: &Object, key: &str, v: &JsValue) -> Result<(), JsValue> {
-    Reflect::set(o, &key.into(), v).map(|_| ())
+/// Every request the page makes about a model's context, as the page writes it:
+/// `{type: "tensor", name: "attentions", layer: 1, head: 0}`. Layers, heads and positions
+/// are counted from 0 except in `ablate` (counted from 1, as the page shows them).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Request {
+    /// Chooses "auto", "webgpu" or "cpu" and re-runs the context on it; `pageHasWebGPU`
+    /// is whether the page itself sees `navigator.gpu`.
+    SetBackend {
+        backend: String,
+        #[serde(rename = "pageHasWebGPU")]
+        page_has_webgpu: bool,
+    },
+    /// Runs a prompt, reusing the cached keys and values of a shared prefix.
+    Run { text: String },
+    /// Runs a prompt given as token ids.
+    RunIds { ids: Vec<u32> },
+    /// Appends one token after the first `at` tokens (see `Session::generate_next`).
+    Generate { at: usize, temperature: f32, top_k: usize, top_p: f32, seed: f64 },
+    /// Ablates heads `[layer, head]` (counted from 1) by "zero" or "mean"; an empty list
+    /// restores the model. Re-runs the context.
+    Ablate { heads: Vec<(usize, usize)>, mode: String },
+    /// The `limit` most probable next tokens after `at` tokens under the sampling settings;
+    /// `baseline` asks for the distribution without the head ablation.
+    Distribution {
+        at: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        limit: usize,
+        #[serde(default)]
+        baseline: bool,
+    },
+    /// The probabilities of the tokens `ids` after `at` tokens under the sampling settings
+    /// (0 for a token sampling cannot pick).
+    Probabilities {
+        at: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        ids: Vec<u32>,
+        #[serde(default)]
+        baseline: bool,
+    },
+    /// A stored part of the context (see `Session::slice`); with `head`, that head's rows.
+    Tensor {
+        name: String,
+        #[serde(default)]
+        layer: usize,
+        head: Option<usize>,
+    },
+    /// L2 norms of the residual stream and of what each block added.
+    Norms,
+    /// The context as JSON text in the CLI's trace format (`llm-xray compare` reads it).
+    ExportRun,
+    /// Thumbnails of every stage for the overview (see `Session::thumbnails`).
+    Thumbnails { at: usize, size: usize },
+    /// The head grid's thumbnails of `layers` (see `Session::head_thumbnails`).
+    HeadThumbnails { layers: Vec<usize>, at: usize, size: usize },
+    /// The logit lens over the context: each depth's top `k` tokens, and `target`'s
+    /// probability and rank.
+    Lens { k: usize, target: Option<u32> },
+    /// Direct logit attribution of `token` at `position`.
+    Attribute { position: usize, token: u32 },
+    /// The `k` nearest tokens to `id` in the token-embedding table, by cosine.
+    Neighbours { id: u32, k: usize },
+    /// 2-D PCA coordinates of the embedding rows of `ids`.
+    Pca { ids: Vec<u32> },
+    /// Cosine similarities [n][n] of the token-embedding rows of `ids`.
+    Cosines { ids: Vec<u32> },
+    /// The id of a token written as text (e.g. " Paris"), or null.
+    TokenId { text: String },
+    /// Id, text and bytes of each of `ids`.
+    TokenInfos { ids: Vec<u32> },
+    /// The census's repeated random-token sequence: `half` random tokens, then the same again.
+    InductionDemo { half: usize },
+    /// `word` in sentences `a` and `b`, its vectors compared depth by depth (see
+    /// `crate::contrast`); `positions` [A, B], where given, choose the tokens instead. Runs
+    /// both sentences on a CPU engine of its own: the context stays as it is.
+    Contrast {
+        a: String,
+        b: String,
+        word: String,
+        #[serde(default)]
+        positions: [Option<usize>; 2],
+    },
+    /// One head's queries over the first `at` tokens as one matrix product, X · W_Q = Q
+    /// (see `crate::batched`).
+    BatchedQuery { layer: usize, head: usize, at: usize },
+}
+
+/// `distribution`'s answer: the most probable tokens first.
+#[derive(Serialize)]
+struct Distribution {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    ids: Uint32Array,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    probs: Float32Array,
+    /// How many tokens sampling can pick.
+    kept: usize,
+    tokens: Vec<TokenInfo>,
+}
+
+/// `probabilities`' answer: `probs[k]` of the request's `ids[k]`.
+#[derive(Serialize)]
+struct Probabilities {
+    kept: usize,
+    probs: Vec<f32>,
+}
+
+/// `tensor`'s answer: a copy of a stored part.
+#[derive(Serialize)]
+struct TensorSlice {
+    shape: Vec<usize>,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    data: Float32Array,
+}
+
+/// What a request resolves to, one shape per request (`www/protocol.js` names them).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer<'a> {
+    Run(RunInfo),
+    Ablated(Option<RunInfo>),
+    Backend(BackendSwitch),
+    Distribution(Distribution),
+    Probabilities(Probabilities),
+    Tensor(TensorSlice),
+    Norms(&'a ResidualNorms),
+    Text(String),
+    Thumbnails(Thumbnails),
+    HeadThumbnails(Vec<Vec<Thumb>>),
+    Lens(Vec<LensLayer>),
+    Attribution(Attribution),
+    Neighbours(Vec<Neighbour>),
+    Points(Vec<[f32; 2]>),
+    Matrix(Vec<Vec<f32>>),
+    TokenId(Option<u32>),
+    Tokens(Vec<TokenInfo>),
+    Ids(Vec<u32>),
+    Contrast(Contrast),
+    Batched(BatchedMatrix),
+}
+
+impl Answer<'_> {
+    /// Whether the context now holds another run (new activations).
+    fn is_new_run(&self) -> bool {
+        matches!(self, Answer::Run(_) | Answer::Ablated(Some(_)) | Answer::Backend(BackendSwitch { run: Some(_), .. }))
+    }
 }
 
 /// One model file's bytes, written into wasm memory as it downloads.
@@ -65,8 +225,11 @@ impl FileBytes {
 /// The model in the tab and its context.
 #[wasm_bindgen]
 pub struct Xray {
-    /// Taken out while an asynchronous call runs (see `later!`).
+    /// Taken out while an asynchronous request runs: a second request meanwhile gets a
+    /// plain "busy" error.
     session: Rc<RefCell<Option<Session>>>,
+    /// Counts the runs that replaced the context's activations (0: none yet).
+    runs: Rc<Cell<u32>>,
 }
 
 fn sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Sampling, JsValue> {
@@ -78,22 +241,13 @@ fn sampling(temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Sam
     Ok(s)
 }
 
-/// `later!(self, s => s.method(args))` runs an async session method and resolves to its
-/// result. The session is taken out meanwhile: a second call gets a plain "busy" error.
-macro_rules! later {
-    ($xray:expr, $s:ident => $call:expr) => {{
-        let mut $s = $xray.session.borrow_mut().take().ok_or_else(busy)?;
-        let cell = $xray.session.clone();
-        Ok(future_to_promise(async move {
-            let r = $call.await;
-            *cell.borrow_mut() = Some($s);
-            to_js(&r.map_err(err)?)
-        }))
-    }};
-}
-
 fn busy() -> JsValue {
     fail("internal", "the engine is still running the previous request")
+}
+
+/// Whether this worker's global scope offers WebGPU (`navigator.gpu`).
+fn worker_has_webgpu() -> bool {
+    Reflect::get(&js_sys::global(), &"navigator".into()).is_ok_and(|n| n.is_object() && Reflect::has(&n, &"gpu".into()).unwrap_or(false))
 }
 
 /// What a model will take once loaded, from its `config.json` (before the weights are
@@ -138,7 +292,7 @@ impl Xray {
     }
 
     fn of(model: Arc<Model>) -> Xray {
-        Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(model))))) }
+        Xray { session: Rc::new(RefCell::new(Some(Session::new(Engine::cpu(model))))), runs: Rc::new(Cell::new(0)) }
     }
 
     fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, JsValue>) -> Result<T, JsValue> {
@@ -151,116 +305,75 @@ impl Xray {
         self.with_session(|s| to_js(&s.describe()))
     }
 
-    /// `[{id, text, bytes}]` for token ids.
-    #[wasm_bindgen(js_name = tokenInfos)]
-    pub fn token_infos(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&s.model().token_infos(ids, 0)))
+    /// The number of the context's run that answers are computed from: how many runs have
+    /// replaced its activations (0: none yet). A request that runs the model (run, runIds,
+    /// generate, ablate, setBackend) and succeeds makes the next number; a failed one leaves
+    /// the context as it was (`Session` restores it), and the number with it.
+    #[wasm_bindgen(getter)]
+    pub fn run(&self) -> u32 {
+        self.runs.get()
     }
 
-    /// The id of a token written as text (e.g. " Paris"), or undefined.
-    #[wasm_bindgen(js_name = tokenId)]
-    pub fn token_id(&self, text: &str) -> Result<Option<u32>, JsValue> {
-        self.with_session(|s| Ok(s.model().tokenizer.token_id(text)))
+    /// Answers one [`Request`] with its [`Answer`].
+    pub fn request(&self, request: JsValue) -> Result<Promise, JsValue> {
+        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| fail("internal", format!("a request the engine does not understand: {e}")))?;
+        match req {
+            Request::Run { .. }
+            | Request::RunIds { .. }
+            | Request::Generate { .. }
+            | Request::Ablate { .. }
+            | Request::SetBackend { .. }
+            | Request::Contrast { .. } => self.run_model(req),
+            _ => Ok(Promise::resolve(&self.with_session(|s| to_js(&read(s, req)?))?)),
+        }
     }
 
-    /// Chooses "auto", "webgpu" or "cpu"; resolves to `{backend, run}` (run null without a
-    /// context).
-    #[wasm_bindgen(js_name = setBackend)]
-    pub fn set_backend(&self, choice: String, webgpu_present: bool) -> Result<Promise, JsValue> {
-        let c = Choice::parse(&choice).ok_or_else(|| fail("input", format!("unknown backend \"{choice}\"; expected auto, webgpu or cpu")))?;
-        later!(self, s => s.set_backend(c, webgpu_present))
-    }
-
-    /// Runs a prompt, reusing the cached keys and values of a shared prefix. Resolves to
-    /// `{tokens, prompt_len, computed, reused, elapsed_ms, backend, notice, ended, ablated}`.
-    #[wasm_bindgen(js_name = runPrompt)]
-    pub fn run_prompt(&self, text: String) -> Result<Promise, JsValue> {
-        later!(self, s => s.run_prompt(&text))
-    }
-
-    /// Runs a prompt given as token ids.
-    #[wasm_bindgen(js_name = runIds)]
-    pub fn run_ids(&self, ids: Vec<u32>) -> Result<Promise, JsValue> {
-        later!(self, s => s.run_ids(ids))
-    }
-
-    /// Appends one token after the first `at` tokens (see `Session::generate_next`).
-    #[wasm_bindgen(js_name = generateNext)]
-    pub fn generate_next(&self, at: usize, temperature: f32, top_k: usize, top_p: f32, seed: f64) -> Result<Promise, JsValue> {
-        let sm = sampling(temperature, top_k, top_p, seed)?;
-        later!(self, s => s.generate_next(at, &sm))
-    }
-
-    /// Ablates heads given as flat [layer, head, …] (counted from 1), mode "zero" or
-    /// "mean"; an empty list restores the model. Re-runs the context.
-    #[wasm_bindgen(js_name = setAblation)]
-    pub fn set_ablation(&self, heads: &[u32], mode: String) -> Result<Promise, JsValue> {
-        let mode = AblationMode::parse(&mode).ok_or_else(|| fail("input", format!("ablation mode \"{mode}\" is not known; expected zero or mean")))?;
-        let heads: Vec<(usize, usize)> = heads.chunks_exact(2).map(|p| ((p[0] as usize).saturating_sub(1), (p[1] as usize).saturating_sub(1))).collect();
-        later!(self, s => s.set_ablation(heads, mode))
-    }
-
-    /// The sampling distribution after `at` tokens: `{ids: Uint32Array, probs: Float32Array,
-    /// kept}` for the `limit` most probable tokens; `baseline` asks for the un-ablated one.
-    pub fn distribution(&self, at: usize, temperature: f32, top_k: usize, top_p: f32, limit: usize, baseline: bool) -> Result<JsValue, JsValue> {
-        let sm = sampling(temperature, top_k, top_p, 0.0)?;
-        self.with_session(|s| {
-            let (top, kept) = s.distribution(at, &sm, limit, baseline).map_err(err)?;
-            let out = Object::new();
-            set(&out, "ids", &Uint32Array::from(&top.iter().map(|d| d.0).collect::<Vec<_>>()[..]).into())?;
-            set(&out, "probs", &Float32Array::from(&top.iter().map(|d| d.1).collect::<Vec<_>>()[..]).into())?;
-            set(&out, "kept", &JsValue::from(kept as u32))?;
-            Ok(out.into())
-        })
-    }
-
-    /// A stored part of the context as `{shape, data: Float32Array}` (a copy; see
-    /// `Session::slice`).
-    pub fn tensor(&self, name: &str, layer: usize, head: Option<usize>) -> Result<JsValue, JsValue> {
-        self.with_session(|s| {
-            let (shape, data) = s.slice(name, layer, head).map_err(err)?;
-            let out = Object::new();
-            set(&out, "shape", &to_js(&shape)?)?;
-            set(&out, "data", &Float32Array::from(data).into())?;
-            Ok(out.into())
-        })
-    }
-
-    /// The context as JSON text in the CLI's trace format (`llm-xray compare` reads it).
-    #[wasm_bindgen(js_name = exportRun)]
-    pub fn export_run(&self) -> Result<String, JsValue> {
-        self.with_session(|s| serde_json::to_string(&s.export()).map_err(|e| fail("internal", format!("writing the run as JSON: {e}"))))
-    }
-
-    /// `{embedding [T], after_layer [L][T], attention [L][T], mlp [L][T]}`: L2 norms.
-    #[wasm_bindgen(js_name = residualNorms)]
-    pub fn residual_norms(&self) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(s.store().norms()))
-    }
-
-    /// The logit lens over the context: `[{after, top: [T][k] of {id, text, p}, target}]`.
-    pub fn lens(&self, k: usize, target: Option<u32>) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&s.lens(k, target).map_err(err)?))
-    }
-
-    /// Direct logit attribution of `token` at `position` (0-based).
-    pub fn attribute(&self, position: usize, token: u32) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&s.attribute(position, token).map_err(err)?))
-    }
-
-    /// The `k` nearest tokens to `id` in the token-embedding table, by cosine.
-    pub fn neighbours(&self, id: u32, k: usize) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&crate::instruments::neighbours(s.model(), id, k).map_err(err)?))
-    }
-
-    /// Cosine similarities [n][n] of the token-embedding rows of `ids`.
-    pub fn cosines(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&crate::instruments::cosines(s.model(), ids).map_err(err)?))
-    }
-
-    /// 2-D PCA coordinates of the embedding rows of `ids`.
-    pub fn pca(&self, ids: &[u32]) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&crate::instruments::pca_2d(s.model(), ids).map_err(err)?))
+    /// A request that runs the model, with the session taken out until it is done. Only
+    /// those that replace the context's activations make a new run number (`contrast` runs
+    /// its sentences beside the context).
+    fn run_model(&self, req: Request) -> Result<Promise, JsValue> {
+        // Arguments are checked before the session is taken.
+        let sm = match &req {
+            Request::Generate { temperature, top_k, top_p, seed, .. } => Some(sampling(*temperature, *top_k, *top_p, *seed)?),
+            _ => None,
+        };
+        let choice = match &req {
+            Request::SetBackend { backend, .. } => {
+                Some(Choice::parse(backend).ok_or_else(|| fail("input", format!("unknown backend \"{backend}\"; expected auto, webgpu or cpu")))?)
+            }
+            _ => None,
+        };
+        let mode = match &req {
+            Request::Ablate { mode, .. } => {
+                Some(AblationMode::parse(mode).ok_or_else(|| fail("input", format!("ablation mode \"{mode}\" is not known; expected zero or mean")))?)
+            }
+            _ => None,
+        };
+        let mut s = self.session.borrow_mut().take().ok_or_else(busy)?;
+        let cell = self.session.clone();
+        let runs = self.runs.clone();
+        Ok(future_to_promise(async move {
+            let answer = match req {
+                Request::Run { text } => s.run_prompt(&text).await.map(Answer::Run),
+                Request::RunIds { ids } => s.run_ids(ids).await.map(Answer::Run),
+                Request::Generate { at, .. } => s.generate_next(at, sm.as_ref().expect("checked above")).await.map(Answer::Run),
+                Request::Ablate { heads, .. } => {
+                    let heads = heads.into_iter().map(|(l, h)| (l.saturating_sub(1), h.saturating_sub(1))).collect();
+                    s.set_ablation(heads, mode.expect("checked above")).await.map(Answer::Ablated)
+                }
+                Request::SetBackend { page_has_webgpu, .. } => {
+                    s.set_backend(choice.expect("checked above"), page_has_webgpu && worker_has_webgpu()).await.map(Answer::Backend)
+                }
+                Request::Contrast { a, b, word, positions } => s.contrast([&a, &b], &word, positions).await.map(Answer::Contrast),
+                _ => unreachable!("Xray::request sends only requests that run the model here"),
+            };
+            *cell.borrow_mut() = Some(s);
+            let answer = answer.map_err(err)?;
+            if answer.is_new_run() {
+                runs.set(runs.get() + 1);
+            }
+            to_js(&answer)
+        }))
     }
 
     /// Starts the head census (`censusStep` runs it, one model run per call).
@@ -273,25 +386,61 @@ impl Xray {
     /// One run of the census: resolves to `{done, total, heads}` (see `Session::census_step`).
     #[wasm_bindgen(js_name = censusStep)]
     pub fn census_step(&self) -> Result<Promise, JsValue> {
-        later!(self, s => s.census_step())
+        let mut s = self.session.borrow_mut().take().ok_or_else(busy)?;
+        let cell = self.session.clone();
+        Ok(future_to_promise(async move {
+            let r = s.census_step().await;
+            *cell.borrow_mut() = Some(s);
+            to_js(&r.map_err(err)?)
+        }))
     }
+}
 
-    /// Thumbnails of every stage for the overview (see `Session::thumbnails`).
-    pub fn thumbnails(&self, at: usize, size: usize) -> Result<JsValue, JsValue> {
-        self.with_session(|s| to_js(&s.thumbnails(at, size).map_err(err)?))
-    }
-
-    /// The head grid's thumbnails of `layers` (see `Session::head_thumbnails`).
-    #[wasm_bindgen(js_name = headThumbnails)]
-    pub fn head_thumbnails(&self, layers: &[u32], at: usize, size: usize) -> Result<JsValue, JsValue> {
-        let layers: Vec<usize> = layers.iter().map(|&l| l as usize).collect();
-        self.with_session(|s| to_js(&s.head_thumbnails(&layers, at, size).map_err(err)?))
-    }
-
-    /// The repeated random-token sequence the census measures induction on (its first
-    /// sequence): `half` random tokens, then the same again.
-    #[wasm_bindgen(js_name = inductionDemo)]
-    pub fn induction_demo(&self, half: usize) -> Result<Vec<u32>, JsValue> {
-        self.with_session(|s| Ok(crate::heads::random_repeat(s.model().config.vocab_size, half, 0)))
-    }
+/// Answers a request that only reads the context or the model.
+fn read(s: &Session, req: Request) -> Result<Answer<'_>, JsValue> {
+    let model = s.model();
+    Ok(match req {
+        Request::Distribution { at, temperature, top_k, top_p, limit, baseline } => {
+            let (top, kept) = s.distribution(at, &sampling(temperature, top_k, top_p, 0.0)?, limit, baseline).map_err(err)?;
+            let ids: Vec<u32> = top.iter().map(|d| d.0).collect();
+            let probs: Vec<f32> = top.iter().map(|d| d.1).collect();
+            Answer::Distribution(Distribution {
+                tokens: model.token_infos(&ids, 0),
+                ids: Uint32Array::from(&ids[..]),
+                probs: Float32Array::from(&probs[..]),
+                kept,
+            })
+        }
+        Request::Probabilities { at, temperature, top_k, top_p, ids, baseline } => {
+            // The whole distribution, sorted, then the asked tokens picked out of it.
+            let (all, kept) = s.distribution(at, &sampling(temperature, top_k, top_p, 0.0)?, usize::MAX, baseline).map_err(err)?;
+            let probs = ids.iter().map(|id| all.iter().find(|d| d.0 == *id).map_or(0.0, |d| d.1)).collect();
+            Answer::Probabilities(Probabilities { kept, probs })
+        }
+        Request::Tensor { name, layer, head } => {
+            let (shape, data) = s.slice(&name, layer, head).map_err(err)?;
+            Answer::Tensor(TensorSlice { shape, data: Float32Array::from(data) })
+        }
+        Request::Norms => Answer::Norms(s.store().norms()),
+        Request::ExportRun => Answer::Text(serde_json::to_string(&s.export()).map_err(|e| fail("internal", format!("writing the run as JSON: {e}")))?),
+        Request::Thumbnails { at, size } => Answer::Thumbnails(s.thumbnails(at, size).map_err(err)?),
+        Request::HeadThumbnails { layers, at, size } => Answer::HeadThumbnails(s.head_thumbnails(&layers, at, size).map_err(err)?),
+        Request::Lens { k, target } => Answer::Lens(s.lens(k, target).map_err(err)?),
+        Request::Attribute { position, token } => Answer::Attribution(s.attribute(position, token).map_err(err)?),
+        Request::Neighbours { id, k } => Answer::Neighbours(instruments::neighbours(model, id, k).map_err(err)?),
+        Request::Pca { ids } => Answer::Points(instruments::pca_2d(model, &ids).map_err(err)?),
+        Request::Cosines { ids } => Answer::Matrix(instruments::cosines(model, &ids).map_err(err)?),
+        Request::TokenId { text } => Answer::TokenId(model.tokenizer.token_id(&text)),
+        Request::TokenInfos { ids } => Answer::Tokens(model.token_infos(&ids, 0)),
+        Request::InductionDemo { half } => Answer::Ids(random_repeat(model.config.vocab_size, half, 0)),
+        Request::BatchedQuery { layer, head, at } => Answer::Batched(s.batched_query(layer, head, at).map_err(err)?),
+        Request::Run { .. }
+        | Request::RunIds { .. }
+        | Request::Generate { .. }
+        | Request::Ablate { .. }
+        | Request::SetBackend { .. }
+        | Request::Contrast { .. } => {
+            unreachable!("Xray::request runs these on the session taken out")
+        }
+    })
 }

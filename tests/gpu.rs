@@ -1,10 +1,13 @@
 //! The GPU backend against the CPU reference: every kernel on random inputs of awkward
-//! sizes, each compared with the CPU's own function for that op (src/cpu.rs), then whole
+//! sizes, each compared with the reference op (src/cpu/ops/), then whole
 //! traces on the parity fixtures of both families, the KV-cache step, head ablation, the
 //! fallback after a lost device, and (ignored, run by hand) a GPT-2-small-shaped checkpoint.
 //!
 //! These tests FAIL when no GPU adapter exists (CI installs Mesa's llvmpipe Vulkan driver so
 //! one does); set LLM_XRAY_SKIP_GPU=1 to skip them on a machine without any.
+//!
+//! The kernel tests use `gpu::check`, which only the `test-support` feature compiles; the
+//! crate's dev-dependency on itself turns it on for `cargo test`, with no flags.
 //!
 //! Tolerances (f32 everywhere; differences come from summation order, GPU exp/tanh):
 //! - elementwise add, embedding gather, RoPE with the host's cos/sin: exact or 1 ulp-ish;
@@ -156,6 +159,16 @@ fn kernel_residual_add() {
         let want = (&Array1::from(a) + &Array1::from(b)).to_vec();
         assert_close_abs(&got, &want, 0.0, &format!("add n={n}"));
     }
+}
+
+/// A buffer smaller than the shapes say would be clamped on the GPU, not refused: the run
+/// fails instead, naming the kernel and the binding.
+#[test]
+fn a_buffer_too_small_for_its_kernel_fails_the_run() {
+    let Some(o) = ops() else { return };
+    let err = block_on(o.add(&[1.0; 300], &[1.0; 10])).expect_err("b holds 10 values where the kernel reads 300");
+    let msg = err.to_string();
+    assert!(msg.contains("kernel add") && msg.contains("buffer b") && msg.contains("1200 bytes"), "{msg}");
 }
 
 #[test]

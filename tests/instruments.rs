@@ -5,7 +5,8 @@
 
 mod common;
 use common::*;
-use llm_xray::backend::{prompt_ablation, AblationMode};
+use llm_xray::ablation::AblationMode;
+use llm_xray::backend::prompt_ablation;
 use llm_xray::heads::{census, random_repeat};
 use llm_xray::instruments::{attribute, attribution_parts, lens, lens_parts};
 use llm_xray::{Ablation, CpuBackend, Engine, Model, Part, Parts};

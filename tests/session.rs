@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use llm_xray::backend::AblationMode;
+use llm_xray::ablation::AblationMode;
 use llm_xray::session::Session;
 use llm_xray::trace::PartSource;
 use llm_xray::trace::PARTS;

@@ -31,7 +31,14 @@ fn trainer(seed: u64) -> Trainer {
         optimizer: AdamWConfig { weight_decay: 0.0, ..Default::default() },
         eval_every: 20,
     };
-    let task = Induction { alphabet: Induction::alphabet(vocab, 32, seed).unwrap(), min_span: 2, max_span: 8, layout: Layout::Pairs, skip_fraction: 0.25, distinct: false };
+    let task = Induction {
+        alphabet: Induction::alphabet(vocab, 32, seed).unwrap(),
+        min_span: 2,
+        max_span: 8,
+        layout: Layout::Pairs,
+        skip_fraction: 0.25,
+        distinct: false,
+    };
     Trainer::new(hyper, Task::Induction(task), seed).unwrap()
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Canvas charts with the same habits as heatmap.js: axes and labels drawn, values read by
 // keyboard (focus, then ↑/↓ or ←/→; announced), PNG and CSV downloads.
 // - BarChart: one horizontal bar per row, signed or not, with an optional grey bar behind
@@ -17,8 +18,16 @@ const MONO = '12px ui-monospace, SFMono-Regular, Menlo, monospace';
  * count(), describe(k), anchor(k), itemAt(e), height(W), paint(g, W, H), csv(), and may
  * give order() (the keyboard's walk) and a legend canvas (`legend: true`). */
 export class Chart {
+  /**
+   * @param {HTMLElement} parent
+   * @param {Record<string, any>} opts title, exportName, caption, and the subclass's own
+   */
   constructor(parent, opts, { kind = 'chart', cls = 'chart', legend = false } = {}) {
     this.opts = opts;
+    /** @type {any} what is drawn (null: nothing yet) */
+    this.data = null;
+    /** @type {number} the width last drawn at */
+    this.W = 0;
     this.root = el('figure', { class: cls });
     this.canvas = el('canvas', { role: 'img', tabindex: '0', 'aria-roledescription': kind });
     this.legend = legend ? el('canvas', { class: 'legend', 'aria-hidden': 'true' }) : null;
@@ -27,6 +36,7 @@ export class Chart {
     this.root.append(this.canvas, ...(this.legend ? [this.legend] : []), this.caption, this.live);
     if (opts.exportName) this.root.append(exportRow(() => this.exportPng(), () => downloadCsv(this.csv(), `${opts.exportName}.csv`)));
     parent.append(this.root);
+    /** @type {number | null} the item the keyboard is on */
     this.cursor = null;
     this.canvas.addEventListener('keydown', (e) => this.key(e));
     this.canvas.addEventListener('blur', hideTooltip);
@@ -52,11 +62,42 @@ export class Chart {
     return true;
   }
 
+  // What a subclass gives (see the class comment).
+  /** @returns {number} */
+  count() {
+    throw new Error(`${this.constructor.name} does not count its items`);
+  }
+  /** @param {number} _k @returns {string} */
+  describe(_k) {
+    throw new Error(`${this.constructor.name} does not describe its items`);
+  }
+  /** @param {number} _k @returns {number[]} [x, y] of item k in the canvas */
+  anchor(_k) {
+    throw new Error(`${this.constructor.name} does not place its items`);
+  }
+  /** @param {PointerEvent} _e @returns {number | null} */
+  itemAt(_e) {
+    throw new Error(`${this.constructor.name} does not find its items`);
+  }
+  /** @param {number} _W @returns {number} */
+  height(_W) {
+    throw new Error(`${this.constructor.name} has no height`);
+  }
+  /** @param {CanvasRenderingContext2D} _g @param {number} _W @param {number} _H */
+  paint(_g, _W, _H) {
+    throw new Error(`${this.constructor.name} does not paint`);
+  }
+  /** @returns {unknown[][]} */
+  csv() {
+    throw new Error(`${this.constructor.name} has no CSV`);
+  }
+
   /** The items in the order the arrow keys walk them. */
   order() {
     return Array.from({ length: this.count() }, (_, k) => k);
   }
 
+  /** @param {KeyboardEvent} e */
   key(e) {
     const n = this.count();
     const d = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, Home: -1e9, PageUp: -1e9, End: 1e9, PageDown: 1e9 }[e.key];
@@ -97,7 +138,10 @@ export class Chart {
 }
 
 export class BarChart extends Chart {
-  /** rows: [{label, value, back?, note?}]; opts: title, valueName, signed, max, exportName, caption. */
+  /**
+   * opts: title, valueName, signed, max, exportName, caption.
+   * @param {{label: string, value: number, back?: number, note?: string}[]} rows
+   */
   set(rows) {
     this.data = rows;
     const top = rows.slice(0, 3).map((r) => `${r.label} ${this.fmt(r.value)}`).join(', ');
@@ -196,7 +240,11 @@ export class BarChart extends Chart {
 }
 
 export class LineChart extends Chart {
-  /** x: labels [n]; series: [{name, values [n], color}]; opts: title, yName, yMax, exportName. */
+  /**
+   * opts: title, yName, yMax, yMin (default 0), exportName.
+   * @param {string[]} x labels [n]
+   * @param {{name: string, values: number[], color: string, format?: (v: number) => string}[]} series
+   */
   set(x, series) {
     this.x = x;
     this.series = series;
@@ -229,8 +277,9 @@ export class LineChart extends Chart {
   paint(g, W, H) {
     const G = this.geom(W);
     const max = this.opts.yMax || 1;
+    const min = this.opts.yMin || 0;
     const X = (k) => G.left + (G.w * k) / Math.max(1, this.x.length - 1);
-    const Y = (v) => G.top + G.h * (1 - Math.max(0, Math.min(1, v / max)));
+    const Y = (v) => G.top + G.h * (1 - Math.max(0, Math.min(1, (v - min) / (max - min))));
     g.clearRect(0, 0, W, H);
     g.strokeStyle = '#e4e4e7';
     g.fillStyle = '#52525b';
@@ -238,11 +287,12 @@ export class LineChart extends Chart {
     g.textAlign = 'right';
     g.textBaseline = 'middle';
     for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      const v = min + f * (max - min);
       g.beginPath();
-      g.moveTo(G.left, Y(f * max) + 0.5);
-      g.lineTo(G.left + G.w, Y(f * max) + 0.5);
+      g.moveTo(G.left, Y(v) + 0.5);
+      g.lineTo(G.left + G.w, Y(v) + 0.5);
       g.stroke();
-      g.fillText((f * max).toFixed(2), G.left - 4, Y(f * max));
+      g.fillText(v.toFixed(2), G.left - 4, Y(v));
     }
     g.textAlign = 'center';
     g.textBaseline = 'top';

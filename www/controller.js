@@ -1,21 +1,43 @@
-// The one module that changes the page's state: every action a view or a key can take is
-// here, and each ends by asking for a redraw. It talks to the worker (client.js), keeps the
-// URL in step (url.js), and fetches only the data the current view asks for.
+// @ts-check
+// The one module that changes the page's state (with data.js, which caches what views
+// fetch): every action a view or a key can take is here, and each ends by asking for a
+// redraw. It talks to the worker (client.js) and keeps the URL in step (url.js).
 
 import { EngineClient } from './client.js';
-import { state, emit, stages, stageIndex, modelText } from './store.js';
+import { state, emit, modelText } from './store.js';
+import { stageDef, stageList, stageIndex, layerParts } from './stages.js';
+import { connect } from './data.js';
 import { readUrl, writeUrl } from './url.js';
 import { setPalette } from './colors.js';
 
+/**
+ * @typedef {import('./protocol.js').RunInfo} RunInfo
+ * @typedef {import('./protocol.js').ModelSource} ModelSource
+ * @typedef {import('./protocol.js').BackendChoice} BackendChoice
+ * @typedef {import('./protocol.js').AblationMode} AblationMode
+ * @typedef {import('./protocol.js').TokenInfo} TokenInfo
+ * @typedef {import('./protocol.js').Probabilities} Probabilities
+ * @typedef {import('./store.js').ModelEntry} ModelEntry
+ * @typedef {import('./store.js').SamplingSettings} SamplingSettings
+ * @typedef {{stage?: string, layer?: number, sub?: string, head?: number}} ViewPatch
+ */
+
 const pageHasWebGPU = 'gpu' in navigator;
+/** @type {EngineClient} */
 let client = null;
-let debounce = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let debounce;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let compareDebounce;
+// The compare panel's second prompt: typed and waiting for its pause, runs in flight.
+let compareTyped = false;
+let compareRuns = 0;
 let inFlight = false;
 let again = false;
-const pending = new Set();
 
 const render = () => emit('render');
 
+/** Writes the state into the URL; `push` makes a new history entry (a stage change). */
 function syncUrl(push = false) {
   const href = writeUrl(location.href, state);
   if (href === location.href) return;
@@ -23,17 +45,31 @@ function syncUrl(push = false) {
   else history.replaceState(history.state, '', href);
 }
 
+/**
+ * Shows the error panel.
+ * @param {string} title
+ * @param {{message: string, kind?: import('./protocol.js').ErrorKind}} err
+ * @param {string} hint
+ * @param {(() => void) | null} retry
+ * @param {ModelSource | null} [back]
+ */
 function fail(title, err, hint, retry, back = null) {
   state.loading = null;
   state.error = { title, message: err.message || String(err), kind: err.kind || 'internal', hint: hint || '', retry, back };
   render();
 }
 
-/** Takes a finished run: new tokens, and the data cache of the old run dropped. */
-function applyRun(r) {
+/**
+ * Takes a finished run, the engine's run number `run`: new tokens, and the data cache of
+ * the old run dropped.
+ * @param {RunInfo | null} r
+ * @param {number | null} run
+ */
+function applyRun(r, run) {
   if (!r) return;
   state.run = r;
   state.runSeq++;
+  state.engineRun = run ?? 0;
   state.data = new Map();
   state.bytesMoved = 0;
   state.at = r.tokens.length;
@@ -55,10 +91,15 @@ export const actions = {
           state.loading.files[m.file] = { loaded: m.loaded, total: m.total, phase: m.phase };
           emit('progress');
         } else if (m.type === 'census') {
-          if (m.heads) state.heads = m.heads;
-          if (m.error) state.notice = `The head census failed: ${m.error}`;
-          state.census = m.heads || m.error ? null : { done: m.done, total: m.total };
-          render();
+          if (m.heads || m.error) {
+            if (m.heads) state.heads = m.heads;
+            if (m.error) state.notice = `The head census failed: ${m.error}`;
+            state.census = null;
+            return render();
+          }
+          // Progress only changes its line: a redraw would take the reader's place in the view.
+          state.census = { done: m.done, total: m.total };
+          emit('census');
         }
       },
       onCrash: (msg) =>
@@ -67,6 +108,8 @@ export const actions = {
           actions.loadModel(state.source);
         }),
     });
+    connect(client);
+    /** @type {HTMLMetaElement} */
     const hubMeta = document.querySelector('meta[name="llm-xray-hub"]');
     if (hubMeta) state.hub = hubMeta.content;
     state.palette = setPalette(localStorage.getItem('llm-xray-palette') || 'classic');
@@ -83,13 +126,19 @@ export const actions = {
     if (u.ablation) state.ablation = { ...state.ablation, ...u.ablation };
     state.sampling = u.sampling;
     state.chat = u.chat;
+    if (u.contrast) Object.assign(state.contrast, u.contrast);
+    // A link to a tour step with no stage opens the step's view once the model is loaded.
+    if (u.tour) state.tour = { open: true, step: u.tour, pendingView: !u.view };
     addEventListener('popstate', () => {
-      const v = readUrl(location.href).view;
-      if (v) actions.navigate(v, { fromHistory: true });
+      const back = readUrl(location.href);
+      state.tour = back.tour ? { open: true, step: back.tour, pendingView: false } : { ...state.tour, open: false };
+      if (back.view) actions.navigate(back.view, { fromHistory: true });
+      else render();
     });
+    /** @type {ModelSource | null} */
     let source = null;
     if (u.model && u.model.kind === 'hub') source = { ...u.model, label: u.model.repo };
-    else if (u.model && u.model.url) {
+    else if (u.model && (u.model.kind === 'folder' || u.model.kind === 'gguf')) {
       const url = new URL(u.model.url, location.href).href;
       source = { kind: u.model.kind, url, label: state.models.find((m) => m.url === url)?.name || u.model.url };
     } else if (u.model && u.model.kind === 'local') {
@@ -101,7 +150,10 @@ export const actions = {
     await actions.loadModel(source);
   },
 
-  /** Loads a model: {kind: 'folder' | 'gguf', url} | {kind: 'hub', repo, revision, file} | {kind: 'files', files}. */
+  /**
+   * Loads a model.
+   * @param {ModelSource} source
+   */
   async loadModel(source) {
     // The worker frees the old model first (a tab cannot hold two big ones), so a failed
     // load offers the way back to the model that was working, with the prompt kept.
@@ -114,10 +166,10 @@ export const actions = {
     state.error = null;
     state.data = new Map();
     state.compare.run = null;
-    state.loading = { files: {}, label: source.label || source.repo || 'model' };
+    state.loading = { files: {}, label: source.label || ('repo' in source && source.repo) || 'model' };
     render();
     try {
-      const out = await client.request('load', { source, backend: state.backendChoice, pageHasWebGPU, hub: state.hub });
+      const out = await client.request({ type: 'load', source, backend: state.backendChoice, pageHasWebGPU, hub: state.hub });
       state.info = out.info;
       state.memory = out.memory;
       state.heads = out.heads;
@@ -130,7 +182,7 @@ export const actions = {
       render();
       // A Hub model's files are in the browser's cache now.
       if (source.kind === 'hub') actions.refreshCached();
-      if (state.ablation.heads.length) await client.request('ablate', { heads: state.ablation.heads, mode: state.ablation.mode });
+      if (state.ablation.heads.length) await client.request({ type: 'ablate', heads: state.ablation.heads, mode: state.ablation.mode });
       await actions.runPrompt();
     } catch (e) {
       if (e.fatal) return;
@@ -146,13 +198,19 @@ export const actions = {
     }
   },
 
-  /** Loads an entry of www/models/index.json. */
+  /**
+   * Loads an entry of www/models/index.json.
+   * @param {ModelEntry} entry
+   */
   loadEntry(entry) {
     syncUrl();
     return actions.loadModel(entrySource(entry, entry === state.models[0]));
   },
 
-  /** The prompt as typed: it runs after a pause in typing, or at once with `now` (Enter). */
+  /**
+   * The prompt as typed: it runs after a pause in typing, or at once with `now` (Enter).
+   * @param {string} text
+   */
   setPrompt(text, { now = false } = {}) {
     state.prompt = text;
     clearTimeout(debounce);
@@ -178,9 +236,11 @@ export const actions = {
     state.status = { text: 'running…', warn: false };
     emit('status');
     try {
-      const r = await client.request('run', { text: modelText() });
+      // A run answered while a newer text waits is not shown: the worker's context moves on
+      // to that text at once, and data.js drops any answer computed from this run.
+      const r = await client.send({ type: 'run', text: modelText() });
       if (!again) {
-        applyRun(r);
+        applyRun(r.result, r.run);
         syncUrl();
         render();
       }
@@ -202,10 +262,15 @@ export const actions = {
     }
   },
 
-  /** Runs a prompt given as token ids (the induction demo). */
+  /**
+   * Runs a prompt given as token ids (the induction demo), shown as `label`.
+   * @param {number[]} ids
+   * @param {string} label
+   */
   async runIds(ids, label) {
     state.prompt = label;
-    applyRun(await client.request('run', { ids }));
+    const r = await client.send({ type: 'runIds', ids });
+    applyRun(r.result, r.run);
     syncUrl();
     render();
   },
@@ -216,7 +281,8 @@ export const actions = {
     state.busy = true;
     render();
     try {
-      applyRun(await client.request('generate', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed }));
+      const r = await client.send({ type: 'generate', at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed });
+      applyRun(r.result, r.run);
     } catch (e) {
       if (!e.fatal) state.notice = e.message;
     } finally {
@@ -225,19 +291,24 @@ export const actions = {
     }
   },
 
+  /**
+   * Shows the history step of `n` tokens.
+   * @param {number} n
+   */
   setAt(n) {
     state.at = n;
     render();
   },
 
+  /** @param {BackendChoice} choice */
   async setBackend(choice) {
     state.backendChoice = choice;
     state.busy = true;
     render();
     try {
-      const out = await client.request('setBackend', { backend: choice, pageHasWebGPU });
+      const { run, result: out } = await client.send({ type: 'setBackend', backend: choice, pageHasWebGPU });
       state.backend = out.backend;
-      if (out.run) applyRun(out.run);
+      if (out.run) applyRun(out.run, run);
       // Asked for WebGPU but got the CPU: say so where it is seen, not only in the panel.
       if (choice === 'webgpu' && out.backend.kind !== 'gpu') state.notice = `WebGPU is not available, so the CPU runs the model: ${out.backend.why}`;
     } catch (e) {
@@ -248,88 +319,156 @@ export const actions = {
     }
   },
 
-  /** Opens a stage (and layer, part, head). Stage changes enter the browser history, so
-   * Back and Forward walk the stages. */
-  navigate(patch, { fromHistory = false } = {}) {
+  /**
+   * Opens a stage (and layer, part, head). Stage changes enter the browser history, so
+   * Back and Forward walk the stages; `push` says whether this change does, whatever it is.
+   * @param {ViewPatch} patch
+   * @param {{fromHistory?: boolean, push?: boolean | null}} [opts]
+   */
+  navigate(patch, { fromHistory = false, push = null } = {}) {
     const before = `${state.stage}/${state.layer}/${state.sub}`;
     Object.assign(state, patch);
+    if (!stageDef(state.stage)) state.stage = 'overview';
+    if (!layerParts().some((p) => p.id === state.sub)) state.sub = layerParts()[0].id;
     if (state.info) {
       state.layer = Math.max(0, Math.min(state.info.config.n_layer - 1, state.layer));
       state.head = Math.max(0, Math.min(state.info.config.n_head - 1, state.head));
     }
-    if (!fromHistory) syncUrl(before !== `${state.stage}/${state.layer}/${state.sub}`);
+    if (!fromHistory) syncUrl(push ?? before !== `${state.stage}/${state.layer}/${state.sub}`);
     render();
   },
 
+  /**
+   * Opens the tour at `step` (counted from 1), or moves it there, with the step's `view`
+   * (null: the view stays). A new step is a new history entry, so the browser's Back walks
+   * the steps; `replace` rewrites the current one instead (a link opening its step).
+   * @param {number} step
+   * @param {ViewPatch | null} view
+   * @param {{replace?: boolean}} [opts]
+   */
+  tourGo(step, view, { replace = false } = {}) {
+    const moved = !state.tour.open || state.tour.step !== step;
+    state.tour = { open: true, step, pendingView: false };
+    actions.navigate(view || {}, { push: moved && !replace });
+  },
+
+  /** Closes the tour; the view it showed stays. A finished tour starts again from its first
+   * step when it is opened again; one closed midway resumes where it was. */
+  closeTour({ finished = false } = {}) {
+    state.tour = { open: false, step: finished ? 1 : state.tour.step, pendingView: false };
+    syncUrl();
+    render();
+  },
+
+  /**
+   * Changes "The same word in two sentences": its sentences, word, chosen tokens or depth.
+   * New sentences or a new word drop the chosen tokens.
+   * @param {Partial<import('./store.js').ContrastState>} patch
+   */
+  setContrast(patch) {
+    const c = state.contrast;
+    if (('a' in patch && patch.a !== c.a) || ('b' in patch && patch.b !== c.b) || ('word' in patch && patch.word !== c.word)) c.positions = [null, null];
+    Object.assign(c, patch);
+    syncUrl();
+    render();
+  },
+
+  /**
+   * Opens place `k` of the strip (stages.js stageList).
+   * @param {number} k
+   */
   go(k) {
-    const list = stages();
+    const list = strip();
     const s = list[Math.max(0, Math.min(list.length - 1, k))];
-    actions.navigate(s.id === 'layer' ? { stage: 'layer', layer: s.layer } : { stage: s.id });
+    actions.navigate(s.layer != null ? { stage: s.id, layer: s.layer } : { stage: s.id });
   },
 
   /** Next stage, or the next part of the current layer. */
   step() {
-    const subs = ['attention', 'mlp', 'residual'];
-    if (state.stage === 'layer' && state.sub !== 'residual') return actions.navigate({ sub: subs[subs.indexOf(state.sub) + 1] });
-    const list = stages();
-    const next = list[(stageIndex() + 1) % list.length];
-    actions.navigate(next.id === 'layer' ? { stage: 'layer', layer: next.layer, sub: 'attention' } : { stage: next.id });
+    const parts = layerParts().map((p) => p.id);
+    const here = stageDef(state.stage);
+    if (here && here.perLayer && parts.indexOf(state.sub) < parts.length - 1) return actions.navigate({ sub: parts[parts.indexOf(state.sub) + 1] });
+    const list = strip();
+    const next = list[(stageIndex(list, state.stage, state.layer) + 1) % list.length];
+    actions.navigate(next.layer != null ? { stage: next.id, layer: next.layer, sub: parts[0] } : { stage: next.id });
   },
 
+  /** The previous stage, or the previous part of the current layer. */
   stepBack() {
-    const subs = ['attention', 'mlp', 'residual'];
-    if (state.stage === 'layer' && state.sub !== 'attention') return actions.navigate({ sub: subs[subs.indexOf(state.sub) - 1] });
-    const prev = stages()[Math.max(0, stageIndex() - 1)];
-    actions.navigate(prev.id === 'layer' ? { stage: 'layer', layer: prev.layer, sub: 'residual' } : { stage: prev.id });
+    const parts = layerParts().map((p) => p.id);
+    const here = stageDef(state.stage);
+    if (here && here.perLayer && parts.indexOf(state.sub) > 0) return actions.navigate({ sub: parts[parts.indexOf(state.sub) - 1] });
+    const list = strip();
+    const prev = list[Math.max(0, stageIndex(list, state.stage, state.layer) - 1)];
+    actions.navigate(prev.layer != null ? { stage: prev.id, layer: prev.layer, sub: parts[parts.length - 1] } : { stage: prev.id });
   },
 
+  /** @param {number | null} i */
   setHover(i) {
     if (state.hover === i) return;
     state.hover = i;
     emit('hover', i);
   },
 
+  /** @param {number | null} i */
   setFocus(i) {
     state.focus = i;
     render();
   },
 
-  /** Changes the sampling settings; `url: false` leaves the URL for a later call (a slider
-   * being dragged writes it when let go). */
+  /**
+   * Changes the sampling settings; `url: false` leaves the URL for a later call (a slider
+   * being dragged writes it when let go).
+   * @param {Partial<SamplingSettings>} patch
+   */
   setSampling(patch, { redraw = false, url = true } = {}) {
     Object.assign(state.sampling, patch);
     if (url) syncUrl();
     if (redraw) render();
   },
 
+  /** @param {boolean} on */
   setChat(on) {
     state.chat = on;
     syncUrl();
     actions.runPrompt();
   },
 
+  /** @param {number | null} id */
   setTarget(id) {
     state.target = id;
     render();
   },
 
-  /** Opens or closes the model panel's "Other models" section. */
+  /**
+   * Opens or closes the model panel's "Other models" section.
+   * @param {boolean} open
+   */
   setMoreModels(open) {
     state.moreModels = open;
   },
 
+  /** @param {string} name */
   setPalette(name) {
     state.palette = setPalette(name);
     localStorage.setItem('llm-xray-palette', state.palette);
     render();
   },
 
-  /** Ablation editing: clicking heads in the grid switches them off and on. */
+  /**
+   * Ablation editing: clicking heads in the grid switches them off and on.
+   * @param {boolean} on
+   */
   setAblationEditing(on) {
     state.ablation.editing = on;
     render();
   },
 
+  /**
+   * Ablates head `head` of layer `layer` (0-based), or restores it.
+   * @param {number} layer
+   * @param {number} head
+   */
   toggleHead(layer, head) {
     const hs = state.ablation.heads;
     const i = hs.findIndex(([l, h]) => l === layer + 1 && h === head + 1);
@@ -338,6 +477,7 @@ export const actions = {
     return applyAblation();
   },
 
+  /** @param {AblationMode} mode */
   setAblationMode(mode) {
     state.ablation.mode = mode;
     return applyAblation();
@@ -350,18 +490,16 @@ export const actions = {
 
   /** Computes the head census in the worker (for a model without heads.json), once, when
    * a view first needs head names: it takes a few runs of the model, which would otherwise
-   * hold up the first screen. */
-  async runCensus() {
-    if (state.heads || state.census) return;
+   * hold up the first screen. Called while that view is drawn, so it does not redraw: the
+   * view shows its progress line from state.census. */
+  startCensus() {
+    if (state.heads || state.census || !state.info) return;
     state.census = { done: 0, total: 1 };
-    render();
-    try {
-      await client.request('census');
-    } catch (e) {
+    client.request({ type: 'census' }).catch((e) => {
       state.census = null;
       if (!e.fatal) state.notice = `The head census failed: ${e.message}`;
       render();
-    }
+    });
   },
 
   /** Redraws the current view (after a view-local choice that changes no shared state). */
@@ -369,10 +507,15 @@ export const actions = {
     render();
   },
 
-  /** The census's repeated random sequence as the prompt, with head L.H open. */
+  /**
+   * The census's repeated random sequence as the prompt, with head `head` of layer `layer`
+   * (0-based) open.
+   * @param {number} layer
+   * @param {number} head
+   */
   async inductionDemo(layer, head) {
     const half = Math.min(32, Math.floor(state.info.max_tokens / 2));
-    const ids = await client.request('inductionDemo', { half });
+    const ids = await client.request({ type: 'inductionDemo', half });
     state.stage = 'layer';
     state.layer = layer;
     state.head = head;
@@ -380,78 +523,78 @@ export const actions = {
     await actions.runIds(ids, '(a random token sequence, repeated)');
   },
 
-  /** Data for the current view: returns it when fetched, else starts the fetch and returns
-   * undefined (the view shows a placeholder; the arrival redraws the stage). The cache key is `key`
-   * with the request itself, so two views asking differently never share an answer. */
-  data(key, type, args) {
-    const id = `${key}|${type}|${JSON.stringify(args)}`;
-    if (state.data.has(id)) return state.data.get(id);
-    // In flight is per run: a request made before a run finished answers for the old run
-    // (and is dropped), so the view's next render asks again for the new one.
-    const seq = state.runSeq;
-    const flight = `${seq}|${id}`;
-    if (!pending.has(flight)) {
-      pending.add(flight);
-      state.fetching = pending.size;
-      client
-        .request(type, args)
-        .then(
-          (v) => {
-            state.bytesMoved += sizeOf(v);
-            return v;
-          },
-          (e) => ({ error: e.message, kind: e.kind }),
-        )
-        .then((v) => {
-          pending.delete(flight);
-          state.fetching = pending.size;
-          if (seq !== state.runSeq) return emit('status');
-          state.data.set(id, v);
-          emit('data');
-        });
-    }
-    return undefined;
+  /**
+   * A token written as text (␣ etc. already replaced), looked up in the vocabulary: its id
+   * and bytes, or null when it is not one token.
+   * @param {string} text
+   * @returns {Promise<TokenInfo | null>}
+   */
+  async lookUpToken(text) {
+    const id = await client.request({ type: 'tokenId', text });
+    if (id == null) return null;
+    const [info] = await client.request({ type: 'tokenInfos', ids: [id] });
+    return info;
   },
 
-  /** A stored part (of a layer; with `head`, only that head's rows). */
-  tensor(name, layer = 0, head = null) {
-    return actions.data('tensor', 'tensor', head == null ? { name, layer } : { name, layer, head });
+  /**
+   * The probabilities of tokens `ids` after the tokens on screen under the sampling
+   * settings (for the sliders, which ask again as they move).
+   * @param {number[]} ids
+   * @returns {Promise<Probabilities>}
+   */
+  probabilities(ids) {
+    const s = state.sampling;
+    return client.request({ type: 'probabilities', at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, ids });
   },
 
-  request(type, args) {
-    return client.request(type, args);
-  },
-
-  /** The compare panel: a second prompt on the same model, in its own context. */
+  /**
+   * Opens or closes the compare panel (a second prompt on the same model, in its own
+   * context), or changes its prompt, and runs it.
+   * @param {{open?: boolean, prompt?: string}} patch
+   */
   async setCompare(patch) {
     Object.assign(state.compare, patch);
     const c = state.compare;
     if (!c.open || !c.prompt || !state.info) {
       c.run = null;
+      c.pending = compareTyped || compareRuns > 0;
       return render();
     }
-    state.busy = true;
+    compareRuns++;
+    c.pending = true;
     emit('status');
     try {
-      c.run = await client.request('run', { text: c.prompt, ctx: 'compare' });
+      const r = await client.send({ type: 'run', text: c.prompt }, 'compare');
+      c.run = r.result;
+      c.engineRun = r.run ?? 0;
       c.error = null;
     } catch (e) {
       c.run = null;
       c.error = e.message;
     }
-    c.seq = (c.seq || 0) + 1;
-    state.busy = false;
+    compareRuns--;
+    c.pending = compareTyped || compareRuns > 0;
     render();
   },
 
-  /** Data of the compare panel's context, as `data` is for the main one. */
-  compareData(type, args) {
-    return actions.data(`cmp:${state.compare.seq}`, type, { ...args, ctx: 'compare' });
+  /**
+   * The second prompt as typed: it runs after a pause in typing.
+   * @param {string} text
+   */
+  typeComparePrompt(text) {
+    clearTimeout(compareDebounce);
+    compareTyped = true;
+    state.compare.pending = true;
+    emit('status');
+    compareDebounce = setTimeout(() => {
+      compareTyped = false;
+      actions.setCompare({ prompt: text });
+    }, 300);
   },
 
   /** The whole run as JSON in the CLI's trace format, downloaded. */
   async exportRun() {
-    const text = await client.request('exportRun');
+    const text = await client.request({ type: 'exportRun' });
     return new Blob([text], { type: 'application/json' });
   },
 
@@ -463,16 +606,17 @@ export const actions = {
    * and after a delete): not after every run, so the model panel does not ask each time. */
   async refreshCached() {
     try {
-      state.cached = await client.request('cached');
+      state.cached = await client.request({ type: 'cached' });
     } catch {
       state.cached = [];
     }
     render();
   },
 
+  /** @param {string} repo */
   async uncache(repo) {
     try {
-      await client.request('uncache', { repo });
+      await client.request({ type: 'uncache', repo });
     } catch (e) {
       if (!e.fatal) state.notice = `Could not delete ${repo} from the cache: ${e.message}`;
     }
@@ -480,18 +624,16 @@ export const actions = {
   },
 };
 
-/** Bytes a worker answer moved to the page: its typed arrays, and 4 per plain number (the
- * f32 values that serde sends as numbers). */
-function sizeOf(v) {
-  if (v == null) return 0;
-  if (ArrayBuffer.isView(v)) return v.byteLength;
-  if (typeof v === 'number') return 4;
-  if (typeof v === 'string') return v.length;
-  if (Array.isArray(v)) return v.reduce((a, x) => a + sizeOf(x), 0);
-  if (typeof v === 'object') return Object.values(v).reduce((a, x) => a + sizeOf(x), 0);
-  return 0;
+/** The places of the strip for the model loaded. */
+function strip() {
+  return stageList(state.info ? state.info.config.n_layer : 0);
 }
 
+/**
+ * @param {ModelEntry} entry
+ * @param {boolean} isDefault
+ * @returns {ModelSource}
+ */
 function entrySource(entry, isDefault) {
   return { kind: entry.file ? 'gguf' : 'folder', url: entry.url, label: entry.name, fetch: entry.fetch, isDefault };
 }
@@ -501,8 +643,8 @@ async function applyAblation() {
   syncUrl();
   render();
   try {
-    const r = await client.request('ablate', { heads: state.ablation.heads, mode: state.ablation.mode });
-    if (r) applyRun(r);
+    const r = await client.send({ type: 'ablate', heads: state.ablation.heads, mode: state.ablation.mode });
+    if (r.result) applyRun(r.result, r.run);
     const n = state.ablation.heads.length;
     state.notice = n ? `${n} head${n === 1 ? '' : 's'} ablated (${state.ablation.mode === 'mean' ? 'replaced by their mean over the prompt' : 'set to zero'}): ${state.ablation.heads.map(([l, h]) => `layer ${l} head ${h}`).join(', ')}` : null;
   } catch (e) {

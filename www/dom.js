@@ -1,7 +1,16 @@
+// @ts-check
 // Small DOM helpers. Text is always inserted as text nodes (never innerHTML), so token
 // text from the model can never become markup.
 
-/** el('div', {class: 'x', onclick: f}, 'text', child, …) */
+/**
+ * el('div', {class: 'x', onclick: f}, 'text', child, …)
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, any> | null} [attrs] attributes; on… are listeners, `class`,
+ *   `dataset` and `style` set those, other non-strings set the property of that name
+ * @param {...any} children nodes, text, arrays of them; null and false are skipped
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -20,6 +29,7 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** @type {Record<string, string>} */
 const KIND_TEXT = {
   activation: 'activation — computed from this prompt',
   parameter: 'learned parameter — a weight fixed by training',
@@ -28,7 +38,12 @@ const KIND_TEXT = {
   setting: 'sampling setting — chosen by you, no model run needed',
 };
 
-/** A view's heading with its one-line description and the kind of data it shows. */
+/**
+ * A view's heading with its one-line description and the kind of data it shows.
+ * @param {string} title
+ * @param {string | string[]} kinds
+ * @param {string} line
+ */
 export function viewHeader(title, kinds, line) {
   return el(
     'header',
@@ -39,21 +54,33 @@ export function viewHeader(title, kinds, line) {
   );
 }
 
-/** The badge saying which kind of data something is. */
+/**
+ * The badge saying which kind of data something is.
+ * @param {string} kind
+ */
 export function kindBadge(kind) {
   return el('span', { class: `kind kind-${kind}`, title: KIND_TEXT[kind] }, kind === 'parameter' ? 'learned parameter' : kind);
 }
 
+/**
+ * A number with `digits` decimals, or — when it is not a finite number.
+ * @param {number | null | undefined} v
+ */
 export function fmt(v, digits = 4) {
   if (v == null || !Number.isFinite(v)) return '—';
   return v.toFixed(digits);
 }
 
 /** A probability as a percentage: one decimal, three below 0.1%. */
-export const pct = (p) => `${(p * 100).toFixed(p < 0.001 ? 3 : 1)}%`;
+export const pct = (/** @type {number} */ p) => `${(p * 100).toFixed(p < 0.001 ? 3 : 1)}%`;
 
-/** Sizes a canvas to w × h CSS pixels at `dpr` device pixels each; returns its context,
- * scaled so that drawing is in CSS pixels. */
+/**
+ * Sizes a canvas to w × h CSS pixels at `dpr` device pixels each; returns its context,
+ * scaled so that drawing is in CSS pixels.
+ * @param {HTMLCanvasElement} canvas
+ * @param {number} w
+ * @param {number} h
+ */
 export function sizeCanvas(canvas, w, h, dpr = window.devicePixelRatio || 1) {
   canvas.style.width = `${w}px`;
   canvas.style.height = `${h}px`;
@@ -64,16 +91,24 @@ export function sizeCanvas(canvas, w, h, dpr = window.devicePixelRatio || 1) {
   return g;
 }
 
+/** @param {number} n */
 export function fmtCount(n) {
   return n.toLocaleString('en-US');
 }
 
-/** What a view shows while the data it asked the worker for is on its way. */
+/**
+ * What a view shows while the data it asked the worker for is on its way.
+ * @param {string} what
+ */
 export function loadingNote(what) {
   return el('p', { class: 'muted loading-note', role: 'status' }, `Computing ${what}…`);
 }
 
-/** What a view shows when its data request failed. */
+/**
+ * What a view shows when its data request failed.
+ * @param {string} what
+ * @param {{error: string}} data
+ */
 export function errorNote(what, data) {
   return el('p', { class: 'warn', role: 'alert' }, `Could not compute ${what}: ${data.error}`);
 }

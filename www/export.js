@@ -1,3 +1,4 @@
+// @ts-check
 // Downloads of what the page shows: figures as PNG (with their title, axes, labels and
 // legend) and numbers as CSV; main.js saves the whole run (JSON in the CLI's trace format)
 // with downloadBlob.

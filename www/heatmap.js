@@ -1,3 +1,4 @@
+// @ts-check
 // A canvas heatmap with token labels, a colour legend, a hover tooltip, keyboard reading of
 // cells (focus the map, then arrow keys; the value is announced), and PNG/CSV export.
 // Cells are drawn on device-pixel boundaries so the picture is crisp at any
@@ -11,7 +12,13 @@ import { downloadCanvas, downloadCsv, composeFigure, exportRow } from './export.
 const FONT = '11px system-ui, sans-serif';
 const MONO = '11px ui-monospace, SFMono-Regular, Menlo, monospace';
 
+/** @type {{dpr: number, pattern: CanvasPattern} | null} */
 let hatch = null;
+/**
+ * The hatching of masked cells, at scale `dpr`.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {number} dpr
+ */
 function hatchPattern(ctx, dpr) {
   if (hatch && hatch.dpr === dpr) return hatch.pattern;
   const c = document.createElement('canvas');
@@ -32,10 +39,17 @@ function hatchPattern(ctx, dpr) {
 
 let ids = 0;
 
-/** A small picture of a pooled map {rows, cols, data} in a w × h (CSS pixels) canvas, each
+/**
+ * A small picture of a pooled map {rows, cols, data} in a w × h (CSS pixels) canvas, each
  * value coloured by color(v) → [r, g, b], blocks on device-pixel boundaries. With `causal`
  * (the number of tokens the map pools), blocks entirely above the diagonal, which only
- * hold masked entries, are grey. */
+ * hold masked entries, are grey.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{rows: number, cols: number, data: ArrayLike<number>}} t
+ * @param {number} w
+ * @param {number} h
+ * @param {(v: number) => number[]} color
+ */
 export function paintThumbnail(canvas, t, w, h, color, causal = 0) {
   const g = sizeCanvas(canvas, w, h);
   g.setTransform(1, 0, 0, 1, 0, 0);
@@ -49,15 +63,43 @@ export function paintThumbnail(canvas, t, w, h, color, causal = 0) {
     }
 }
 
+/**
+ * @typedef {object} HeatmapOptions
+ * @property {'diverging' | 'sequential'} [scale]
+ * @property {boolean} [square] cells as wide as high
+ * @property {number} [rowHeight]
+ * @property {number} [maxHeight]
+ * @property {string} [rowTitle] axis caption
+ * @property {string} [colTitle] axis caption
+ * @property {string} [valueName] legend caption
+ * @property {(i: number, j: number, v: number | null) => string} [tooltip] v is null for a masked cell
+ * @property {(i: number | null) => void} [onHoverRow]
+ * @property {(i: number, j: number) => void} [onClick]
+ * @property {string} [title] for exports
+ * @property {string} [exportName] file name stem; adds PNG and CSV buttons
+ * @property {(i: number, j: number) => string} [cellText] drawn in each cell that is wide
+ *   enough (e.g. the logit lens's top token)
+ *
+ * @typedef {object} HeatmapSpec
+ * @property {number} rows
+ * @property {number} cols
+ * @property {(i: number, j: number) => number} get
+ * @property {number} max the scale's end
+ * @property {string[]} [rowLabels]
+ * @property {string[]} [colLabels]
+ * @property {(i: number, j: number) => boolean} [masked] drawn hatched
+ * @property {number | null} [highlightRow]
+ * @property {number | null} [highlightCol]
+ * @property {string} [label] accessible name
+ */
+
 export class Heatmap {
   /**
-   * opts: scale 'diverging'|'sequential'; square (cells as wide as high); rowHeight;
-   * maxHeight; rowTitle, colTitle (axis captions); valueName (legend caption);
-   * tooltip(i, j, v) → string; onHoverRow(i|null); onClick(i, j); title (for exports);
-   * exportName (file name stem; adds PNG and CSV buttons); cellText(i, j) → string drawn in
-   * each cell that is wide enough (e.g. the logit lens's top token).
+   * @param {HTMLElement} parent
+   * @param {HeatmapOptions} opts
    */
   constructor(parent, opts = {}) {
+    /** @type {HeatmapOptions} */
     this.opts = { scale: 'diverging', rowHeight: 16, maxHeight: 520, ...opts };
     this.id = `heatmap-${++ids}`;
     this.root = el('figure', { class: 'heatmap' });
@@ -68,8 +110,12 @@ export class Heatmap {
     this.root.append(this.canvas, this.legend, this.caption, this.live);
     if (opts.exportName) this.root.append(exportRow(() => this.exportPng(), () => this.exportCsv()));
     parent.append(this.root);
+    /** @type {HeatmapSpec | null} */
     this.spec = null;
+    /** @type {{i: number, j: number} | null} the keyboard's cell */
     this.cursor = null;
+    /** @type {{W: number, H: number, left: number, top: number, cw: number, ch: number} | null} the layout last drawn */
+    this.L = null;
     this.canvas.addEventListener('pointermove', (e) => this.hover(e));
     this.canvas.addEventListener('pointerleave', () => this.leave());
     this.canvas.addEventListener('click', (e) => {
@@ -82,20 +128,21 @@ export class Heatmap {
     this.ro.observe(this.root);
   }
 
-  /**
-   * spec: rows, cols, get(i, j) → value, max (scale end), rowLabels, colLabels (strings),
-   * masked(i, j) → bool (drawn hatched), highlightRow, highlightCol, label (accessible name).
-   */
+  /** @param {HeatmapSpec} spec */
   set(spec) {
     this.spec = spec;
     this.canvas.setAttribute('aria-label', `${spec.label || 'heatmap'}, ${spec.rows} rows × ${spec.cols} columns; arrow keys read the cells`);
-    this.canvas.dataset.rows = spec.rows;
-    this.canvas.dataset.cols = spec.cols;
+    this.canvas.dataset.rows = String(spec.rows);
+    this.canvas.dataset.cols = String(spec.cols);
     const o = this.opts;
     this.caption.textContent = [o.rowTitle && `rows: ${o.rowTitle}`, o.colTitle && `columns: ${o.colTitle}`].filter(Boolean).join(' · ');
     this.draw();
   }
 
+  /**
+   * @param {number | null} row
+   * @param {number | null} col
+   */
   highlight(row, col) {
     if (!this.spec) return;
     if (this.spec.highlightRow === row && this.spec.highlightCol === col) return;
@@ -104,11 +151,13 @@ export class Heatmap {
     this.draw();
   }
 
+  /** @param {CanvasRenderingContext2D} ctx */
   layout(ctx) {
     const s = this.spec;
     const o = this.opts;
     const W = Math.max(120, this.root.clientWidth);
     ctx.font = MONO;
+    /** @param {string[] | undefined} labels */
     const textW = (labels) => (labels ? Math.min(110, Math.max(...labels.map((l) => ctx.measureText(l).width), 0) + 8) : 0);
     const left = s.rowLabels ? textW(s.rowLabels) : 4;
     const top = s.colLabels ? Math.min(90, textW(s.colLabels)) : 4;
@@ -131,13 +180,20 @@ export class Heatmap {
     this.drawLegend(dpr);
   }
 
-  /** Draws the cells, highlights and labels with layout L at scale dpr. */
+  /**
+   * Draws the cells, highlights and labels with layout L at scale dpr.
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {{W: number, H: number, left: number, top: number, cw: number, ch: number}} L
+   * @param {number} dpr
+   */
   paint(ctx, L, dpr) {
     const s = this.spec;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, Math.round(L.W * dpr), Math.round(L.H * dpr));
     const color = scaleFn(this.opts.scale);
+    /** @param {number} j */
     const X = (j) => Math.round((L.left + j * L.cw) * dpr);
+    /** @param {number} i */
     const Y = (i) => Math.round((L.top + i * L.ch) * dpr);
     if (s.rows * s.cols <= 60000 && L.cw * dpr >= 1) {
       for (let i = 0; i < s.rows; i++) {
@@ -206,6 +262,7 @@ export class Heatmap {
     ctx.fillStyle = '#27272a';
     ctx.font = MONO;
     ctx.textBaseline = 'middle';
+    /** @param {number} size */
     const every = (size) => Math.max(1, Math.ceil(12 / size));
     if (s.rowLabels) {
       ctx.textAlign = 'right';
@@ -227,6 +284,7 @@ export class Heatmap {
     }
   }
 
+  /** @param {number} dpr */
   drawLegend(dpr) {
     const s = this.spec;
     const o = this.opts;
@@ -249,6 +307,7 @@ export class Heatmap {
     ctx.fillStyle = '#3f3f46';
     ctx.font = FONT;
     ctx.textBaseline = 'top';
+    /** @param {number} v */
     const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toFixed(3));
     ctx.textAlign = 'left';
     ctx.fillText(fmt(lo), 5, 15);
@@ -269,6 +328,7 @@ export class Heatmap {
     }
   }
 
+  /** @param {MouseEvent} e */
   cellAt(e) {
     const L = this.L;
     const s = this.spec;
@@ -280,12 +340,17 @@ export class Heatmap {
     return { i, j };
   }
 
+  /**
+   * @param {number} i
+   * @param {number} j
+   */
   text(i, j) {
     const s = this.spec;
     const masked = s.masked && s.masked(i, j);
     return this.opts.tooltip ? this.opts.tooltip(i, j, masked ? null : s.get(i, j)) : String(s.get(i, j));
   }
 
+  /** @param {PointerEvent} e */
   hover(e) {
     const c = this.cellAt(e);
     if (!c) return this.leave();
@@ -293,7 +358,10 @@ export class Heatmap {
     if (this.opts.onHoverRow) this.opts.onHoverRow(c.i);
   }
 
-  /** Arrow keys move a cursor over the cells; its value is shown and announced. */
+  /**
+   * Arrow keys move a cursor over the cells; its value is shown and announced.
+   * @param {KeyboardEvent} e
+   */
   key(e) {
     const s = this.spec;
     if (!s) return;

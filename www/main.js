@@ -1,6 +1,9 @@
+// @ts-check
 // The page: draws the panels from the state and wires the prompt, keys and drops to the
-// controller's actions. Views live in views/; none of them changes the state itself.
-import { state, on, stages } from './store.js';
+// controller's actions. Views live in views/ (the stages' views are listed in stages.js);
+// none of them changes the state itself.
+import { state, on, emit, stageBusy, sourceUrl } from './store.js';
+import { STAGES, stageList, stageIndex } from './stages.js';
 import { actions } from './controller.js';
 import { el } from './dom.js';
 import { PALETTE_NAMES, paletteLabel } from './colors.js';
@@ -9,30 +12,24 @@ import { renderChips, highlightChips } from './views/chips.js';
 import { renderPipeline } from './views/pipeline.js';
 import { renderModelPanel, bytesMovedText } from './views/model.js';
 import { renderCompare } from './views/compare.js';
-import * as overview from './views/overview.js';
-import * as promptView from './views/prompt.js';
-import * as tokensView from './views/tokens.js';
-import * as embeddingsView from './views/embeddings.js';
-import * as layerView from './views/layer.js';
-import * as logitsView from './views/logits.js';
-import * as lensView from './views/lens.js';
-import * as attributionView from './views/attribution.js';
-import * as neighboursView from './views/neighbours.js';
+import { renderTour, openTour, wireTourKeys } from './views/tour.js';
 
+/** @typedef {import('./stages.js').ViewModule} ViewModule */
+/** @typedef {import('./stages.js').ViewHandle} ViewHandle */
+
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
-const VIEWS = {
-  overview: overview.render,
-  prompt: promptView.render,
-  tokens: tokensView.render,
-  embeddings: embeddingsView.render,
-  layer: layerView.render,
-  logits: (root) => logitsView.render(root, 'logits'),
-  next: (root) => logitsView.render(root, 'next'),
-  lens: lensView.render,
-  attribution: attributionView.render,
-  neighbours: neighboursView.render,
-};
 
+/** The stages' views by stage id, once loaded (they load while the model does). */
+/** @type {Map<string, ViewModule>} */
+const views = new Map();
+let viewsReady = false;
+Promise.all(STAGES.map(async (s) => views.set(s.id, await s.view()))).then(() => {
+  viewsReady = true;
+  emit('render');
+});
+
+/** @type {ViewHandle | null} the view on the stage */
 let current = null;
 
 function renderLoading() {
@@ -67,14 +64,13 @@ function renderError() {
       'div',
       { class: 'row' },
       e.retry ? el('button', { type: 'button', onclick: e.retry }, e.title === 'The engine stopped' ? 'Reload the model' : 'Try again') : null,
-      e.back ? el('button', { type: 'button', onclick: () => actions.loadModel(e.back) }, `Back to ${e.back.label || e.back.repo || 'the previous model'}`) : null,
-      !e.back && def && state.source && state.source.url !== def.url ? el('button', { type: 'button', onclick: () => actions.loadEntry(def) }, 'Load the default model') : null,
+      e.back ? el('button', { type: 'button', onclick: () => actions.loadModel(e.back) }, `Back to ${e.back.label || ('repo' in e.back && e.back.repo) || 'the previous model'}`) : null,
+      !e.back && def && state.source && sourceUrl(state.source) !== def.url ? el('button', { type: 'button', onclick: () => actions.loadEntry(def) }, 'Load the default model') : null,
     ),
   );
 }
 
 function render() {
-  busy();
   renderLoading();
   renderError();
   $('notice').hidden = !state.notice;
@@ -82,14 +78,18 @@ function render() {
   const status = $('prompt-status');
   status.textContent = state.status.text;
   status.className = 'prompt-status' + (state.status.warn ? ' warn' : '');
-  $('chat-toggle').hidden = !(state.info && state.info.chat);
-  $('chat').checked = state.chat;
-  if (document.activeElement !== $('prompt')) $('prompt').value = state.prompt;
+  const chat = state.info && state.info.chat;
+  $('chat-toggle').hidden = !chat;
+  $('chat-format').textContent = chat ? chat.name : '';
+  /** @type {HTMLInputElement} */ ($('chat')).checked = state.chat;
+  const prompt = /** @type {HTMLTextAreaElement} */ ($('prompt'));
+  if (document.activeElement !== prompt) prompt.value = state.prompt;
   renderChips($('chips'));
   renderPipeline($('pipeline'));
   renderModelPanel($('model-panel'));
+  renderCompare(/** @type {HTMLDetailsElement} */ ($('compare')));
   renderStage();
-  renderCompare($('compare'));
+  renderTour($('tour'));
 }
 
 /** The stage's view alone: what a data arrival changes (the panels around it keep their
@@ -99,38 +99,54 @@ function renderStage() {
   current = null;
   const root = $('stage');
   root.replaceChildren();
-  if (!state.run) {
-    const msg = state.info ? 'Type a prompt to see the model run.' : state.error ? 'No model is loaded (see the message above).' : 'The model is loading…';
+  if (!state.run || !viewsReady) {
+    const msg = !state.info ? (state.error ? 'No model is loaded (see the message above).' : 'The model is loading…') : state.run ? 'Loading the view…' : 'Type a prompt to see the model run.';
     root.append(el('p', { class: 'muted' }, msg));
-    return;
+    return markStage();
   }
-  const s = stages()[Math.min(stages().length - 1, Math.max(0, stages().findIndex((x) => x.id === state.stage)))];
-  current = VIEWS[s.id](root) || {};
+  const list = stageList(state.info.config.n_layer);
+  const stage = list[stageIndex(list, state.stage, state.layer)];
+  current = views.get(stage.id).render(root, stage) || {};
   if (state.hover != null && current.highlight) current.highlight(state.hover);
+  markStage();
+}
+
+/** Ties the stage to the run its view was drawn from: data-run is that run's number
+ * (state.runSeq), and aria-busy stays "true" while the view may still change without anyone
+ * acting (a run, or data it asked for, on its way). Tests wait on these, as assistive
+ * technology does. */
+function markStage() {
+  const root = $('stage');
+  root.dataset.run = String(state.runSeq);
+  root.setAttribute('aria-busy', String(stageBusy() || !viewsReady));
 }
 
 on('render', render);
 on('data', () => {
-  busy();
   const moved = $('bytes-moved');
   if (moved) moved.textContent = bytesMovedText();
   renderStage();
+  renderTour($('tour'));
 });
 on('progress', renderLoading);
-function busy() {
-  $('stage').setAttribute('aria-busy', String(state.running || state.busy || state.fetching > 0));
-}
 on('status', () => {
-  $('prompt-status').textContent = state.status.text;
-  busy();
+  const status = $('prompt-status');
+  status.textContent = state.status.text;
+  status.className = 'prompt-status' + (state.status.warn ? ' warn' : '');
+  markStage();
+});
+on('census', () => {
+  if (current && current.census) current.census();
+  markStage();
 });
 on('hover', (i) => {
   highlightChips($('chips'), i);
   if (current && current.highlight) current.highlight(i);
 });
 
+/** @param {KeyboardEvent} e */
 function onKey(e) {
-  const t = e.target;
+  const t = /** @type {HTMLElement} */ (e.target);
   if (t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'CANVAS')) return;
   if (!state.run || e.altKey || e.ctrlKey || e.metaKey) return;
   if (e.key === 'ArrowRight') actions.step();
@@ -142,7 +158,7 @@ function onKey(e) {
 }
 
 function main() {
-  const prompt = $('prompt');
+  const prompt = /** @type {HTMLTextAreaElement} */ ($('prompt'));
   prompt.addEventListener('input', () => actions.setPrompt(prompt.value));
   prompt.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) {
@@ -150,7 +166,7 @@ function main() {
       actions.setPrompt(prompt.value, { now: true });
     }
   });
-  $('chat').addEventListener('change', (e) => actions.setChat(e.target.checked));
+  $('chat').addEventListener('change', (e) => actions.setChat(/** @type {HTMLInputElement} */ (e.target).checked));
   $('export-run').addEventListener('click', async () => downloadBlob(await actions.exportRun(), 'llm-xray-run.json'));
   $('copy-link').addEventListener('click', async () => {
     const link = actions.link();
@@ -162,11 +178,13 @@ function main() {
     }
     setTimeout(() => ($('copy-link').textContent = 'Copy link'), 2500);
   });
-  const palette = $('palette');
+  const palette = /** @type {HTMLSelectElement} */ ($('palette'));
   palette.append(...PALETTE_NAMES.map((n) => el('option', { value: n }, paletteLabel(n))));
   palette.addEventListener('change', () => actions.setPalette(palette.value));
   on('render', () => (palette.value = state.palette));
   document.addEventListener('keydown', onKey);
+  $('tour-open').addEventListener('click', openTour);
+  wireTourKeys();
   // Model files dropped anywhere on the page are read here, never uploaded.
   document.addEventListener('dragover', (e) => {
     if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();

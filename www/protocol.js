@@ -1,55 +1,290 @@
-// The typed messages between the page (client.js) and the engine's Web Worker (worker.js).
+// @ts-check
+// The messages between the page (client.js) and the engine's Web Worker (worker.js): every
+// request with its arguments and its result, declared once here for the page and the
+// worker. `npm run lint` checks them with TypeScript; the requests the worker forwards to
+// the engine are the wasm binding's `Request` enum (src/wasm.rs), and
+// tests/browser/protocol.mjs checks that REQUESTS below names exactly its variants.
 //
-// Request  {id, type, args}             page → worker, answered once:
-// Response {id, ok: true, result}       or {id, ok: false, fatal, error: {kind, message}}
-// Event    {type: 'progress' | 'census', ...}   worker → page, any time
+// page → worker   {id, ctx, request: Request}           answered once, by a Response:
+// worker → page   {id, ok: true, run, result}           or {id, ok: false, fatal, run, error}
+// worker → page   Event: {type: 'progress' | 'census', …}   at any time
 //
-// Error kinds: 'input' (the prompt, ids or settings), 'model' (a model file: missing,
-// malformed, unsupported, too large), 'backend' (WebGPU), 'internal' (a bug; the engine
-// may be unusable: `fatal` is set when the worker must be restarted).
+// `ctx` is 'main', or 'compare' for the compare panel's second context on the same model.
+// `run` is the number of the context's run an engine answer was computed from (RunNumber;
+// null for the worker's own answers); the page drops an answer about a run it is not
+// showing.
 //
-// Requests and what they resolve to (run, distribution and tensor also take ctx: 'compare',
-// the compare panel's second context on the same model):
-//   load        {source, backend, pageHasWebGPU, hub}  → {info, heads, backend, memory}
-//               source: {kind: 'folder', url} | {kind: 'gguf', url} |
-//                       {kind: 'hub', repo, revision, file} | {kind: 'files', files: File[]}
-//   setBackend  {backend, pageHasWebGPU}               → {backend, run}
-//   run         {text} | {ids}                         → RunInfo
-//   generate    {at, temperature, topK, topP, seed}    → RunInfo
-//   ablate      {heads: [[layer, head]], mode}         → RunInfo | null   (counted from 1)
-//   distribution {at, temperature, topK, topP, limit, baseline}
-//                                                      → {ids, probs, kept, tokens}  (the `limit` most probable)
-//   distribution {at, temperature, topK, topP, baseline, only: ids}
-//                                                      → {kept, probs}   (probs[k] of only[k]; 0 if cut)
-//   tensor      {name, layer, head?}                   → {shape, data: Float32Array} (one head's rows with head)
-//   norms       {}                                     → {embedding, after_layer, attention, mlp}
-//   exportRun   {}                                     → the run as JSON text (the CLI's trace format)
-//   thumbnails  {at, size}                             → {tokens, attention: [L] of {rows, cols, data}, mlp, embedding}
-//   headThumbnails {layers, at, size}                  → [layer][head] of {rows, cols, data}
-//   lens        {k, target}                            → [{after, top, target}]
-//   attribute   {position, token}                      → {logit, components, …}
-//   neighbours  {id, k}                                → [{id, text, cosine}]
-//   pca         {ids}                                  → [[x, y]] (one per id)
-//   tokenId     {text}                                 → id | null
-//   tokenInfos  {ids}                                  → [{id, text, bytes, …}]
-//   census      {}                                     → true: the census starts; its runs are
-//               queued one at a time, each reported by a 'census' event
-//   cosines     {ids}                                  → [n][n] cosine similarities
-//   inductionDemo {half}                               → ids
-//   cached      {}                                     → [{repo, files, bytes}]
-//   uncache     {repo}                                 → true
-// Events:
-//   progress    {file, loaded, total, phase: 'download' | 'convert'}
-//   census      {done, total, heads}   heads (counted from 1, labelled) after the last run;
-//               {error} if it failed
+// To add a request: its entry in Requests and in REQUESTS, and, for an engine request, a
+// variant of `Request` in src/wasm.rs (and its answer in `Answer`).
 
+/**
+ * @typedef {'input' | 'model' | 'backend' | 'internal'} ErrorKind
+ * 'input' (the prompt, ids or settings), 'model' (a model file: missing, malformed,
+ * unsupported, too large), 'backend' (WebGPU), 'internal' (a bug; the engine may be
+ * unusable: `fatal` is set when the worker must be restarted).
+ *
+ * @typedef {{kind: ErrorKind, message: string}} ErrorBody
+ * @typedef {Error & {kind: ErrorKind, fatal: boolean, run?: RunNumber | null}} ProtocolError
+ */
+
+/**
+ * The number of a context's run: how many runs have replaced its activations (0: none yet).
+ * @typedef {number} RunNumber
+ */
+
+// ---- What the engine answers (the Rust structs of src/session/, src/instruments.rs, …,
+// as serde writes them) ----
+
+/**
+ * One token of the context (src/trace.rs TokenInfo).
+ * @typedef {{id: number, text: string, bytes: number[], span: [number, number]}} TokenInfo
+ *
+ * @typedef {{name: string, backend: string, is_software: boolean}} AdapterSummary
+ * The backend in use (src/backend.rs BackendInfo).
+ * @typedef {{choice: string, kind: 'cpu' | 'gpu', name: string, adapter: AdapterSummary | null, why: string}} BackendInfo
+ * @typedef {'auto' | 'webgpu' | 'cpu'} BackendChoice
+ * @typedef {'zero' | 'mean'} AblationMode
+ *
+ * What the page is told after every run (src/session/mod.rs RunInfo).
+ * @typedef {object} RunInfo
+ * @property {TokenInfo[]} tokens every token of the context
+ * @property {number} prompt_len
+ * @property {number} computed tokens computed by this run
+ * @property {number} reused tokens whose keys and values were kept
+ * @property {number} elapsed_ms
+ * @property {BackendInfo} backend
+ * @property {string | null} notice set when the GPU failed and the CPU took over
+ * @property {boolean} ended the context ends with an end-of-sequence token
+ * @property {[number, number][]} ablated ablated heads [layer, head], counted from 1
+ * @property {AblationMode} ablation_mode
+ *
+ * @typedef {{backend: BackendInfo, run: RunInfo | null}} BackendSwitch
+ */
+
+/**
+ * The model's hyperparameters (src/config.rs Config).
+ * @typedef {object} Config
+ * @property {'gpt2' | 'llama' | 'qwen2'} model_type
+ * @property {number} vocab_size
+ * @property {number} n_positions
+ * @property {number} n_embd
+ * @property {number} n_layer
+ * @property {number} n_head
+ * @property {number} n_kv_head
+ * @property {number} head_dim
+ * @property {number} n_inner
+ * @property {'layer_norm' | 'rms_norm'} norm
+ * @property {number} layer_norm_epsilon
+ * @property {'gelu_new' | 'relu' | 'silu'} activation
+ * @property {boolean} gated_mlp
+ * @property {number | null} rope_theta
+ * @property {boolean} qkv_bias
+ * @property {boolean} o_bias
+ * @property {boolean} mlp_bias
+ * @property {boolean} tie_word_embeddings
+ * @property {number | null} bos_token_id
+ * @property {number[]} eos_token_ids
+ *
+ * The model panel's facts (src/session/mod.rs ModelInfo).
+ * @typedef {object} ModelInfo
+ * @property {Config} config
+ * @property {{format: string, types: [string, number][]}} storage how the weights were stored
+ * @property {{component: string, count: number}[]} parameters learned-parameter counts
+ * @property {number} total_parameters
+ * @property {number} max_tokens the longest context the page keeps
+ * @property {ChatFormat | null} chat how the model reads a conversation, if it was tuned to (src/chat.rs)
+ *
+ * A chat format: the text around one user turn (src/chat.rs ChatFormat).
+ * @typedef {object} ChatFormat
+ * @property {string} name "ChatML", "Llama 3" or "Gemma"
+ * @property {string} source where it came from: the file's chat template, or the vocabulary's markers
+ * @property {string} before
+ * @property {string} after
+ *
+ * A census entry, layers and heads counted from 1 (src/heads.rs LabelledHead).
+ * @typedef {object} HeadEntry
+ * @property {number} layer
+ * @property {number} head
+ * @property {number} previous_token
+ * @property {number} induction_random
+ * @property {number | null} [induction_text]
+ * @property {number} first_token
+ * @property {number} self_attention
+ * @property {string} label
+ * @property {number} score
+ *
+ * What a model will take once loaded (src/model.rs Footprint).
+ * @typedef {{model_type: string, parameters: number, f32_bytes: number, largest_matrix_bytes: number}} Footprint
+ */
+
+/**
+ * @typedef {{ids: Uint32Array, probs: Float32Array, kept: number, tokens: TokenInfo[]}} Distribution
+ * @typedef {{kept: number, probs: number[]}} Probabilities
+ * @typedef {{shape: number[], data: Float32Array}} TensorSlice
+ * @typedef {{embedding: number[], after_layer: number[][], attention: number[][], mlp: number[][]}} ResidualNorms
+ * @typedef {{rows: number, cols: number, data: number[]}} Thumb
+ * @typedef {{tokens: number, attention: Thumb[], mlp: Thumb[], embedding: Thumb}} Thumbnails
+ * @typedef {{id: number, text: string, p: number}} TopToken
+ * The logit lens at one depth: top tokens per position, and the target's [p, rank] per position.
+ * @typedef {{after: string, top: TopToken[][], target: [number, number][] | null}} LensLayer
+ * @typedef {{name: string, layer: number | null, head: number | null, value: number}} Component
+ * @typedef {{position: number, token: number, text: string, logit: number, components: Component[], norm_scale: number}} Attribution
+ * @typedef {{id: number, text: string, cosine: number}} Neighbour
+ *
+ * One sentence of a comparison (src/contrast.rs Side): its tokens and the compared position.
+ * @typedef {{text: string, tokens: TokenInfo[], position: number}} ContrastSide
+ * One word in two sentences, depth by depth (src/contrast.rs Contrast): L + 1 entries each,
+ * the token embedding first, then the residual stream after each layer.
+ * @typedef {object} Contrast
+ * @property {string} word
+ * @property {ContrastSide} a
+ * @property {ContrastSide} b
+ * @property {string[]} depths
+ * @property {number[]} cosine
+ * @property {number[]} centred cosine after subtracting each depth's mean token vector
+ * @property {[number, number][]} norms ‖vector‖ in A and in B
+ * @property {[number[], number[]][]} vectors the two vectors at each depth
+ *
+ * One head's queries as one matrix product X · W_Q = Q (src/batched.rs BatchedMatrix),
+ * layer and head counted from 1, matrices row-major.
+ * @typedef {object} BatchedMatrix
+ * @property {number} layer
+ * @property {number} head
+ * @property {number} tokens T
+ * @property {number} d
+ * @property {number} head_dim
+ * @property {number[]} x [T][d]
+ * @property {number[]} w [d][head_dim]
+ * @property {number[] | null} bias
+ * @property {number[]} q [T][head_dim]
+ * @property {number} multiply_adds
+ * @property {number | null} product_ms the product's mean time on the worker's CPU, measured
+ * @property {number} repeats
+ */
+
+// ---- What the worker answers itself ----
+
+/**
+ * Where a model comes from: a folder or GGUF file beside the page, a Hugging Face Hub
+ * repository, or files the person picked.
+ * @typedef {{kind: 'folder' | 'gguf', url: string, label?: string, fetch?: string, isDefault?: boolean}} UrlSource
+ * @typedef {{kind: 'hub', repo: string, revision: string, file: string | null, label?: string}} HubSource
+ * @typedef {{kind: 'files', files: File[], label?: string}} FilesSource
+ * @typedef {UrlSource | HubSource | FilesSource} ModelSource
+ *
+ * @typedef {{info: ModelInfo, heads: HeadEntry[] | null, backend: BackendInfo, memory: number}} Loaded
+ * Hub files in the browser's cache, by repository.
+ * @typedef {{repo: string, files: string[], bytes: number, urls: string[]}} CachedModel
+ */
+
+/**
+ * Sampling settings as requests carry them.
+ * @typedef {{temperature: number, topK: number, topP: number}} SamplingArgs
+ */
+
+/**
+ * Every request: its arguments and what it resolves to.
+ * @typedef {object} Requests
+ * @property {{args: {source: ModelSource, backend: BackendChoice, pageHasWebGPU: boolean, hub: string}, result: Loaded}} load
+ * @property {{args: {backend: BackendChoice, pageHasWebGPU: boolean}, result: BackendSwitch}} setBackend
+ * @property {{args: {text: string}, result: RunInfo}} run
+ * @property {{args: {ids: number[]}, result: RunInfo}} runIds
+ * @property {{args: {at: number, seed: number} & SamplingArgs, result: RunInfo}} generate
+ * @property {{args: {heads: [number, number][], mode: AblationMode}, result: RunInfo | null}} ablate
+ * @property {{args: {at: number, limit: number, baseline?: boolean} & SamplingArgs, result: Distribution}} distribution
+ * @property {{args: {at: number, ids: number[], baseline?: boolean} & SamplingArgs, result: Probabilities}} probabilities
+ * @property {{args: {name: string, layer?: number, head?: number}, result: TensorSlice}} tensor
+ * @property {{args: {}, result: ResidualNorms}} norms
+ * @property {{args: {}, result: string}} exportRun
+ * @property {{args: {at: number, size: number}, result: Thumbnails}} thumbnails
+ * @property {{args: {layers: number[], at: number, size: number}, result: Thumb[][]}} headThumbnails
+ * @property {{args: {k: number, target: number | null}, result: LensLayer[]}} lens
+ * @property {{args: {position: number, token: number}, result: Attribution}} attribute
+ * @property {{args: {id: number, k: number}, result: Neighbour[]}} neighbours
+ * @property {{args: {ids: number[]}, result: [number, number][]}} pca
+ * @property {{args: {ids: number[]}, result: number[][]}} cosines
+ * @property {{args: {text: string}, result: number | null}} tokenId
+ * @property {{args: {ids: number[]}, result: TokenInfo[]}} tokenInfos
+ * @property {{args: {half: number}, result: number[]}} inductionDemo
+ * @property {{args: {a: string, b: string, word: string, positions?: [number | null, number | null]}, result: Contrast}} contrast
+ * @property {{args: {layer: number, head: number, at: number}, result: BatchedMatrix}} batchedQuery
+ * @property {{args: {}, result: true}} census
+ * @property {{args: {}, result: CachedModel[]}} cached
+ * @property {{args: {repo: string}, result: true}} uncache
+ */
+
+/**
+ * @typedef {keyof Requests} RequestType
+ * A request as the page sends it: `{type: 'tensor', name: 'attentions', layer: 0}`.
+ * @typedef {{[K in RequestType]: {type: K} & Requests[K]['args']}[RequestType]} Request
+ * @typedef {'main' | 'compare'} Ctx
+ */
+
+/**
+ * What request `K` resolves to.
+ * @template {RequestType} K
+ * @typedef {Requests[K]['result']} ResultOf
+ */
+
+/**
+ * @typedef {{id: number, ctx: Ctx, request: Request}} RequestMessage
+ * @typedef {{id: number, ok: true, run: RunNumber | null, result: unknown}} Answered
+ * @typedef {{id: number, ok: false, fatal: boolean, run: RunNumber | null, error: ErrorBody}} Refused
+ * @typedef {Answered | Refused} Response
+ *
+ * @typedef {{type: 'progress', phase: 'download' | 'convert', file: string, loaded: number, total: number}} ProgressEvent
+ * The census's progress; `heads` (counted from 1, labelled) after its last run, `error` if it failed.
+ * @typedef {{type: 'census', done?: number, total?: number, heads?: HeadEntry[] | null, error?: string}} CensusEvent
+ * @typedef {ProgressEvent | CensusEvent} EngineEvent
+ */
+
+/**
+ * Who answers each request: 'engine' (the worker forwards it to the wasm binding, whose
+ * `Request` enum in src/wasm.rs has a variant of the same name) or 'worker' (answered in
+ * worker.js: downloads, the browser's cache, the census's schedule).
+ * @type {{[K in RequestType]: 'engine' | 'worker'}}
+ */
+export const REQUESTS = {
+  load: 'worker',
+  setBackend: 'engine',
+  run: 'engine',
+  runIds: 'engine',
+  generate: 'engine',
+  ablate: 'engine',
+  distribution: 'engine',
+  probabilities: 'engine',
+  tensor: 'engine',
+  norms: 'engine',
+  exportRun: 'engine',
+  thumbnails: 'engine',
+  headThumbnails: 'engine',
+  lens: 'engine',
+  attribute: 'engine',
+  neighbours: 'engine',
+  pca: 'engine',
+  cosines: 'engine',
+  tokenId: 'engine',
+  tokenInfos: 'engine',
+  inductionDemo: 'engine',
+  contrast: 'engine',
+  batchedQuery: 'engine',
+  census: 'worker',
+  cached: 'worker',
+  uncache: 'worker',
+};
+
+/** @type {ErrorKind[]} */
 export const ERROR_KINDS = ['input', 'model', 'backend', 'internal'];
 
-/** An Error carrying the protocol's {kind, message}. */
+/**
+ * An Error carrying the protocol's {kind, message}.
+ * @param {Partial<ErrorBody> | string | null | undefined} e
+ * @returns {ProtocolError}
+ */
 export function protocolError(e, fatal = false) {
-  const kind = e && ERROR_KINDS.includes(e.kind) ? e.kind : 'internal';
-  const err = new Error(e && e.message ? e.message : String(e));
-  err.kind = kind;
+  const body = typeof e === 'object' && e ? e : { message: String(e) };
+  const err = /** @type {ProtocolError} */ (new Error(body.message || String(e)));
+  err.kind = body.kind && ERROR_KINDS.includes(body.kind) ? body.kind : 'internal';
   err.fatal = fatal;
   return err;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // How a token's bytes are shown: whole UTF-8 characters as text, with spaces, tabs and
 // newlines made visible; bytes that are only part of a character (GPT-2's byte-level BPE
 // splits emoji and many scripts) as hex, e.g. <F0 9F>, never as "�".
@@ -71,5 +72,6 @@ export function axisLabels(toks) {
  * the history; pieces that are not printable text fall back to `tokenLabel`. */
 export function quotedLabel(bytesLike) {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(new Uint8Array(Array.from(bytesLike)));
-  return !text.includes('\uFFFD') && !/[\u0000-\u001f\u007f]/.test(text) ? `“${text}”` : tokenLabel(bytesLike);
+  const control = [...text].some((c) => c.charCodeAt(0) < 0x20 || c === '\u007f');
+  return !text.includes('\uFFFD') && !control ? `“${text}”` : tokenLabel(bytesLike);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // One tooltip for the whole page; text is always set with textContent.
 let el = null;
 

@@ -1,45 +1,66 @@
+// @ts-check
 // The Web Worker that owns the model: it fetches the model's files (a folder beside the
 // page, a Hugging Face Hub repository, or files the user picked) straight into wasm memory
 // with progress, refuses a model too big for the tab before downloading its weights, and
 // answers the page's requests one at a time (protocol.js), so typing never waits on a run.
+// Requests about a context go to the engine as they are (src/wasm.rs `Request`); the
+// worker answers the others itself.
 
 import init, { Xray, FileBytes, footprintOfConfig, footprintOfGguf } from './pkg/llm_xray.js';
-import { ERROR_KINDS } from './protocol.js';
+import { ERROR_KINDS, REQUESTS } from './protocol.js';
 
+/**
+ * @typedef {import('./protocol.js').Requests} Requests
+ * @typedef {import('./protocol.js').RequestMessage} RequestMessage
+ * @typedef {import('./protocol.js').Response} Response
+ * @typedef {import('./protocol.js').EngineEvent} EngineEvent
+ * @typedef {import('./protocol.js').Footprint} Footprint
+ * @typedef {import('./protocol.js').ModelSource} ModelSource
+ * @typedef {import('./protocol.js').Ctx} Ctx
+ */
+
+/** @type {Xray | null} */
 let xray = null;
-// A second context on the same model, for the compare panel (made on first use).
+/** A second context on the same model, for the compare panel (made on first use). @type {Xray | null} */
 let compare = null;
+/** @type {{memory: WebAssembly.Memory} | null} */
 let wasm = null;
 const wasmReady = init().then((w) => (wasm = w));
+/** @type {Promise<unknown>} */
 let queue = Promise.resolve();
 const CACHE = 'llm-xray-models';
 // A tab's WebAssembly memory (wasm32) holds at most 4 GiB.
 const WASM_LIMIT = 4 * 2 ** 30;
-// What the page keeps of a context's activations (src/session.rs STORE_BUDGET) plus room.
+// What the page keeps of a context's activations (src/session/mod.rs STORE_BUDGET) plus room.
 const ACTIVATIONS = 448e6;
 
+/**
+ * @param {Response | EngineEvent} msg
+ * @param {Transferable[]} [transfer]
+ */
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
-/** A handler's answer whose buffers move to the page instead of being copied. Handlers
- * return it explicitly; any other answer (arrays included) is posted as it is. */
-class Transfer {
-  constructor(value, buffers) {
-    this.value = value;
-    this.buffers = buffers;
-  }
-}
-const withTransfer = (value, buffers) => new Transfer(value, buffers);
-
 class Refusal extends Error {
+  /**
+   * @param {import('./protocol.js').ErrorKind} kind
+   * @param {string} message
+   */
   constructor(kind, message) {
     super(message);
     this.kind = kind;
   }
 }
+/** @param {string} message */
 const modelError = (message) => new Refusal('model', message);
+/** @param {number} n */
 const gb = (n) => `${(n / 2 ** 30).toFixed(2)} GB`;
 
-/** Refuses, before the weights download, a model whose weights cannot fit in the tab. */
+/**
+ * Refuses, before the weights download, a model whose weights cannot fit in the tab.
+ * @param {string} what
+ * @param {Footprint} footprint
+ * @param {number} fileBytes
+ */
 function checkFits(what, footprint, fileBytes) {
   const need = footprint.f32_bytes + fileBytes + ACTIVATIONS;
   if (need > WASM_LIMIT) {
@@ -50,6 +71,11 @@ function checkFits(what, footprint, fileBytes) {
   }
 }
 
+/**
+ * @param {string} url
+ * @param {string} file
+ * @param {RequestInit} [init]
+ */
 async function open(url, file, init) {
   let res;
   try {
@@ -63,7 +89,12 @@ async function open(url, file, init) {
   return res;
 }
 
-/** A response's body streamed into wasm memory, reporting download progress. */
+/**
+ * A response's body streamed into wasm memory, reporting download progress.
+ * @param {globalThis.Response} res
+ * @param {string} file
+ * @param {number} total
+ */
 async function intoWasm(res, file, total) {
   const out = new FileBytes(total || 0);
   const reader = res.body.getReader();
@@ -83,7 +114,11 @@ async function intoWasm(res, file, total) {
   return out;
 }
 
-/** Fetches a file, from the Cache API when `cached` (Hub downloads) and into it otherwise. */
+/**
+ * Fetches a file, from the Cache API when `cached` (Hub downloads) and into it otherwise.
+ * @param {string} url
+ * @param {string} file
+ */
 async function download(url, file, { cached = false, expected = 0 } = {}) {
   const cache = cached && self.caches ? await caches.open(CACHE) : null;
   const hit = cache && (await cache.match(url));
@@ -98,13 +133,23 @@ async function download(url, file, { cached = false, expected = 0 } = {}) {
   return bytes;
 }
 
-/** Size of a remote file without downloading it. */
+/**
+ * Size of a remote file without downloading it.
+ * @param {string} url
+ * @param {string} file
+ */
 async function remoteSize(url, file) {
   const res = await open(url, file, { method: 'HEAD' });
   return Number(res.headers.get('content-length')) || 0;
 }
 
-/** The first bytes of a GGUF file: enough for its metadata and tensor infos. */
+/**
+ * The first bytes of a GGUF file: enough for its metadata and tensor infos.
+ * @param {(n: number) => Promise<Uint8Array>} readRange
+ * @param {number} size
+ * @param {string} what
+ * @returns {Promise<Footprint>}
+ */
 async function ggufHead(readRange, size, what) {
   for (const n of [4 << 20, 32 << 20]) {
     const prefix = await readRange(Math.min(n, size));
@@ -117,6 +162,12 @@ async function ggufHead(readRange, size, what) {
   throw modelError(`${what}: its GGUF header is larger than 32 MB`);
 }
 
+/**
+ * The first `n` bytes of a remote file.
+ * @param {string} url
+ * @param {string} file
+ * @param {number} n
+ */
 async function rangeOf(url, file, n) {
   const res = await open(url, file, { headers: { Range: `bytes=0-${n - 1}` } });
   const reader = res.body.getReader();
@@ -139,9 +190,15 @@ async function rangeOf(url, file, n) {
   return out;
 }
 
-const convert = (file) => (done, total) => post({ type: 'progress', phase: 'convert', file, loaded: done, total });
+/** @param {string} file */
+const convert = (file) => (/** @type {number} */ done, /** @type {number} */ total) => post({ type: 'progress', phase: 'convert', file, loaded: done, total });
 
-/** Loads a GGUF file from a URL (beside the page, or on the Hub). */
+/**
+ * Loads a GGUF file from a URL (beside the page, or on the Hub).
+ * @param {string} url
+ * @param {string} name
+ * @param {boolean} cached
+ */
 async function loadGgufUrl(url, name, cached) {
   const [size] = await Promise.all([remoteSize(url, name), wasmReady]);
   checkFits(name, await ggufHead((n) => rangeOf(url, name, n), size, name), size);
@@ -149,16 +206,25 @@ async function loadGgufUrl(url, name, cached) {
   return Xray.fromGguf(bytes, name, convert(name));
 }
 
-/** A wasm error ({kind, message}) as a Refusal. */
+/**
+ * A wasm error ({kind, message}) as a Refusal.
+ * @param {any} e
+ */
 function refusal(e) {
   return new Refusal(e.kind || 'model', e.message || String(e));
 }
 
-/** Loads a Hugging Face folder's three files from `url(file)`. */
+/**
+ * Loads a Hugging Face folder's three files from `url(file)`.
+ * @param {(file: string) => string} url
+ * @param {string} what
+ * @param {boolean} cached
+ */
 async function loadFolder(url, what, cached) {
   // The small requests go out together while the engine compiles; the weights only once
   // config.json says the model fits.
   const [configJson, size] = await Promise.all([fetchSmall(url('config.json'), 'config.json', cached), remoteSize(url('model.safetensors'), 'model.safetensors'), wasmReady]);
+  /** @type {Footprint} */
   let footprint;
   try {
     footprint = footprintOfConfig(configJson);
@@ -175,7 +241,12 @@ async function loadFolder(url, what, cached) {
   return Xray.fromFolder(config, weights, tokenizer, convert('model.safetensors'));
 }
 
-/** A small file's bytes as JS (config.json), through the Cache API for Hub downloads. */
+/**
+ * A small file's bytes as JS (config.json), through the Cache API for Hub downloads.
+ * @param {string} url
+ * @param {string} file
+ * @param {boolean} cached
+ */
 async function fetchSmall(url, file, cached) {
   const cache = cached && self.caches ? await caches.open(CACHE) : null;
   const hit = cache && (await cache.match(url));
@@ -185,10 +256,14 @@ async function fetchSmall(url, file, cached) {
   return bytes;
 }
 
-/** Loads files the user picked: one .gguf, or config.json, model.safetensors and tokenizer.json. */
+/**
+ * Loads files the user picked: one .gguf, or config.json, model.safetensors and tokenizer.json.
+ * @param {File[]} files
+ */
 async function loadFiles(files) {
   await wasmReady;
   const byName = new Map(files.map((f) => [f.name, f]));
+  /** @param {File} f */
   const fromFile = async (f) => intoWasm(new Response(f.stream()), f.name, f.size);
   const gguf = files.find((f) => /\.gguf$/i.test(f.name));
   if (gguf) {
@@ -201,6 +276,7 @@ async function loadFiles(files) {
   }
   const config = byName.get('config.json');
   const weights = byName.get('model.safetensors');
+  /** @type {Footprint} */
   let footprint;
   try {
     footprint = footprintOfConfig(new Uint8Array(await config.arrayBuffer()));
@@ -211,11 +287,21 @@ async function loadFiles(files) {
   return Xray.fromFolder(await fromFile(config), await fromFile(weights), await fromFile(byName.get('tokenizer.json')), convert('model.safetensors'));
 }
 
-/** The Hub's file URL layout: {hub}/{owner}/{name}/resolve/{revision}/{file}. */
+/**
+ * The Hub's file URL layout: {hub}/{owner}/{name}/resolve/{revision}/{file}.
+ * @param {string} hub
+ * @param {string} repo
+ * @param {string} revision
+ * @param {string} file
+ */
 function hubUrl(hub, repo, revision, file) {
   return `${hub.replace(/\/$/, '')}/${repo}/resolve/${encodeURIComponent(revision || 'main')}/${file}`;
 }
 
+/**
+ * @param {Requests['load']['args']} args
+ * @returns {Promise<Requests['load']['result']>}
+ */
 async function load({ source, backend, pageHasWebGPU, hub }) {
   if (compare) compare.free();
   if (xray) xray.free();
@@ -225,6 +311,7 @@ async function load({ source, backend, pageHasWebGPU, hub }) {
     xray = await loadFiles(source.files);
   } else if (source.kind === 'hub') {
     if (!/^[\w.-]+\/[\w.-]+$/.test(source.repo)) throw new Refusal('input', `"${source.repo}" is not a Hugging Face repository id; expected owner/name, e.g. HuggingFaceTB/SmolLM2-135M-Instruct`);
+    /** @param {string} f */
     const url = (f) => hubUrl(hub, source.repo, source.revision, f);
     xray = source.file ? await loadGgufUrl(url(source.file), source.file, true) : await loadFolder(url, source.repo, true);
   } else if (source.kind === 'gguf') {
@@ -239,14 +326,18 @@ async function load({ source, backend, pageHasWebGPU, hub }) {
     heads = await census;
   }
   const info = xray.info();
-  const chosen = await xray.setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);
+  const chosen = /** @type {import('./protocol.js').BackendSwitch} */ (await xray.request({ type: 'setBackend', backend, pageHasWebGPU }));
   return { info, heads, backend: chosen.backend, memory: wasm.memory.buffer.byteLength };
 }
 
-/** Hub files in the Cache API, grouped by repository. */
+/**
+ * Hub files in the Cache API, grouped by repository.
+ * @returns {Promise<import('./protocol.js').CachedModel[]>}
+ */
 async function cachedModels() {
   if (!self.caches) return [];
   const cache = await caches.open(CACHE);
+  /** @type {Map<string, import('./protocol.js').CachedModel>} */
   const repos = new Map();
   for (const req of await cache.keys()) {
     const m = new URL(req.url).pathname.match(/^\/(.+?)\/resolve\/[^/]+\/(.+)$/);
@@ -261,7 +352,10 @@ async function cachedModels() {
   return [...repos.values()];
 }
 
-/** The model's context, or (ctx 'compare') the compare panel's second context. */
+/**
+ * The model's context, or (ctx 'compare') the compare panel's second context.
+ * @param {Ctx} ctx
+ */
 const need = (ctx) => {
   if (!xray) throw new Refusal('input', 'no model is loaded');
   if (ctx !== 'compare') return xray;
@@ -269,48 +363,16 @@ const need = (ctx) => {
   return compare;
 };
 
+/**
+ * The requests the worker answers itself (REQUESTS says which).
+ * @type {{[K in 'load' | 'census' | 'cached' | 'uncache']: (args: Requests[K]['args']) => Requests[K]['result'] | Promise<Requests[K]['result']>}}
+ */
 const handlers = {
-  load: (m) => load(m),
-  async setBackend({ backend, pageHasWebGPU }) {
-    return need().setBackend(backend, pageHasWebGPU && 'gpu' in self.navigator);
-  },
-  run: ({ text, ids, ctx }) => (ids ? need(ctx).runIds(Uint32Array.from(ids)) : need(ctx).runPrompt(text)),
-  generate: ({ at, temperature, topK, topP, seed }) => need().generateNext(at, temperature, topK, topP, seed),
-  ablate: ({ heads, mode }) => need().setAblation(Uint32Array.from(heads.flat()), mode),
-  // The `limit` most probable tokens with their text; or, given `only` (token ids), just
-  // those tokens' probabilities (0 if sampling cannot pick them).
-  distribution({ at, temperature, topK, topP, limit, baseline = false, only, ctx }) {
-    const x = need(ctx);
-    if (only) {
-      // The engine sorts the whole distribution either way; the view asks again for each
-      // slider value it settles on, one request at a time (logits.js).
-      const d = x.distribution(at, temperature, topK, topP, 1 << 30, baseline);
-      const want = new Map(only.map((id, k) => [id, k]));
-      const probs = new Float32Array(only.length);
-      d.ids.forEach((id, k) => want.has(id) && (probs[want.get(id)] = d.probs[k]));
-      return { kept: d.kept, probs: Array.from(probs) };
-    }
-    const d = x.distribution(at, temperature, topK, topP, limit, baseline);
-    return withTransfer({ ...d, tokens: x.tokenInfos(d.ids) }, [d.ids.buffer, d.probs.buffer]);
-  },
-  tensor({ name, layer = 0, head, ctx }) {
-    const t = need(ctx).tensor(name, layer, head ?? undefined);
-    return withTransfer(t, [t.data.buffer]);
-  },
-  norms: () => need().residualNorms(),
-  exportRun: () => need().exportRun(),
-  thumbnails: ({ at, size }) => need().thumbnails(at, size),
-  headThumbnails: ({ layers, at, size }) => need().headThumbnails(Uint32Array.from(layers), at, size),
-  lens: ({ k, target }) => need().lens(k, target ?? undefined),
-  attribute: ({ position, token }) => need().attribute(position, token),
-  neighbours: ({ id, k }) => need().neighbours(id, k),
-  pca: ({ ids }) => need().pca(Uint32Array.from(ids)),
-  tokenId: ({ text }) => need().tokenId(text) ?? null,
-  tokenInfos: ({ ids }) => need().tokenInfos(Uint32Array.from(ids)),
+  load: (args) => load(args),
   // The census runs one model run per queue turn, so requests made meanwhile are answered
   // between its runs; each run reports progress, the last one the scores.
   census() {
-    const x = need();
+    const x = need('main');
     x.censusStart();
     const step = async () => {
       try {
@@ -322,33 +384,53 @@ const handlers = {
       }
     };
     queue = queue.then(step);
-    return true;
+    return /** @type {true} */ (true);
   },
-  cosines: ({ ids }) => need().cosines(Uint32Array.from(ids)),
-  inductionDemo: ({ half }) => Array.from(need().inductionDemo(half)),
   cached: () => cachedModels(),
   async uncache({ repo }) {
     const cache = await caches.open(CACHE);
     for (const m of await cachedModels()) if (m.repo === repo) for (const u of m.urls) await cache.delete(u);
-    return true;
+    return /** @type {true} */ (true);
   },
 };
 
-self.onmessage = (e) => {
-  const { id, type, args = {} } = e.data;
+/**
+ * The buffers of an engine answer's typed arrays, which move to the page instead of being
+ * copied: each is a copy the binding made for the page (`Float32Array::from`), never a
+ * view of wasm memory.
+ * @param {unknown} result
+ * @returns {ArrayBuffer[]}
+ */
+function transferables(result) {
+  if (!result || typeof result !== 'object') return [];
+  return Object.values(result)
+    .filter((v) => ArrayBuffer.isView(v) && v.buffer !== wasm.memory.buffer)
+    .map((v) => /** @type {ArrayBuffer} */ (/** @type {ArrayBufferView} */ (v).buffer));
+}
+
+self.onmessage = (/** @type {MessageEvent<RequestMessage>} */ e) => {
+  const { id, ctx, request } = e.data;
   queue = queue.then(async () => {
+    /** @type {Xray | null} */
+    let engine = null;
     try {
-      if (!handlers[type]) throw new Refusal('internal', `unknown request "${type}"`);
-      const out = await handlers[type](args);
-      if (out instanceof Transfer) post({ id, ok: true, result: out.value }, out.buffers);
-      else post({ id, ok: true, result: out });
+      if (!(request.type in REQUESTS)) throw new Refusal('internal', `unknown request "${request.type}"`);
+      if (REQUESTS[request.type] === 'engine') {
+        engine = need(ctx);
+        const result = await engine.request(request);
+        post({ id, ok: true, run: engine.run, result }, transferables(result));
+      } else {
+        const result = await /** @type {any} */ (handlers)[request.type](request);
+        post({ id, ok: true, run: null, result });
+      }
     } catch (err) {
       // A wasm trap (a bug, or out of memory) leaves the engine unusable.
       const fatal = err instanceof WebAssembly.RuntimeError;
-      if (fatal) xray = null;
+      if (fatal) xray = compare = null;
       const kind = err && ERROR_KINDS.includes(err.kind) ? err.kind : 'internal';
       const message = err && err.message ? err.message : String(err);
-      post({ id, ok: false, fatal, error: { kind: fatal ? 'internal' : kind, message: fatal ? `the engine stopped (${message}); reload the model` : message } });
+      const run = engine && !fatal ? engine.run : null;
+      post({ id, ok: false, fatal, run, error: { kind: fatal ? 'internal' : kind, message: fatal ? `the engine stopped (${message}); reload the model` : message } });
     }
   });
 };

@@ -209,7 +209,14 @@ fn data(args: &Args, tok: &Tokenizer, vocab: usize, seed: u64) -> Result<(Task, 
                 Some(_) => Induction::alphabet(vocab, args.num("alphabet", 0)?, seed)?,
                 None => ri.alphabet.clone(),
             };
-            let ind = Induction { alphabet, min_span: args.num("min-span", ri.min_span)?, max_span: args.num("max-span", ri.max_span)?, layout, skip_fraction: args.num("skip-fraction", ri.skip_fraction)?, distinct: args.num("distinct", ri.distinct as u8)? == 1 };
+            let ind = Induction {
+                alphabet,
+                min_span: args.num("min-span", ri.min_span)?,
+                max_span: args.num("max-span", ri.max_span)?,
+                layout,
+                skip_fraction: args.num("skip-fraction", ri.skip_fraction)?,
+                distinct: args.num("distinct", ri.distinct as u8)? == 1,
+            };
             let (b, t) = (args.num("batch", rh.batch)?, args.num("seq", rh.seq)?);
             Ok((Task::Induction(ind), steps, b, t, Some(rh)))
         }

@@ -1,21 +1,21 @@
-//! Each kernel on its own, host slices in and out, for the kernel tests (tests/gpu.rs) to
-//! hold against the CPU reference's function for the same op. Not a fast path: every call
+//! Each op on its own, host slices in and out, for the kernel tests (tests/gpu.rs) to hold
+//! against the CPU reference's function for the same op. Not a fast path: every call
 //! uploads and reads back. The kernels are launched through the same launchers the backend
-//! uses, so what is tested is what runs.
+//! uses, so what is tested is what runs. Test support: compiled only for this crate's
+//! tests or with the `test-support` feature, which `cargo test` turns on.
 
 use super::context::Context;
-use super::kernels::{
-    activation_kind, u, ActParams, AddParams, AttnBuffers, AttnShape, GpuLinear, HeadRowsParams, Kernels, MaskParams, MatmulParams, NormParams, Recorder,
-    SoftmaxParams, SplitParams,
-};
-use super::Table;
+use super::device_weights::Table;
+use super::ops::linear::{self, GpuLinear};
+use super::ops::{activation, add, attention, head_mask, kv_append, matmul, norm, rope, softmax, split_qkv, u, ALL};
+use super::recorder::{Pipelines, Recorder};
 use crate::config::{Activation, Norm};
 use crate::cpu;
 use crate::error::Result;
 
 pub struct Ops {
     ctx: Context,
-    k: Kernels,
+    pipelines: Pipelines,
 }
 
 /// Everything one layer's attention computes: per-head q, k, v of the new rows
@@ -33,8 +33,8 @@ pub struct AttentionOut {
 impl Ops {
     pub async fn new() -> Result<Ops> {
         let ctx = Context::new(1 << 27).await?;
-        let k = Kernels::new(&ctx).await?;
-        Ok(Ops { ctx, k })
+        let pipelines = Pipelines::new(&ctx, ALL).await?;
+        Ok(Ops { ctx, pipelines })
     }
 
     async fn run(&self, r: Recorder<'_>, outs: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<f32>>> {
@@ -42,6 +42,10 @@ impl Ops {
         let slots: Vec<_> = outs.iter().map(|(b, n)| r.save(b, 0, *n)).collect();
         let groups: Vec<_> = slots.iter().map(std::slice::from_ref).collect();
         Ok(r.finish(&groups).await?.0)
+    }
+
+    fn recorder(&self) -> Recorder<'_> {
+        Recorder::new(&self.ctx, &self.pipelines)
     }
 
     fn up(&self, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -57,8 +61,8 @@ impl Ops {
         let (xb, gb, y) = (self.up(x)?, self.up(g)?, self.out(x.len())?);
         let bb = b.map(|b| self.up(b)).transpose()?;
         let kind = if b.is_some() { Norm::LayerNorm } else { Norm::RmsNorm };
-        let mut r = Recorder::new(&self.ctx, &self.k);
-        r.norm(NormParams { rows: u(x.len() / n), n: u(n), eps }, kind, &xb, &gb, bb.as_ref(), &y);
+        let mut r = self.recorder();
+        norm::run(&mut r, norm::Params { rows: u(x.len() / n), n: u(n), eps }, kind, &xb, &gb, &y, bb.as_ref());
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
@@ -68,11 +72,11 @@ impl Ops {
     pub async fn matmul(&self, a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, transposed: bool) -> Result<Vec<f32>> {
         let (ab, c) = (self.up(a)?, self.out(m * n)?);
         let l = GpuLinear { w: self.up(w)?, b: bias.map(|b| self.up(b)).transpose()?, k, n };
-        let mut r = Recorder::new(&self.ctx, &self.k);
+        let mut r = self.recorder();
         if transposed {
-            r.matmul(MatmulParams { m: u(m), n: u(n), k: u(k), ldc: u(n), c_off: 0, a_off: 0, trans_b: 1 }, &ab, &l.w, &c);
+            matmul::run(&mut r, matmul::Params { m: u(m), n: u(n), k: u(k), ldc: u(n), c_off: 0, a_off: 0, trans_b: 1 }, &ab, &l.w, &c);
         } else {
-            r.linear(&ab, m, &l, &c);
+            linear::run(&mut r, &ab, m, &l, &c);
         }
         Ok(self.run(r, &[(&c, m * n)]).await?.remove(0))
     }
@@ -80,22 +84,22 @@ impl Ops {
     /// act(x), or act(x) · up when `up` is given (the gated MLP).
     pub async fn activation(&self, x: &[f32], a: Activation, up: Option<&[f32]>) -> Result<Vec<f32>> {
         let (xb, y) = (self.up(x)?, self.out(x.len())?);
-        let p = ActParams { n: u(x.len()), kind: activation_kind(a) };
-        let mut r = Recorder::new(&self.ctx, &self.k);
+        let p = activation::Params { n: u(x.len()), kind: activation::kind(a) };
+        let mut r = self.recorder();
         match up {
             Some(up) => {
                 let ub = self.up(up)?;
-                r.gated(p, &xb, &ub, &y);
+                activation::gated(&mut r, p, &xb, &y, &ub);
             }
-            None => r.activation(p, &xb, &y),
+            None => activation::run(&mut r, p, &xb, &y),
         }
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
     pub async fn add(&self, a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
         let (ab, bb, y) = (self.up(a)?, self.up(b)?, self.out(a.len())?);
-        let mut r = Recorder::new(&self.ctx, &self.k);
-        r.add(AddParams { n: u(a.len()) }, &ab, &bb, &y);
+        let mut r = self.recorder();
+        add::run(&mut r, add::Params { n: u(a.len()) }, &ab, &bb, &y);
         Ok(self.run(r, &[(&y, a.len())]).await?.remove(0))
     }
 
@@ -103,8 +107,8 @@ impl Ops {
     pub async fn softmax(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {
         let rows = x.len() / n;
         let (xb, y) = (self.up(x)?, self.out(x.len())?);
-        let mut r = Recorder::new(&self.ctx, &self.k);
-        r.softmax(SoftmaxParams { rows: u(rows), n: u(n), causal: 0, start: 0, t: u(rows) }, &xb, &y);
+        let mut r = self.recorder();
+        softmax::run(&mut r, softmax::Params { rows: u(rows), n: u(n), causal: 0, start: 0, t: u(rows) }, &xb, &y);
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
@@ -115,7 +119,7 @@ impl Ops {
         let idb = self.ctx.scratch_u32("test ids", ids)?;
         let y = self.out(t * d)?;
         let table = Table::upload(&self.ctx, "test table", table, d, (chunk_rows * d * 4) as u64)?;
-        let mut r = Recorder::new(&self.ctx, &self.k);
+        let mut r = self.recorder();
         table.gather(&mut r, &idb, t, d, None, &y);
         Ok(self.run(r, &[(&y, t * d)]).await?.remove(0))
     }
@@ -126,8 +130,8 @@ impl Ops {
         let t = x.len() / (heads * hd);
         let (sin, cos): (Vec<f32>, Vec<f32>) = cpu::ops::rope_angles(0, start + t, inv_freq).into_iter().unzip();
         let (xb, cb, sb, y) = (self.up(x)?, self.up(&cos)?, self.up(&sin)?, self.out(x.len())?);
-        let mut r = Recorder::new(&self.ctx, &self.k);
-        r.rope(HeadRowsParams { heads: u(heads), t: u(t), hd: u(hd), start: u(start) }, &xb, &cb, &sb, &y);
+        let mut r = self.recorder();
+        rope::run(&mut r, rope::Params { heads: u(heads), t: u(t), hd: u(hd), start: u(start) }, &xb, &cb, &sb, &y);
         Ok(self.run(r, &[(&y, x.len())]).await?.remove(0))
     }
 
@@ -156,15 +160,19 @@ impl Ops {
         let (qkvb, kc, vc) = (self.up(qkv)?, cache(past_k)?, cache(past_v)?);
         let (q, k, v) = (self.out(t * h * hd)?, self.out(t * kvw)?, self.out(t * kvw)?);
         let (sc, pr, z) = (self.out(h * t * tk)?, self.out(h * t * tk)?, self.out(t * h * hd)?);
-        let mut r = Recorder::new(&self.ctx, &self.k);
-        r.split_qkv(SplitParams { t: u(t), hq: u(h), hkv: u(kv), hd: u(hd) }, &qkvb, &q, &k, &v);
-        let rows = HeadRowsParams { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
-        r.kv_append(rows, &k, &kc);
-        r.kv_append(rows, &v, &vc);
-        r.attention(AttnShape { h, kv, hd, t, start }, AttnBuffers { q: &q, k_cache: &kc, v_cache: &vc, scores: &sc, probs: &pr, z: &z });
+        let mut r = self.recorder();
+        split_qkv::run(&mut r, split_qkv::Params { t: u(t), hq: u(h), hkv: u(kv), hd: u(hd) }, &qkvb, &q, &k, &v);
+        let rows = kv_append::Params { heads: u(kv), t: u(t), hd: u(hd), start: u(start) };
+        kv_append::run(&mut r, rows, &k, &kc);
+        kv_append::run(&mut r, rows, &v, &vc);
+        attention::run(
+            &mut r,
+            attention::Shape { h, kv, hd, t, start },
+            attention::Buffers { q: &q, k_cache: &kc, v_cache: &vc, scores: &sc, probs: &pr, z: &z },
+        );
         let mask = mask.map(|(keep, repl)| Ok::<_, crate::Error>((self.up(&keep)?, self.up(&repl)?))).transpose()?;
         if let Some((kb, rb)) = &mask {
-            r.head_mask(MaskParams { t: u(t), h: u(h), hd: u(hd) }, kb, rb, &z);
+            head_mask::run(&mut r, head_mask::Params { t: u(t), h: u(h), hd: u(hd) }, kb, rb, &z);
         }
         let mut out = self.run(r, &[(&q, t * h * hd), (&k, t * kvw), (&v, t * kvw), (&sc, h * t * tk), (&pr, h * t * tk), (&z, t * h * hd)]).await?.into_iter();
         let mut next = || out.next().expect("six readbacks");

@@ -267,7 +267,14 @@ impl Trainer {
             let spec = match &self.task {
                 Task::Induction(ind) => ind.clone(),
                 // Other tasks are probed on random tokens of the whole vocabulary.
-                _ => Induction { alphabet: (1..self.layout.config.vocab_size as u32).collect(), min_span: 4, max_span: t / 2, layout: task::Layout::Single, skip_fraction: 0.0, distinct: false },
+                _ => Induction {
+                    alphabet: (1..self.layout.config.vocab_size as u32).collect(),
+                    min_span: 4,
+                    max_span: t / 2,
+                    layout: task::Layout::Single,
+                    skip_fraction: 0.0,
+                    distinct: false,
+                },
             };
             let probe = Probe::new(&spec, PROBE_SEQS, t, self.seed);
             let pass = Pass::new(&self.layout, probe.batch.seqs, probe.batch.t());

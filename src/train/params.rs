@@ -51,6 +51,14 @@ impl ModelShape {
             tie_word_embeddings: true,
             bos_token_id: Some(0),
             eos_token_ids: vec![0],
+            embedding_scale: None,
+            query_pre_attn_scalar: None,
+            qk_norm: false,
+            post_norms: false,
+            sliding_window: None,
+            layer_types: Vec::new(),
+            rope_local_theta: None,
+            defaulted: Vec::new(),
         };
         c.validate_named(|f| match f {
             "n_layer" => "layers".into(),
@@ -121,6 +129,7 @@ impl Layout {
                 Family::Gpt2 => "a GPT-2 variant with another norm, RoPE or a gated MLP",
                 Family::Llama => "a Llama-family model (model_type \"llama\")",
                 Family::Qwen2 => "a Qwen2 model (model_type \"qwen2\")",
+                Family::Gemma3 => "a Gemma 3 model (model_type \"gemma3_text\")",
             };
             return Err(Error::Input(format!("the trainer trains GPT-2 models (model_type \"gpt2\"); this is {family}")));
         }
@@ -244,11 +253,15 @@ impl Layout {
                 .map(|s| LayerWeights {
                     ln_1: norm(s.ln1_g, s.ln1_b),
                     qkv: lin(s.qkv_w, s.qkv_b),
+                    q_norm: None,
+                    k_norm: None,
                     o: lin(s.o_w, s.o_b),
+                    post_attn_norm: None,
                     ln_2: norm(s.ln2_g, s.ln2_b),
                     up: lin(s.fc_w, s.fc_b),
                     gate: None,
                     down: lin(s.proj_w, s.proj_b),
+                    post_mlp_norm: None,
                 })
                 .collect(),
             ln_f: norm(self.lnf_g, self.lnf_b),

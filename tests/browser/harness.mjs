@@ -35,6 +35,11 @@ export async function openPage(browser, url, { viewport = { width: 1280, height:
   return page;
 }
 
+// The page's signal that what the stage shows is final: #stage carries data-run, the
+// number of the run its view was drawn from, and aria-busy="true" while the view may still
+// change without anyone acting (a run, the view's data or the head census on its way).
+// Tests wait on it, never on a delay.
+
 /** Waits until a prompt has run and the page is idle: token chips shown, nothing in flight. */
 export async function waitReady(page, timeout = 60000) {
   await page.waitForFunction(
@@ -44,18 +49,40 @@ export async function waitReady(page, timeout = 60000) {
   );
 }
 
-/** Waits until nothing is in flight. */
+/** Waits until nothing is in flight: the stage is drawn from the run on screen, for good. */
 export async function waitIdle(page, timeout = 60000) {
   await page.waitForFunction(() => document.getElementById('stage').getAttribute('aria-busy') === 'false', null, { timeout });
 }
 
-/** Types a prompt into the textbox named "Prompt", presses Enter and waits for its run. */
-export async function typePrompt(page, text) {
+/** The number of the run the stage's view was drawn from (its data-run). */
+export async function shownRun(page) {
+  return page.$eval('#stage', (s) => Number(s.dataset.run));
+}
+
+/** Waits until the stage is drawn from a run after run number `before` and is idle. */
+export async function waitNewRun(page, before, timeout = 60000) {
+  await page.waitForFunction((before) => {
+    const s = document.getElementById('stage');
+    return s.getAttribute('aria-busy') === 'false' && Number(s.dataset.run) > before;
+  }, before, { timeout });
+}
+
+/** Types a prompt into the textbox named "Prompt", presses Enter and waits until the stage
+ * shows its run, or the page refused it (the status line says why, as a warning, and the
+ * views keep the last run). */
+export async function typePrompt(page, text, timeout = 60000) {
+  const before = await shownRun(page);
   const box = page.getByRole('textbox', { name: 'Prompt', exact: true });
   await box.fill(text);
   await box.press('Enter');
-  await page.waitForFunction(() => document.getElementById('stage').getAttribute('aria-busy') === 'true' || /running/.test(document.getElementById('prompt-status').textContent), null, { timeout: 5000 }).catch(() => {});
-  await waitIdle(page);
+  await page.waitForFunction(
+    (before) => {
+      const s = document.getElementById('stage');
+      return s.getAttribute('aria-busy') === 'false' && (Number(s.dataset.run) > before || document.getElementById('prompt-status').classList.contains('warn'));
+    },
+    before,
+    { timeout },
+  );
 }
 
 export async function gotoStage(page, label) {
@@ -69,14 +96,19 @@ export async function chips(page) {
 }
 
 /** Reads cell (i, j) of a heatmap (or bar i of a chart) by keyboard, as a screen-reader
- * user would: focus it, move with the keys, read the announced text. */
+ * user would: focus it, move with the keys, read the announced text. The figure must stay
+ * the one that was on screen when the reading began: a redraw meanwhile would start the
+ * keys over on a new figure, and means the page said it was done too early. */
 export async function readCell(page, canvas, i, j = 0) {
+  const drawn = await canvas.elementHandle();
   await canvas.focus();
   await canvas.press('PageUp');
   await canvas.press('Home');
   for (let k = 0; k < i; k++) await canvas.press('ArrowDown');
   for (let k = 0; k < j; k++) await canvas.press('ArrowRight');
-  return canvas.evaluate((c) => c.parentElement.querySelector('.sr-only[aria-live]').textContent);
+  const text = await canvas.evaluate((c) => c.parentElement.querySelector('.sr-only[aria-live]').textContent);
+  if (!(await drawn.evaluate((c) => c.isConnected))) throw new Error(`the figure was redrawn while cell (${i}, ${j}) was being read (stage run ${await page.$eval('#stage', (s) => s.dataset.run)})`);
+  return text;
 }
 
 /** Downloads what clicking `locator` offers; returns {name, bytes}. */

@@ -42,7 +42,7 @@ async function settled(page, selector, timeout = 60000) {
     );
   } catch (e) {
     const waiting = await page.$$eval('#stage .loading-note', (n) => n.map((x) => x.textContent)).catch(() => []);
-    throw new Error(`${selector} not shown after ${timeout / 1000} s${waiting.length ? `; still showing: ${waiting.join(' | ')}` : ''}`);
+    throw new Error(`${selector} not shown after ${timeout / 1000} s${waiting.length ? `; still showing: ${waiting.join(' | ')}` : ''}`, { cause: e });
   }
   const alert = await page.$('#stage [role=alert]');
   if (alert) throw new Error(`the view shows an error: ${await alert.textContent()}`);
@@ -133,7 +133,7 @@ async function readLensGrid(page, want) {
         assert(new RegExp(`position ${p} `).test(lines[0]), `cell (${i}, ${p}) announced as: ${lines[0]}`);
         const top = want.layers[i].top[p];
         for (let k = 0; k < 3; k++) {
-          const mm = /^(\d+)\. (.*)  p ([\d.]+)  \(id (\d+)\)$/.exec(lines[1 + k] || '');
+          const mm = /^(\d+)\. (.*) {2}p ([\d.]+) {2}\(id (\d+)\)$/.exec(lines[1 + k] || '');
           assert(mm, `cell (${i}, ${p}) line ${k + 1}: ${lines[1 + k]}`);
           assert(Number(mm[4]) === top[k].id, `layer row ${i}, position ${p}, rank ${k + 1}: page id ${mm[4]}, CLI ${top[k].id} (${JSON.stringify(top[k].text)})`);
           // The CLI's text is lossy for a piece of a UTF-8 character (U+FFFD); the page shows its bytes.
@@ -292,13 +292,13 @@ export const tests = [
       let text = await press(page, '#lens-grid', 'End');
       for (let i = 0; i < rows; i++) {
         if (i > 0) text = await press(page, '#lens-grid', 'ArrowDown');
-        const m = /^1\. (.*)  p ([\d.]+)  \(id (\d+)\)$/m.exec(text);
+        const m = /^1\. (.*) {2}p ([\d.]+) {2}\(id (\d+)\)$/m.exec(text);
         assert(m && new RegExp(`position ${T - 1} `).test(text), `row ${i}: ${text}`);
         const top = want.layers[i].top[T - 1][0];
         assert(Number(m[3]) === top.id, `row ${i}: page top id ${m[3]}, CLI ${top.id} (${JSON.stringify(top.text)})`);
         close(Number(m[2]), top.p, 2e-3, `row ${i} top probability`);
       }
-      assert(/^␣Paris$/.test(/^1\. (.*?)  /m.exec(text)[1]), `the model's output at the last position: ${text}`);
+      assert(/^␣Paris$/.test(/^1\. (.*?) {2}/m.exec(text)[1]), `the model's output at the last position: ${text}`);
       await shot(page, 'smollm2-lens');
       await page.context().close();
 

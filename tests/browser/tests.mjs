@@ -330,7 +330,6 @@ export const tests = [
       const stages = ['Overview', 'Prompt', 'Tokens', 'Embeddings', 'Layer 1', 'Logits', 'Next token', 'Logit lens', 'Attribution', 'Embedding space'];
       for (const s of stages) {
         await gotoStage(page, s);
-        await page.waitForTimeout(300);
         const res = await page.evaluate(async () => {
           const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
           return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
@@ -395,8 +394,8 @@ export const tests = [
       await waitReady(page);
       await typePrompt(page, 'The doctor said that he');
       await page.locator('#compare summary').click();
+      // Typing marks the stage busy at once; its run starts after a pause in typing.
       await page.fill('#compare-prompt', 'The doctor said that she');
-      await page.waitForTimeout(400); // the box waits for a pause in typing
       await waitIdle(page);
       await gotoStage(page, 'Layer 1');
       await page.waitForSelector('.compare-view .heatmap canvas', { timeout: 30000 });

@@ -1,24 +1,34 @@
+// @ts-check
 // Attention of one layer: the chosen head as a large T×T map (rows: the token that looks,
 // columns: the token it looks at), and every layer × head as a clickable thumbnail, grouped
 // by the key/value head they share (grouped-query attention), with their census names.
 // Heads can be switched off (ablated) here; the next-token view then shows what changed.
-import { el, viewHeader, fmt, loadingNote } from '../dom.js';
+import { el, viewHeader, fmt, loadingNote, errorNote } from '../dom.js';
 import { Heatmap, paintThumbnail } from '../heatmap.js';
 import { sequential } from '../colors.js';
 import { shortLabel, axisLabels } from '../tokens.js';
 import { state, visibleTokens, isAblated } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 import { compareAttention } from './compare.js';
 
 /** How many layers of thumbnails the grid shows at once (it pages through the rest). */
 const PAGE = 6;
 
-/** The census entry of a head (0-based layer and head), from heads.json or the worker. */
+/**
+ * The census entry of a head (0-based layer and head), from heads.json or the worker.
+ * @param {number} layer
+ * @param {number} head
+ */
 function census(layer, head) {
   return state.heads ? state.heads.find((x) => x.layer === layer + 1 && x.head === head + 1) : null;
 }
 
-/** "induction 0.87", or null without a census. */
+/**
+ * "induction 0.87", or null without a census.
+ * @param {number} layer
+ * @param {number} head
+ */
 export function headLabel(layer, head) {
   const e = census(layer, head);
   return e && e.label ? `${e.label} ${Number(e.score).toFixed(2)}` : null;
@@ -30,6 +40,16 @@ function bestInduction() {
   return list.reduce((a, b) => ((b.induction_random ?? 0) > (a.induction_random ?? 0) ? b : a));
 }
 
+/** The census's progress, while the worker computes it. */
+function censusText() {
+  return state.census ? `Naming heads: head census ${state.census.done} of ${state.census.total} runs…` : '';
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {number} layer
+ * @returns {import('../stages.js').ViewHandle}
+ */
 export function render(root, layer) {
   const toks = visibleTokens();
   const n = toks.length;
@@ -46,6 +66,7 @@ export function render(root, layer) {
       `How much each token (row) takes from each earlier token (column) in this head: softmax(q·k/√d) for this prompt. Rows sum to 1; a token cannot look ahead (hatched).${shared}`,
     ),
   );
+  /** @type {(l: number, h: number) => void} */
   const open = (l, h) => actions.navigate({ stage: 'layer', layer: l, head: h, sub: 'attention' });
   const best = bestInduction();
   const controls = el(
@@ -64,12 +85,16 @@ export function render(root, layer) {
       : null,
   );
   root.append(controls);
-  const att = actions.tensor('attentions', layer, head);
+  const att = data.tensor('attentions', layer, head);
   const big = el('section', { class: 'subview attention-big' });
   const side = el('section', { class: 'subview attention-side' });
   root.append(el('div', { class: 'attention-layout' }, big, side));
+  // Head names come from the census; a model without heads.json computes it now.
+  actions.startCensus();
+  /** @type {Heatmap | null} */
   let hm = null;
   if (!att) big.append(loadingNote(`layer ${layer + 1}'s attention`));
+  else if (failed(att)) big.append(errorNote(`layer ${layer + 1}'s attention`, att));
   else {
     const T = att.shape[0];
     const labels = axisLabels(toks);
@@ -90,9 +115,12 @@ export function render(root, layer) {
     hm.canvas.id = 'attention-heatmap';
   }
   side.append(headGrid(layer, head, n, group));
-  if (!state.heads && !state.census) setTimeout(() => actions.runCensus(), 0);
-  const extra = compareAttention(root, layer, head, att);
+  const extra = compareAttention(root, layer, head, att && !failed(att) ? att : null);
   return {
+    census: () => {
+      const line = side.querySelector('#census-status');
+      if (line) line.textContent = censusText();
+    },
     highlight: (i) => hm && hm.highlight(i, i),
     destroy: () => [hm, ...extra].forEach((m) => m && m.destroy()),
     key(e) {
@@ -105,8 +133,14 @@ export function render(root, layer) {
   };
 }
 
-/** Every layer × head as thumbnails, a page of layers at a time, grouped by key/value head;
- * with ablation editing on, a click switches a head off or on. */
+/**
+ * Every layer × head as thumbnails, a page of layers at a time, grouped by key/value head;
+ * with ablation editing on, a click switches a head off or on.
+ * @param {number} layer
+ * @param {number} head
+ * @param {number} n tokens on screen
+ * @param {number} group query heads per key/value head
+ */
 function headGrid(layer, head, n, group) {
   const cfg = state.info.config;
   const H = cfg.n_head;
@@ -121,12 +155,12 @@ function headGrid(layer, head, n, group) {
     grid.append(el('span', { class: 'muted small' }, 'k/v'), ...Array.from({ length: H }, (_, h) => el('span', { class: 'muted small kv-label' + (h % group === 0 ? ' kv-start' : '') }, h % group === 0 ? `${h / group + 1}` : '')));
   }
   const layers = Array.from({ length: last - first }, (_, k) => first + k);
-  const thumbs = actions.data('heads', 'headThumbnails', { layers, at: n, size: 32 });
+  const thumbs = data.headThumbnails(layers, n, 32);
   for (let l = first; l < last; l++) {
     grid.append(el('span', { class: 'muted small' }, `layer ${l + 1}`));
     for (let h = 0; h < H; h++) {
       const c = el('canvas', { 'aria-hidden': 'true' });
-      if (thumbs && !thumbs.error) paintThumbnail(c, thumbs[l - first][h], thumb, thumb, (v) => sequential(v, 1), n);
+      if (thumbs && !failed(thumbs)) paintThumbnail(c, thumbs[l - first][h], thumb, thumb, (v) => sequential(v, 1), n);
       const lab = headLabel(l, h);
       const off = isAblated(l, h);
       grid.append(
@@ -148,6 +182,7 @@ function headGrid(layer, head, n, group) {
       );
     }
   }
+  /** @param {number} k */
   const page = (k) => actions.navigate({ stage: 'layer', layer: Math.max(0, Math.min(L - 1, k)), head: state.head, sub: 'attention' });
   const pager =
     L > PAGE
@@ -183,7 +218,7 @@ function headGrid(layer, head, n, group) {
     ),
   );
   const census = state.census
-    ? el('p', { class: 'muted small', role: 'status' }, `Naming heads: head census ${state.census.done} of ${state.census.total} runs…`)
+    ? el('p', { class: 'muted small', role: 'status', id: 'census-status' }, censusText())
     : state.heads
       ? el('p', { class: 'muted small' }, 'Names from the head census (llm-xray heads): previous-token, induction (on a repeated random sequence), first-token or self, by where each head looks; a head that does induction is named so even if it also rests on the first token.')
       : null;

@@ -1,3 +1,4 @@
+// @ts-check
 // Stage "Attribution": direct logit attribution (as TransformerLens decomposes it;
 // src/instruments.rs). The final residual at one position is a sum of the embeddings, every
 // head's output, the attention biases and every MLP's output; with the final norm's scale
@@ -11,24 +12,33 @@ import { tokenLabel } from '../tokens.js';
 import { maxAbs } from '../colors.js';
 import { state, visibleTokens, position, focused } from '../store.js';
 import { actions } from '../controller.js';
-import { K, chosenTarget, lastTop, cachedLens, tokenBytes, targetPicker, restoreFocus } from './lens.js';
+import { data, failed } from '../data.js';
+import { K, chosenTarget, lastTop, tokenBytes, targetPicker, restoreFocus } from './instrument.js';
 
+/** @type {(v: number, d?: number) => string} */
 const signed = (v, d = 4) => (v >= 0 ? '+' : '−') + Math.abs(v).toFixed(d);
 
-/** The model's final top-K at `pos`: [{id, p, bytes?}], undefined while fetching, or {error}. */
+/**
+ * The model's final top-K at `pos`: [{id, p, bytes?}], undefined while fetching, or {error}.
+ * @param {number} pos
+ * @returns {import('../data.js').Fetched<{id: number, p: number, bytes?: number[]}[]>}
+ */
 function topAt(pos) {
   if (pos === state.at - 1) {
     const d = lastTop();
-    if (!d || d.error) return d;
+    if (!d || failed(d)) return /** @type {undefined | import('../data.js').Failed} */ (d);
     return d.tokens.map((t, k) => ({ id: t.id, p: d.probs[k], bytes: t.bytes }));
   }
   // Inside the prompt only the lens (its last row is the model's output) has the distribution.
-  const c = cachedLens();
-  const lens = c ? c.lens : actions.data(`lens:${K}:none`, 'lens', { k: K, target: null });
-  if (!lens || lens.error) return lens;
+  const lens = data.anyLens(K) || data.lens(K, null);
+  if (!lens || failed(lens)) return /** @type {undefined | import('../data.js').Failed} */ (lens);
   return lens[lens.length - 1].top[pos].map((t) => ({ id: t.id, p: t.p }));
 }
 
+/**
+ * @param {HTMLElement} root
+ * @returns {import('../stages.js').ViewHandle}
+ */
 export function render(root) {
   const toks = visibleTokens();
   const cfg = state.info.config;
@@ -50,16 +60,18 @@ export function render(root) {
     ),
   );
   const pos = position();
+  /** @type {(what: string, d: import('../data.js').Failed) => {}} */
   const fail = (what, d) => (root.append(errorNote(what, d)), {});
   const tops = topAt(pos);
   if (!tops) return root.append(loadingNote(`the model’s top tokens at position ${pos}`)), {};
-  if (tops.error) return fail(`the model’s top tokens at position ${pos}`, tops);
+  if (failed(tops)) return fail(`the model’s top tokens at position ${pos}`, tops);
   const token = chosenTarget() ?? tops[0].id;
   const need = [...new Set([token, ...tops.filter((t) => !t.bytes).map((t) => t.id)])];
   const bytes = tokenBytes(need);
   if (!bytes) return root.append(loadingNote('the tokens’ text')), {};
-  if (bytes.error) return fail('the tokens’ text', bytes);
+  if (failed(bytes)) return fail('the tokens’ text', bytes);
   for (const t of tops) if (t.bytes) bytes.set(t.id, t.bytes);
+  /** @param {number} id */
   const label = (id) => tokenLabel(bytes.get(id) || []);
   const ctx = tokenLabel(toks[pos].bytes);
   root.append(
@@ -73,9 +85,9 @@ export function render(root) {
     el('p', { class: 'muted small' }, `Position ${pos} (after “${ctx}”): ${focused() ? 'the token you chose (click another chip to change it)' : 'the last token (click a token chip to choose another position)'}.`),
   );
   restoreFocus();
-  const a = actions.data(`attr:${pos}:${token}`, 'attribute', { position: pos, token });
+  const a = data.attribution(pos, token);
   if (!a) return root.append(loadingNote(`the attribution of ${label(token)}`)), {};
-  if (a.error) return fail(`the attribution of ${label(token)}`, a);
+  if (failed(a)) return fail(`the attribution of ${label(token)}`, a);
 
   // Group the components: per layer, the attention (its heads plus its bias) and the MLP.
   const heads = Array.from({ length: L }, () => new Array(H).fill(0));
@@ -112,9 +124,11 @@ export function render(root) {
   );
   root.append(el('section', { class: 'subview' }, summary));
 
+  /** @type {{destroy: () => void}[]} */
   const charts = [];
   const barBox = el('section', { class: 'subview' }, el('h3', {}, `Toward ${label(token)}: each layer’s attention and MLP`));
   root.append(barBox);
+  /** @type {{label: string, value: number, note?: string}[]} */
   const rows = [{ label: 'embeddings', value: emb, note: cfg.rope_theta != null ? 'token embedding' : 'token + position embedding' }];
   for (let l = 0; l < L; l++) {
     rows.push({ label: `L${l + 1} attention`, value: attn[l], note: `sum of ${H} heads${bias[l] != null ? ` and the output bias (${signed(bias[l])})` : ''}` });

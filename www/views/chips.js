@@ -1,3 +1,4 @@
+// @ts-check
 // The token chips under the prompt: one per token, with its id. Hovering a chip highlights
 // that token in every view; clicking it chooses it (e.g. for the MLP's top neurons).
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The compare panel: a second prompt on the same model, run in its own context. Attention
 // maps and next-token probabilities then show both prompts side by side, or their
 // difference when the two have the same number of tokens ("The doctor said that he" and
@@ -8,20 +9,23 @@ import { BarChart } from '../chart.js';
 import { axisLabels, tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
+
+/** @typedef {import('../protocol.js').TensorSlice} TensorSlice */
 
 let wired = false;
 
-/** Wires the compare box under the prompt once, and keeps it in step with the state. */
+/**
+ * Wires the compare box under the prompt once, and keeps it in step with the state.
+ * @param {HTMLDetailsElement} details
+ */
 export function renderCompare(details) {
+  /** @type {HTMLTextAreaElement} */
   const box = details.querySelector('#compare-prompt');
   if (!wired) {
     wired = true;
-    let timer = null;
-    details.addEventListener('toggle', () => actions.setCompare({ open: details.open, prompt: box.value }));
-    box.addEventListener('input', () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => actions.setCompare({ prompt: box.value }), 300);
-    });
+    details.addEventListener('toggle', () => state.compare.open !== details.open && actions.setCompare({ open: details.open, prompt: box.value }));
+    box.addEventListener('input', () => actions.typeComparePrompt(box.value));
   }
   if (document.activeElement !== box) box.value = state.compare.prompt;
   details.open = state.compare.open;
@@ -29,7 +33,14 @@ export function renderCompare(details) {
 
 const active = () => state.compare.open && state.compare.run;
 
-/** Beside the main attention map: the same head on the second prompt, and the difference. */
+/**
+ * Beside the main attention map: the same head on the second prompt, and the difference.
+ * @param {HTMLElement} root
+ * @param {number} layer
+ * @param {number} head
+ * @param {TensorSlice | null} mainAtt the first prompt's map, once fetched
+ * @returns {{destroy: () => void}[]}
+ */
 export function compareAttention(root, layer, head, mainAtt) {
   if (!state.compare.open) return [];
   const box = el('section', { class: 'subview compare-view' }, el('h3', {}, 'Second prompt: the same head'));
@@ -37,9 +48,9 @@ export function compareAttention(root, layer, head, mainAtt) {
   if (state.compare.error) return box.append(el('p', { class: 'warn' }, state.compare.error)), [];
   if (!active()) return box.append(loadingNote('the second prompt')), [];
   const toks = state.compare.run.tokens;
-  const att = actions.compareData('tensor', { name: 'attentions', layer, head });
+  const att = data.tensor('attentions', layer, head, 'compare');
   if (!att) return box.append(loadingNote('its attention')), [];
-  if (att.error) return box.append(errorNote('its attention', att)), [];
+  if (failed(att)) return box.append(errorNote('its attention', att)), [];
   const T = att.shape[0];
   const labels = axisLabels(toks);
   const maps = [];
@@ -75,7 +86,11 @@ export function compareAttention(root, layer, head, mainAtt) {
   return maps;
 }
 
-/** Below the main distribution: the second prompt's next-token probabilities. */
+/**
+ * Below the main distribution: the second prompt's next-token probabilities.
+ * @param {HTMLElement} root
+ * @returns {{destroy: () => void}[]}
+ */
 export function compareLogits(root) {
   if (!state.compare.open) return [];
   const box = el('section', { class: 'subview compare-view' }, el('h3', {}, `Second prompt: “${state.compare.prompt}”`));
@@ -83,9 +98,9 @@ export function compareLogits(root) {
   if (state.compare.error) return box.append(el('p', { class: 'warn' }, state.compare.error)), [];
   if (!active()) return box.append(loadingNote('the second prompt')), [];
   const at = state.compare.run.tokens.length;
-  const d = actions.compareData('distribution', { at, temperature: 1, topK: 0, topP: 1, limit: 12 });
+  const d = data.distribution(at, 12, { ctx: 'compare' });
   if (!d) return box.append(loadingNote('its distribution')), [];
-  if (d.error) return box.append(errorNote('its distribution', d)), [];
+  if (failed(d)) return box.append(errorNote('its distribution', d)), [];
   const c = new BarChart(box, { title: `Next-token probabilities, second prompt`, valueName: 'probability', axis: 'probability', max: 1, format: pct, exportName: 'compare-next-token' });
   c.set(d.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: d.probs[k] })));
   return [c];

@@ -1,20 +1,33 @@
+// @ts-check
 // Stage "Embeddings": each token's row of the token-embedding table (a learned parameter)
 // and how position enters: GPT-2 adds a learned position table (their sum is the first
 // activation); Llama-family models have no position table and instead rotate each query
 // and key by an angle that grows with position (RoPE), shown here on the real q and k.
-import { el, viewHeader, fmt, kindBadge, loadingNote } from '../dom.js';
+import { el, viewHeader, fmt, kindBadge, loadingNote, errorNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { maxAbs } from '../colors.js';
 import { axisLabels, tokenLabel } from '../tokens.js';
 import { state, visibleTokens, position } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 
+/**
+ * A titled section of the view.
+ * @param {HTMLElement} root
+ * @param {string} title
+ * @param {string} kind
+ * @param {string} line
+ */
 function section(root, title, kind, line) {
   const box = el('section', { class: 'subview' }, el('h3', {}, title, ' ', kindBadge(kind)), el('p', { class: 'muted' }, line));
   root.append(box);
   return box;
 }
 
+/**
+ * @param {HTMLElement} root
+ * @returns {import('../stages.js').ViewHandle}
+ */
 export function render(root) {
   const toks = visibleTokens();
   const T = toks.length;
@@ -31,11 +44,14 @@ export function render(root) {
         : `Each token becomes a vector of ${d} numbers: its row of the token-embedding table plus its position’s row of the position-embedding table. Both tables are learned; their sum is the first activation.`,
     ),
   );
-  const te = actions.tensor('token_embeddings');
-  const pe = rope ? null : actions.tensor('position_embeddings');
+  const te = data.tensor('token_embeddings');
+  const pe = rope ? null : data.tensor('position_embeddings');
   if (!te || (!rope && !pe)) return root.append(loadingNote('the embeddings')), {};
+  if (failed(te) || failed(pe)) return root.append(errorNote('the embeddings', failed(te) ? te : /** @type {import('../data.js').Failed} */ (pe))), {};
+  /** @type {Heatmap[]} */
   const maps = [];
-  const map = (box, title, data, name) => {
+  /** @type {(box: HTMLElement, title: string, values: Float32Array, name: string) => void} */
+  const map = (box, title, values, name) => {
     const hm = new Heatmap(box, {
       scale: 'diverging',
       rowTitle: 'tokens (position:token)',
@@ -46,7 +62,7 @@ export function render(root) {
       tooltip: (i, j, v) => `${title}: token ${labels[i]}, dimension ${j}: ${fmt(v)}`,
       onHoverRow: actions.setHover,
     });
-    hm.set({ rows: T, cols: d, get: (i, j) => data[i * d + j], max: maxAbs(data.subarray(0, T * d)) || 1, rowLabels: labels, label: `${title} heatmap, ${T} tokens × ${d} dimensions` });
+    hm.set({ rows: T, cols: d, get: (i, j) => values[i * d + j], max: maxAbs(values.subarray(0, T * d)) || 1, rowLabels: labels, label: `${title} heatmap, ${T} tokens × ${d} dimensions` });
     maps.push(hm);
   };
   map(section(root, 'Token embedding', 'parameter', `The row of the token-embedding table for each token id (${cfg.vocab_size} rows × ${d}).`), 'Token embedding', te.data, 'token-embedding');
@@ -61,8 +77,14 @@ export function render(root) {
   return { highlight: (i) => maps.forEach((m) => m.highlight(i, null)), destroy: () => maps.forEach((m) => m.destroy()) };
 }
 
-/** RoPE: the angle of every dimension pair at every position, and one token's real q and k
- * in one head before and after the rotation. */
+/**
+ * RoPE: the angle of every dimension pair at every position, and one token's real q and k
+ * in one head before and after the rotation.
+ * @param {HTMLElement} root
+ * @param {import('../protocol.js').TokenInfo[]} toks
+ * @param {string[]} labels
+ * @param {Heatmap[]} maps
+ */
 function renderRope(root, toks, labels, maps) {
   const cfg = state.info.config;
   const hd = cfg.head_dim;
@@ -92,7 +114,9 @@ function renderRope(root, toks, labels, maps) {
   const head = Math.min(state.head, cfg.n_head - 1);
   const kvHead = Math.floor((head * cfg.n_kv_head) / cfg.n_head);
   const focus = position();
-  const qs = [['q', head], ['q_rotated', head], ['k', kvHead], ['k_rotated', kvHead]].map(([n, h]) => actions.tensor(n, layer, h));
+  /** @type {[string, number][]} */
+  const parts = [['q', head], ['q_rotated', head], ['k', kvHead], ['k_rotated', kvHead]];
+  const qs = parts.map(([n, h]) => data.tensor(n, layer, h));
   const box2 = section(
     root,
     `Token ${focus} (${tokenLabel(toks[focus].bytes)}): q and k of layer ${layer + 1}, head ${head + 1}, before and after RoPE`,
@@ -100,8 +124,10 @@ function renderRope(root, toks, labels, maps) {
     `The real query (head ${head + 1}) and key (key/value head ${kvHead + 1}) of this token, as computed for your prompt, before and after the rotation by position ${focus}. Choose the token with its chip, the layer and head in the Attention view.`,
   );
   if (qs.some((x) => !x)) return box2.append(loadingNote('q and k'));
+  const bad = qs.find(failed);
+  if (failed(bad)) return box2.append(errorNote('q and k', bad));
   // One head's rows [T, hd]; this token's row.
-  const rows = qs.map((t) => t.data.subarray(focus * hd, (focus + 1) * hd));
+  const rows = qs.map((t) => /** @type {import('../protocol.js').TensorSlice} */ (t).data.subarray(focus * hd, (focus + 1) * hd));
   const names = ['q before RoPE', 'q after RoPE', 'k before RoPE', 'k after RoPE'];
   const hm2 = new Heatmap(box2, {
     scale: 'diverging',

@@ -1,4 +1,5 @@
-// Stage "Layer k": its attention, MLP and residual stream, one at a time.
+// @ts-check
+// Stage "Layer k": its parts (stages.js: attention, MLP, residual stream), one at a time.
 import { el } from '../dom.js';
 import { state } from '../store.js';
 import { actions } from '../controller.js';
@@ -6,22 +7,26 @@ import * as attention from './attention.js';
 import * as mlp from './mlp.js';
 import * as residual from './residual.js';
 
-export const SUBS = [
-  ['attention', 'Attention', attention],
-  ['mlp', 'MLP', mlp],
-  ['residual', 'Residual stream', residual],
-];
+/** Each part's view: render(root, layer). */
+/** @type {Record<string, {render: (root: HTMLElement, layer: number) => import('../stages.js').ViewHandle}>} */
+const PARTS = { attention, mlp, residual };
 
-export function render(root) {
-  const layer = state.layer;
+/**
+ * @param {HTMLElement} root
+ * @param {import('../stages.js').Stage} stage
+ */
+export function render(root, stage) {
+  const layer = stage.layer;
+  const parts = stage.def.parts;
   const tabs = el(
     'div',
     { class: 'tabs', role: 'tablist', 'aria-label': `Layer ${layer + 1} parts` },
-    SUBS.map(([id, label]) =>
+    parts.map(({ id, label }) =>
       el('button', { type: 'button', role: 'tab', 'aria-selected': String(state.sub === id), class: state.sub === id ? 'active' : '', onclick: () => actions.navigate({ sub: id }) }, label),
     ),
   );
   const body = el('div', { class: 'tab-body', role: 'tabpanel' });
   root.append(tabs, body);
-  return SUBS.find((s) => s[0] === state.sub)[2].render(body, layer);
+  const part = parts.some((p) => p.id === state.sub) ? state.sub : parts[0].id;
+  return PARTS[part].render(body, layer);
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Stages "Logits" and "Next token": the model's next-token probabilities, reshaped live by
 // temperature / top-k / top-p (the same maths as generation, run in wasm without re-running
 // the model), the button that appends a token with the KV cache, and the history. With
@@ -7,18 +8,28 @@ import { BarChart } from '../chart.js';
 import { tokenLabel, quotedLabel } from '../tokens.js';
 import { state } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 import { compareLogits } from './compare.js';
 
 const SHOW = 12;
 
+/**
+ * @param {string} label
+ * @param {HTMLElement} input
+ * @param {string} [note]
+ */
 function control(label, input, note) {
   return el('label', { class: 'control' }, el('span', {}, label), input, note ? el('span', { class: 'muted small' }, note) : null);
 }
 
-export function render(root, stageId) {
+/**
+ * @param {HTMLElement} root
+ * @param {import('../stages.js').Stage} stage 'logits' or 'next'
+ */
+export function render(root, stage) {
   const s = state.sampling;
   root.append(
-    stageId === 'logits'
+    stage.id === 'logits'
       ? viewHeader(
           'Logits → probabilities',
           'activation',
@@ -26,7 +37,7 @@ export function render(root, stageId) {
         )
       : viewHeader('Next token', ['setting', 'activation'], 'Pick the next token from the distribution (greedy: the most probable) and run just that token through the model, reusing the cached keys and values of the earlier ones.'),
   );
-  const model = actions.data(`dist:model:${state.at}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: SHOW });
+  const model = data.distribution(state.at, SHOW);
   const charts = [];
   const chartBox = el('section', { class: 'subview' }, el('h3', {}, `Most probable next tokens after “…${state.at ? tokenLabel(state.run.tokens[state.at - 1].bytes) : ''}”`));
   const kept = el('p', { class: 'muted small' });
@@ -47,14 +58,14 @@ export function render(root, stageId) {
   let busy = false;
   let again = false;
   const refresh = async () => {
-    if (!model || model.error) return;
+    if (!model || failed(model)) return;
     if (busy) return void (again = true);
     busy = true;
     const ids = Array.from(model.ids);
     try {
       do {
         again = false;
-        const shaped = await actions.request('distribution', { at: state.at, temperature: s.temperature, topK: s.topK, topP: s.topP, only: ids });
+        const shaped = await actions.probabilities(ids);
         if (again) continue;
         chart.set(model.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: shaped.probs[k], back: model.probs[k], note: `model ${pct(model.probs[k])}, id ${ids[k]}` })));
         kept.textContent = `Grey: the model’s softmax. Coloured: after temperature/top-k/top-p; sampling can pick ${shaped.kept} token${shaped.kept === 1 ? '' : 's'} of ${state.info.config.vocab_size}.`;
@@ -65,6 +76,7 @@ export function render(root, stageId) {
       busy = false;
     }
   };
+  /** @type {(v: number, attrs: Record<string, string>, onchange: (e: Event) => void) => HTMLInputElement} */
   const num = (v, attrs, onchange) => el('input', { type: 'number', value: String(v), ...attrs, onchange });
   const tempOut = el('output', { class: 'mono' }, s.temperature <= 0 ? '0 (greedy)' : s.temperature.toFixed(2));
   const topPOut = el('output', { class: 'mono' }, s.topP.toFixed(2));
@@ -97,13 +109,13 @@ export function render(root, stageId) {
       'div',
       { class: 'controls sampling' },
       control('Temperature', el('span', { class: 'row' }, temp, tempOut), '0 = greedy'),
-      control('Top-k', num(s.topK, { min: '0', step: '1', 'aria-label': 'Top-k', class: 'short' }, (e) => { actions.setSampling({ topK: Math.max(0, Math.floor(Number(e.target.value) || 0)) }); refresh(); }), '0 = all'),
+      control('Top-k', num(s.topK, { min: '0', step: '1', 'aria-label': 'Top-k', class: 'short' }, (e) => { actions.setSampling({ topK: Math.max(0, Math.floor(Number(/** @type {HTMLInputElement} */ (e.target).value) || 0)) }); refresh(); }), '0 = all'),
       control('Top-p', el('span', { class: 'row' }, topP, topPOut)),
-      control('Seed', num(s.seed, { min: '0', step: '1', 'aria-label': 'Seed', class: 'short' }, (e) => { actions.setSampling({ seed: Math.max(0, Math.floor(Number(e.target.value) || 0)) }); genBtn.textContent = genLabel(); }), 'for sampling'),
+      control('Seed', num(s.seed, { min: '0', step: '1', 'aria-label': 'Seed', class: 'short' }, (e) => { actions.setSampling({ seed: Math.max(0, Math.floor(Number(/** @type {HTMLInputElement} */ (e.target).value) || 0)) }); genBtn.textContent = genLabel(); }), 'for sampling'),
     ),
   );
   if (!model) chartBox.append(loadingNote('the next-token distribution'));
-  else if (model.error) chartBox.append(errorNote('the next-token distribution', model));
+  else if (failed(model)) chartBox.append(errorNote('the next-token distribution', model));
   root.append(chartBox);
   refresh();
   const eosName = ended ? tokenLabel(state.run.tokens[state.run.tokens.length - 1].bytes) : '';
@@ -127,28 +139,37 @@ export function render(root, stageId) {
 }
 
 /** With heads ablated: the distribution without the ablation beside the one with it, and
- * the change in the top token's log-probability. */
+ * the change in the top token's log-probability.
+ * @param {HTMLElement} root
+ * @param {{destroy: () => void}[]} charts
+ */
 function renderAblation(root, charts) {
   const box = el('section', { class: 'subview' }, el('h3', {}, 'Before and after the ablation'));
   root.append(box);
   if (state.at !== state.run.prompt_len) return box.append(el('p', { class: 'muted' }, 'Shown at the end of the prompt: go back to the first step of the history.'));
-  const before = actions.data('dist:baseline', 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: SHOW, baseline: true });
-  const after = actions.data(`dist:model:${state.at}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: SHOW });
+  const before = data.distribution(state.at, SHOW, { baseline: true });
+  const after = data.distribution(state.at, SHOW);
   if (!before || !after) return box.append(loadingNote('both distributions'));
-  if (before.error) return box.append(errorNote('the un-ablated distribution', before));
+  if (failed(before)) return box.append(errorNote('the un-ablated distribution', before));
+  if (failed(after)) return box.append(errorNote('the distribution', after));
   const top = before.ids[0];
-  const afterTop = actions.data(`dist:after-top:${top}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, only: [top] });
+  const afterTop = data.probabilities(state.at, [top]);
   const heads = state.ablation.heads.map(([l, h]) => `${l}.${h}`).join(', ');
   const pair = el('div', { class: 'pair' });
   box.append(pair);
-  for (const [name, d] of [['before: every head', before], [`after: ${heads} ablated (${state.ablation.mode})`, after]]) {
+  /** @type {[string, import('../protocol.js').Distribution][]} */
+  const both = [
+    ['before: every head', before],
+    [`after: ${heads} ablated (${state.ablation.mode})`, after],
+  ];
+  for (const [name, d] of both) {
     const cell = el('div', {});
     pair.append(cell);
     const c = new BarChart(cell, { title: `Next-token probabilities, ${name}`, valueName: 'probability', axis: name, max: 1, format: pct, exportName: name.startsWith('before') ? 'ablation-before' : 'ablation-after' });
     c.set(d.tokens.map((t, k) => ({ label: tokenLabel(t.bytes), value: d.probs[k] })));
     charts.push(c);
   }
-  if (afterTop && !afterTop.error) {
+  if (afterTop && !failed(afterTop)) {
     const p0 = before.probs[0];
     const p1 = afterTop.probs[0];
     const delta = Math.log(Math.max(p1, 1e-30)) - Math.log(p0);

@@ -1,14 +1,21 @@
+// @ts-check
 // MLP of one layer: its hidden neurons for each token, and the most active ones for the
 // chosen token. GPT-2: act(x·W_in) (GELU). Llama family: SwiGLU, SiLU(x·W_gate) ⊙ x·W_up,
 // shown as its three parts: the gate, the up projection and their product.
-import { el, viewHeader, fmt, kindBadge, loadingNote } from '../dom.js';
+import { el, viewHeader, fmt, kindBadge, loadingNote, errorNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { BarChart } from '../chart.js';
 import { maxAbs } from '../colors.js';
 import { axisLabels, tokenLabel } from '../tokens.js';
 import { state, visibleTokens, position } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 
+/**
+ * @param {HTMLElement} root
+ * @param {number} layer
+ * @returns {import('../stages.js').ViewHandle}
+ */
 export function render(root, layer) {
   const toks = visibleTokens();
   const n = toks.length;
@@ -34,16 +41,17 @@ export function render(root, layer) {
         ['mlp_activation', `Product: ${act}(gate) ⊙ up`, 'The hidden neurons the down projection reads.'],
       ]
     : [['mlp_activation', `After ${act}`, 'The hidden neurons the output projection reads.']];
+  /** @type {(Heatmap | BarChart)[]} */
   const maps = [];
   for (const [name, title, line] of parts) {
     const box = el('section', { class: 'subview' }, el('h3', {}, title, ' ', kindBadge('activation')), el('p', { class: 'muted' }, line));
     root.append(box);
-    const m = actions.tensor(name, layer);
-    if (!m) {
-      box.append(loadingNote(title));
+    const m = data.tensor(name, layer);
+    if (!m || failed(m)) {
+      box.append(failed(m) ? errorNote(title, m) : loadingNote(title));
       continue;
     }
-    const data = m.data.subarray(0, n * F);
+    const values = m.data.subarray(0, n * F);
     const hm = new Heatmap(box, {
       scale: 'diverging',
       rowTitle: 'tokens',
@@ -55,11 +63,11 @@ export function render(root, layer) {
       onHoverRow: actions.setHover,
       onClick: (i) => actions.setFocus(i),
     });
-    hm.set({ rows: n, cols: F, get: (i, j) => data[i * F + j], max: maxAbs(data) || 1, rowLabels: labels, label: `${title} of layer ${layer + 1}` });
+    hm.set({ rows: n, cols: F, get: (i, j) => values[i * F + j], max: maxAbs(values) || 1, rowLabels: labels, label: `${title} of layer ${layer + 1}` });
     maps.push(hm);
   }
-  const post = actions.tensor('mlp_activation', layer);
-  if (post) {
+  const post = data.tensor('mlp_activation', layer);
+  if (post && !failed(post)) {
     const row = Array.from(post.data.subarray(focus * F, (focus + 1) * F));
     const order = row.map((v, j) => j).sort((a, b) => row[b] - row[a]).slice(0, 10);
     const select = el(
@@ -73,5 +81,5 @@ export function render(root, layer) {
     chart.set(order.map((j) => ({ label: `neuron ${j}`, value: row[j] })));
     maps.push(chart);
   }
-  return { highlight: (i) => maps.forEach((m) => m.highlight && m.highlight(i, null)), destroy: () => maps.forEach((m) => m.destroy()) };
+  return { highlight: (i) => maps.forEach((m) => m instanceof Heatmap && m.highlight(i, null)), destroy: () => maps.forEach((m) => m.destroy()) };
 }

@@ -1,9 +1,10 @@
+// @ts-check
 // The Model panel: which model (the shipped ones, any Hugging Face repository, or files
 // from disk, read in the tab and never uploaded), its hyperparameters, how its weights are
 // stored, its learned-parameter counts, the backend (chosen and in use, and why), and what
 // the last run cost.
 import { el, fmtCount, kindBadge } from '../dom.js';
-import { state } from '../store.js';
+import { state, sourceUrl } from '../store.js';
 import { actions } from '../controller.js';
 
 const mb = (n) => `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MB`;
@@ -34,8 +35,10 @@ export function renderModelPanel(root) {
 function renderPanel(root) {
   const add = (...xs) => root.append(...xs.filter(Boolean));
   const src = state.source;
+  /** @param {import('../store.js').ModelEntry} m */
   const entryOf = (m) => `entry:${state.models.indexOf(m)}`;
-  const current = src && (src.kind === 'hub' ? `hub:${src.repo}` : src.kind === 'files' ? 'files' : state.models.find((m) => m.url === src.url) ? entryOf(state.models.find((m) => m.url === src.url)) : 'other');
+  const entry = src && state.models.find((m) => m.url === sourceUrl(src));
+  const current = src && (src.kind === 'hub' ? `hub:${src.repo}` : src.kind === 'files' ? 'files' : entry ? entryOf(entry) : 'other');
   const picker = el(
     'select',
     {
@@ -50,9 +53,8 @@ function renderPanel(root) {
     state.models.map((m) => el('option', { value: entryOf(m), selected: current === entryOf(m) }, m.name)),
     src && src.kind === 'hub' ? el('option', { value: current, selected: true }, `Hub: ${src.repo}${src.file ? ` (${src.file})` : ''}`) : null,
     src && src.kind === 'files' ? el('option', { value: 'files', selected: true }, `Local files: ${src.label}`) : null,
-    current === 'other' ? el('option', { value: 'other', selected: true }, src.url) : null,
+    current === 'other' ? el('option', { value: 'other', selected: true }, sourceUrl(src)) : null,
   );
-  const entry = src && state.models.find((m) => m.url === src.url);
   add(el('label', { class: 'control' }, el('span', {}, 'Checkpoint'), picker), entry && entry.description ? el('p', { class: 'muted small' }, entry.description) : null);
 
   const hubInput = el('input', { type: 'text', id: 'hub-repo', value: typed.repo, placeholder: 'owner/name[@revision]', 'aria-label': 'Hugging Face model', spellcheck: 'false', oninput: (e) => (typed.repo = e.target.value) });

@@ -1,3 +1,4 @@
+// @ts-check
 // The first screen: the whole model at a glance for the current prompt, as a map of its
 // stages in order (tokens → embeddings → each layer's attention and MLP → logits → the
 // predicted next token). Every card shows a thumbnail of that stage's real activations
@@ -9,14 +10,21 @@ import { paintThumbnail } from '../heatmap.js';
 import { tokenLabel } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 
-/** Thumbnails are pooled to at most this many rows and columns (src/session.rs `pool`). */
+/** Thumbnails are pooled to at most this many rows and columns (src/session/mod.rs `pool`). */
 const SIZE = 32;
 
+/**
+ * @param {string} label
+ * @param {() => void} onclick
+ * @param {...Node} body
+ */
 function card(label, onclick, ...body) {
   return el('li', {}, el('button', { type: 'button', class: 'map-card', onclick }, el('span', { class: 'map-label' }, label), ...body));
 }
 
+/** @param {HTMLElement} root */
 export function render(root) {
   const cfg = state.info.config;
   const toks = visibleTokens();
@@ -28,15 +36,17 @@ export function render(root) {
       `Your prompt flows left to right, top to bottom: ${n} tokens → their embeddings → ${cfg.n_layer} layers, each attention (who looks at whom, averaged over ${cfg.n_head} heads) then an MLP (its neurons, pooled) → the logits → the predicted next token. Every picture is this prompt’s real activations; click one to open it.`,
     ),
   );
-  const th = actions.data('thumbs', 'thumbnails', { at: state.at, size: SIZE });
-  const dist = actions.data(`dist:model:${state.at}`, 'distribution', { at: state.at, temperature: 1, topK: 0, topP: 1, limit: 3 });
+  const th = data.thumbnails(state.at, SIZE);
+  const dist = data.distribution(state.at, 3);
   if (!th) return root.append(loadingNote('the thumbnails')), {};
-  if (th.error) return root.append(errorNote('the thumbnails', th)), {};
+  if (failed(th)) return root.append(errorNote('the thumbnails', th)), {};
   const list = el('ol', { class: 'model-map', 'aria-label': 'The model’s stages for this prompt' });
   root.append(list);
+  /** @param {import('../controller.js').ViewPatch} patch */
   const go = (patch) => () => actions.navigate(patch);
   // The attention thumbnails keep the causal mask (causal = n): a pooled block above the
   // diagonal is grey.
+  /** @type {(t: import('../protocol.js').Thumb, color: (v: number) => number[], w: number, h: number, causal?: number) => HTMLCanvasElement} */
   const thumb = (t, color, w, h, causal = 0) => {
     const c = el('canvas', { 'aria-hidden': 'true' });
     paintThumbnail(c, t, w, h, color, causal);
@@ -68,7 +78,7 @@ export function render(root) {
     );
   }
 
-  const top = dist && !dist.error ? dist.tokens.map((t, k) => ({ text: tokenLabel(t.bytes), p: dist.probs[k] })) : null;
+  const top = dist && !failed(dist) ? dist.tokens.map((t, k) => ({ text: tokenLabel(t.bytes), p: dist.probs[k] })) : null;
   const bars = el(
     'span',
     { class: 'map-bars' },

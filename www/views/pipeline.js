@@ -1,43 +1,51 @@
-// The pipeline strip: the model's stages in order, then the instruments that ask why. Click
-// one or use ←/→; Step walks through them (and through each layer's attention, MLP and
-// residual stream). A model with many layers gets one "Layer N" stage with a slider rather
-// than a button per layer, so the strip fits at any width.
+// @ts-check
+// The pipeline strip: the stages of stages.js in order, each group after its label (the
+// instruments after "Why?"). Click one or use ←/→; Step walks through them (and through
+// each layer's parts). A model with many layers gets one "Layer N" stage with a slider
+// rather than a button per layer, so the strip fits at any width.
 import { el } from '../dom.js';
-import { state, stages, stageIndex } from '../store.js';
+import { state } from '../store.js';
+import { GROUP_LABELS, stageList, stageIndex } from '../stages.js';
 import { actions } from '../controller.js';
+
+/** @typedef {import('../stages.js').Stage} Stage */
 
 const MAX_LAYER_BUTTONS = 8;
 
+/** @param {HTMLElement} root */
 export function renderPipeline(root) {
-  const list = stages();
-  const current = stageIndex();
   const L = state.info ? state.info.config.n_layer : 0;
+  const list = stageList(L);
+  const current = stageIndex(list, state.stage, state.layer);
   const many = L > MAX_LAYER_BUTTONS;
+  /** @type {(s: Stage, k: number) => HTMLButtonElement} */
   const button = (s, k) =>
     el(
       'button',
       {
         type: 'button',
-        class: 'stage' + (k === current ? ' active' : '') + (s.id === 'layer' ? ' layer' : '') + (s.group === 'why' ? ' why' : ''),
+        class: 'stage' + (k === current ? ' active' : '') + (s.layer != null ? ' layer' : '') + (s.group === 'why' ? ' why' : ''),
         'aria-current': k === current ? 'step' : null,
         onclick: () => actions.go(k),
       },
       s.label,
     );
+  /** @type {HTMLLIElement[]} */
   const items = [];
-  let sawWhy = false;
+  let group = null;
   list.forEach((s, k) => {
-    if (s.group === 'why' && !sawWhy) {
-      sawWhy = true;
-      items.push(el('li', { class: 'sep', 'aria-hidden': 'true' }, 'Why?'));
+    if (s.group !== group) {
+      group = s.group;
+      if (GROUP_LABELS[s.group]) items.push(el('li', { class: 'sep', 'aria-hidden': 'true' }, GROUP_LABELS[s.group]));
     }
-    if (s.id !== 'layer' || !many) return items.push(el('li', {}, button(s, k)));
+    if (s.layer == null || !many) return items.push(el('li', {}, button(s, k)));
     // Many layers: one stage for the current layer, with a slider to choose it.
-    if (s.layer !== (state.stage === 'layer' ? state.layer : 0)) return;
+    if (s.layer !== (s.id === state.stage ? state.layer : 0)) return;
     // Dragging only updates the label; the layer opens when the slider is let go (or moved
     // by a key, which fires `change` too), not once for every layer passed.
-    const open = (l) => actions.navigate({ stage: 'layer', layer: l });
-    const pick = button({ ...s, label: `Layer ${s.layer + 1}` }, list.findIndex((x) => x.id === 'layer' && x.layer === s.layer));
+    /** @param {number} l */
+    const open = (l) => actions.navigate({ stage: s.id, layer: l });
+    const pick = button(s, k);
     items.push(
       el(
         'li',
@@ -49,8 +57,8 @@ export function renderPipeline(root) {
           max: String(L),
           value: String(s.layer + 1),
           'aria-label': `Layer (1 to ${L})`,
-          oninput: (e) => (pick.textContent = `Layer ${e.target.value}`),
-          onchange: (e) => open(Number(e.target.value) - 1),
+          oninput: (/** @type {Event} */ e) => (pick.textContent = `${s.def.label} ${/** @type {HTMLInputElement} */ (e.target).value}`),
+          onchange: (/** @type {Event} */ e) => open(Number(/** @type {HTMLInputElement} */ (e.target).value) - 1),
         }),
         el('span', { class: 'muted small' }, `of ${L}`),
       ),
@@ -61,7 +69,9 @@ export function renderPipeline(root) {
     el('button', { type: 'button', class: 'step', id: 'step', onclick: () => actions.step(), title: 'Walk through the stages in order' }, 'Step ▸'),
   );
   // Keep the current stage in view when the strip scrolls (phone width).
+  /** @type {HTMLElement} */
   const strip = root.querySelector('.pipeline');
+  /** @type {HTMLElement} */
   const active = root.querySelector('.stage.active');
   if (active) {
     const a = active.parentElement;

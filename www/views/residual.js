@@ -1,11 +1,18 @@
+// @ts-check
 // The residual stream: for each token, its size (L2 norm) after every layer and how much
 // this layer's attention and MLP blocks added to it.
-import { el, viewHeader, fmt, loadingNote } from '../dom.js';
+import { el, viewHeader, fmt, loadingNote, errorNote } from '../dom.js';
 import { Heatmap } from '../heatmap.js';
 import { tokenLabel, axisLabels } from '../tokens.js';
 import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
+import { data, failed } from '../data.js';
 
+/**
+ * @param {HTMLElement} root
+ * @param {number} layer
+ * @returns {import('../stages.js').ViewHandle}
+ */
 export function render(root, layer) {
   const toks = visibleTokens();
   const n = toks.length;
@@ -18,8 +25,10 @@ export function render(root, layer) {
       `Each token carries one vector through the model; every block adds to it (each block first reads it through a ${norm}). Shown: the length (L2 norm) of that vector, and of what attention and the MLP added in this layer.`,
     ),
   );
-  const r = actions.data('norms', 'norms', {});
+  const r = data.norms();
   if (!r) return root.append(loadingNote('residual norms')), {};
+  if (failed(r)) return root.append(errorNote('residual norms', r)), {};
+  /** @type {(i: number, l: number) => number} */
   const resid = (i, l) => (l < 0 ? r.embedding[i] : r.after_layer[l][i]);
   const box = el('section', { class: 'subview' }, el('h3', {}, '‖residual‖ after each layer'));
   root.append(box);
@@ -41,7 +50,9 @@ export function render(root, layer) {
 
   let top = 0;
   for (let i = 0; i < n; i++) top = Math.max(top, resid(i, layer - 1), resid(i, layer), r.attention[layer][i], r.mlp[layer][i]);
+  /** @type {(x: number, cls: string) => HTMLElement} */
   const bar = (x, cls) => el('span', { class: 'bar-track' }, el('span', { class: `bar ${cls}`, style: { width: `${(x / (top || 1)) * 100}%` } }));
+  /** @type {(x: number, cls: string) => HTMLElement} */
   const cell = (x, cls) => el('td', {}, bar(x, cls), el('span', { class: 'mono small' }, fmt(x, 2)));
   const rows = toks.map((t, i) =>
     el(
@@ -64,7 +75,7 @@ export function render(root, layer) {
   return {
     highlight(i) {
       hm.highlight(layer + 1, i);
-      for (const tr of table.querySelectorAll('tbody tr')) tr.classList.toggle('hover', Number(tr.dataset.index) === i);
+      for (const tr of table.querySelectorAll('tbody tr')) tr.classList.toggle('hover', Number(/** @type {HTMLElement} */ (tr).dataset.index) === i);
     },
     destroy: () => hm.destroy(),
   };

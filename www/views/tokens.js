@@ -1,3 +1,4 @@
+// @ts-check
 // Stage "Tokens": each token's id, its exact bytes and where it sits in the prompt.
 import { el, viewHeader } from '../dom.js';
 import { tokenLabel } from '../tokens.js';
@@ -34,7 +35,7 @@ export function render(root) {
   );
   return {
     highlight(i) {
-      for (const tr of table.querySelectorAll('tbody tr')) tr.classList.toggle('hover', Number(tr.dataset.index) === i);
+      for (const tr of table.querySelectorAll('tbody tr')) tr.classList.toggle('hover', Number(/** @type {HTMLElement} */ (tr).dataset.index) === i);
     },
   };
 }

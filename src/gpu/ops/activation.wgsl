@@ -1,5 +1,7 @@
 // The MLP's nonlinearity, elementwise. kind 0: GELU, tanh form (GPT-2's gelu_new);
-// 1: ReLU; 2: SiLU. `main` applies it to x; `gated` computes act(gate) · up (SwiGLU).
+// 1: ReLU; 2: SiLU. `main` applies it to x; `gated` computes act(x) · up, x being the
+// gate (SwiGLU with SiLU). `up` binds last, so both entry points bind x and out at the
+// same places.
 struct Params { n: u32, kind: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -18,7 +18,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
         var w: f32;
         if (p.trans_b == 1u) { w = b[n * p.k + k]; } else { w = b[k * p.n + n]; }
         let base = p.a_off + m0 * p.k + k;
-        // Rows past m read row 0 again (always valid) and are not written.
+        // Rows past m read the group's first row again (always valid) and are not written.
         acc.x = fma(a[base], w, acc.x);
         acc.y = fma(a[select(base, base + p.k, rows > 1u)], w, acc.y);
         acc.z = fma(a[select(base, base + 2u * p.k, rows > 2u)], w, acc.z);

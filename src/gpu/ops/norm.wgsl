@@ -1,7 +1,8 @@
 // LayerNorm and RMSNorm, one workgroup per row, as the CPU reference computes them:
 // LayerNorm takes the mean first and then the variance around it (two passes, so a large
 // mean cannot cancel the variance away); RMSNorm divides by √(mean(x²) + ε) and then
-// scales. Two entry points, so RMSNorm's pipeline binds no bias.
+// scales. Two entry points, so RMSNorm's pipeline binds no bias; the bias binds last, so
+// both bind x, g and y at the same places.
 struct Params { rows: u32, n: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

@@ -155,11 +155,15 @@ fn a_nan_loss_stops_training_and_keeps_the_checkpoint_already_there() {
 
 #[test]
 fn refuses_a_model_that_is_not_gpt2() {
-    let out = tmp("llama");
-    let model = fixture("tiny-llama");
     let batches = fixture("train/tiny-gpt2/batches.json");
-    refused(&train(&["--model", path(&model), "--batches", path(&batches), "--out", path(&out)]), "the trainer trains GPT-2 models");
-    let _ = std::fs::remove_dir_all(&out);
+    for (name, family) in [("tiny-llama", "llama"), ("tiny-gemma3", "gemma3")] {
+        let out = tmp(name);
+        let o = train(&["--model", path(&fixture(name)), "--batches", path(&batches), "--out", path(&out)]);
+        refused(&o, "the trainer trains GPT-2 models");
+        assert!(stderr(&o).to_lowercase().contains(family), "the error names the model's family ({family}): {}", stderr(&o));
+        assert!(!out.join("config.json").exists(), "nothing is written on a refusal");
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }
 
 #[test]
@@ -171,5 +175,47 @@ fn refuses_an_output_that_is_a_file_and_a_missing_model() {
     refused(&run_fixture(&file, &[]), "exists and is not a folder");
     let batches = fixture("train/tiny-gpt2/batches.json");
     refused(&train(&["--model", path(&dir.join("nowhere")), "--batches", path(&batches)]), "nowhere");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stdout lines `step k loss …` of a run, checked to count 1..=n with finite losses.
+fn step_losses(o: &Output, n: usize) -> Vec<f64> {
+    let text = String::from_utf8_lossy(&o.stdout);
+    let losses: Vec<f64> = text
+        .lines()
+        .enumerate()
+        .map(|(k, line)| {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!((w[0], w[1], w[2]), ("step", &*(k + 1).to_string(), "loss"), "line {line:?}");
+            w[3].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(losses.len(), n, "one line per step:\n{text}");
+    assert!(losses.iter().all(|l| l.is_finite()));
+    losses
+}
+
+#[test]
+fn trains_from_scratch_on_the_induction_task_and_on_text() {
+    let dir = tmp("scratch");
+    let shape = "layers=2,heads=4,width=64,context=64";
+    let out = dir.join("induction");
+    let o = train(&["--init", shape, "--seed", "1", "--task", "induction", "--steps", "3", "--batch", "2", "--seq", "16", "--out", path(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    step_losses(&o, 3);
+    let m = Model::load(&out).expect("the trained folder loads");
+    assert_eq!((m.config.n_layer, m.config.n_head, m.config.n_embd, m.config.n_positions), (2, 4, 64, 64));
+    assert!(stderr(&o).contains("learned parameters"), "{}", stderr(&o));
+
+    let text = dir.join("text.txt");
+    std::fs::write(&text, "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n".repeat(30)).unwrap();
+    let o = train(&["--init", shape, "--seed", "2", "--task", "text", "--text", path(&text), "--steps", "2", "--batch", "2", "--seq", "16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    step_losses(&o, 2);
+
+    // A sequence longer than the new model's context, and a task without its text.
+    refused(&train(&["--init", shape, "--task", "induction", "--steps", "1", "--seq", "65"]), "do not fit the model's context of 64 positions");
+    refused(&train(&["--init", shape, "--task", "text", "--steps", "1"]), "--task text needs --text FILE");
+    refused(&train(&["--init", "layers=2,heads=4", "--task", "induction", "--steps", "1"]), "--init needs width=N");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,7 @@
 
 mod cli;
 
-use cli::{bench, run, train, why, Args};
+use cli::{bench, bench_train, run, train, why, Args};
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
@@ -23,6 +23,8 @@ USAGE:
   llm-xray info      --model M
   llm-xray compare   A.json B.json [--tolerance 1e-4]
   llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
+  llm-xray bench     --train [--model DIR | --init layers=L,heads=H,width=W,context=C]
+                     [--batches FILE.json | --batch B --seq T] [--steps N]
   llm-xray train     (--model DIR | --init layers=L,heads=H,width=W,context=C [--seed S])
                      (--batches FILE.json | --task induction|text --steps N [--batch B] [--seq T] [--text FILE])
                      [--lr 3e-3] [--weight-decay 0.1] [--beta1 0.9] [--beta2 0.95] [--eps 1e-8] [--grad-clip 1.0]
@@ -64,6 +66,9 @@ fn main() -> ExitCode {
         "lens" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "top", "target", "ablate", "ablate-mode"])).and_then(|a| why::cmd_lens(&a)),
         "attribute" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "token", "position"])).and_then(|a| why::cmd_attribute(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| run::cmd_tokenize(&a)),
+        "bench" if rest.iter().any(|a| a == "--train") => {
+            Args::parse(rest, &["train"], &opts(&["init", "batches", "batch", "seq", "steps", "seed"])).and_then(|a| bench_train::cmd_bench_train(&a))
+        }
         "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| why::cmd_heads(&a)),
         "contrast" => Args::parse(rest, &["json"], &opts(&["a", "b", "token"])).and_then(|a| why::cmd_contrast(&a)),

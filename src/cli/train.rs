@@ -125,6 +125,11 @@ pub fn cmd_train(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The vocabulary size of the default model's tokenizer (what a new model gets).
+pub(super) fn default_tokenizer_vocab() -> Result<usize, Failure> {
+    Ok(Tokenizer::from_json(DEFAULT_TOKENIZER)?.vocab_len())
+}
+
 enum Start {
     Model(Model),
     Init(ModelShape),
@@ -158,7 +163,7 @@ fn start(args: &Args) -> Result<(Start, Vec<u8>), Failure> {
 }
 
 /// `layers=2,heads=4,width=64,context=64[,inner=256][,vocab=4096]`.
-fn parse_shape(spec: &str, vocab: usize) -> Result<ModelShape, Failure> {
+pub(super) fn parse_shape(spec: &str, vocab: usize) -> Result<ModelShape, Failure> {
     let mut s = ModelShape { layers: 0, heads: 0, width: 0, context: 0, vocab, inner: 0 };
     for part in spec.split(',') {
         let (k, v) = part.split_once('=').ok_or_else(|| usage(format!("--init: \"{part}\" is not key=value")))?;

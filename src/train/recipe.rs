@@ -1,7 +1,8 @@
-//! The induction recipe: the task, model and schedule on which a two-layer circuit (a
-//! previous-token head feeding an induction head in the layer above) forms fastest, found by
-//! measurement (README, "Training"). The page's Induction settings and `llm-xray train
-//! --task induction` start from it.
+//! The induction recipe: the task, model and schedule meant to grow a two-layer circuit (a
+//! previous-token head feeding an induction head in the layer above). The page's Induction
+//! settings and `llm-xray train --task induction` start from it. No setting measured so far
+//! grows a layer-2 induction head within the time the page allows; README ("The induction
+//! recipe") lists what was tried, with figures.
 
 use super::adamw::AdamWConfig;
 use super::params::{Init, ModelShape};

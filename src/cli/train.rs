@@ -131,7 +131,7 @@ pub(super) fn default_tokenizer_vocab() -> Result<usize, Failure> {
 }
 
 enum Start {
-    Model(Model),
+    Model(Box<Model>),
     Init(ModelShape),
 }
 
@@ -151,7 +151,7 @@ fn start(args: &Args) -> Result<(Start, Vec<u8>), Failure> {
                 Some(b) => b,
                 None => std::fs::read(path.join(TOKENIZER_FILE)).map_err(|e| fail(format!("{}: cannot be read: {e}", path.join(TOKENIZER_FILE).display())))?,
             };
-            Ok((Start::Model(model), bytes))
+            Ok((Start::Model(Box::new(model)), bytes))
         }
         (None, Some(spec)) => {
             let bytes = tokenizer_file.unwrap_or_else(|| DEFAULT_TOKENIZER.to_vec());

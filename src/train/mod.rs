@@ -237,7 +237,7 @@ impl Trainer {
         self.steps = step;
         let held_out_loss = match self.hyper.eval_every {
             0 => None,
-            k if step % k == 0 => self.held_out_loss(),
+            k if step.is_multiple_of(k) => self.held_out_loss(),
             _ => None,
         };
         Ok(StepReport { step, loss, held_out_loss, grad_norm: update.grad_norm, lr, update_norms: update.update_norms, tokens: b * t, ms: now_ms() - started })

@@ -76,7 +76,7 @@ impl Induction {
         if size < 2 || size >= vocab {
             return Err(Error::Input(format!("an alphabet of {size} tokens does not fit a vocabulary of {vocab}; expected 2 to {}", vocab.saturating_sub(1))));
         }
-        let mut rng = Rng::new(seed ^ 0xA1FA_BE7);
+        let mut rng = Rng::new(seed ^ 0x0A1F_ABE7);
         let mut ids: Vec<u32> = (1..vocab as u32).collect();
         // Partial Fisher–Yates: the first `size` of a random permutation.
         for i in 0..size {
@@ -275,7 +275,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(task: &Induction, seqs: usize, t: usize, seed: u64) -> Probe {
-        let mut rng = Rng::new(seed ^ 0x9A0B_E5EE_D);
+        let mut rng = Rng::new(seed ^ 0x0009_A0BE_5EED);
         let single = Induction { layout: Layout::Single, skip_fraction: 0.0, ..task.clone() };
         let (mut ids, mut spans) = (Vec::with_capacity(seqs * (t + 1)), Vec::with_capacity(seqs));
         for _ in 0..seqs {

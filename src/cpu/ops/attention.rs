@@ -118,18 +118,18 @@ pub fn attention_backward(
         for i in 0..t {
             let p = &probs[(h * t + i) * tk..(h * t + i + 1) * tk];
             let dp: Vec<f32> = (0..tk).map(|j| (0..hd).map(|c| d_heads[[i, h * hd + c]] * values[[j, kv * hd + c]]).sum()).collect();
-            for j in 0..tk {
+            for (j, &pj) in p.iter().enumerate() {
                 for c in 0..hd {
-                    g.dv[[j, kv * hd + c]] += p[j] * d_heads[[i, h * hd + c]];
+                    g.dv[[j, kv * hd + c]] += pj * d_heads[[i, h * hd + c]];
                 }
             }
             let ds = softmax_backward(p, &dp);
             for c in 0..hd {
                 g.dq[[i, h * hd + c]] = (0..tk).map(|j| ds[j] * keys[[j, kv * hd + c]]).sum::<f32>() * scale;
             }
-            for j in 0..tk {
+            for (j, &dsj) in ds.iter().enumerate() {
                 for c in 0..hd {
-                    g.dk[[j, kv * hd + c]] += ds[j] * q[[i, h * hd + c]] * scale;
+                    g.dk[[j, kv * hd + c]] += dsj * q[[i, h * hd + c]] * scale;
                 }
             }
         }

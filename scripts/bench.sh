@@ -8,6 +8,10 @@
 # the ratio printed is the median over the rounds of each round's ratio.
 # Then the page in headless Chromium (scripts/bench_page.mjs, after scripts/build.sh), unless
 # PAGE=0 or MODEL was given (the page bench uses the page's own models).
+# Then training (unless TRAIN=0): `llm-xray bench --train` and PyTorch eager
+# (scripts/bench_train.py) on the same new GPT-2 (the induction recipe's shape, written by
+# `llm-xray train --steps 0`) and the same 20 batches of 16 × 64 tokens, 1 thread each, in
+# turns ROUNDS times; steps/s, tokens/s, and our step time as a ratio to PyTorch's.
 # TOKENS=16,64,128, REPEAT=9 and ROUNDS=3 override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,8 +56,31 @@ page() {
   node scripts/bench_page.mjs
 }
 
+train_bench() {
+  if [ "${TRAIN:-1}" = 0 ]; then return; fi
+  echo
+  echo "== training: a new GPT-2 of the induction recipe's shape, the same batches, 1 thread each"
+  "$target/release/llm-xray" train --init layers=2,heads=4,width=64,context=64 --seed 1 --task induction --steps 0 --out "$work/train-init" 2>/dev/null
+  local vocab
+  vocab=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['vocab_size'])" "$work/train-init/config.json")
+  python3 scripts/bench_train.py --make-batches "$work/batches.json" --vocab "$vocab" --count 20 --batch 16 --seq 64
+  for round in $(seq "$rounds"); do
+    "$target/release/llm-xray" bench --train --model "$work/train-init" --batches "$work/batches.json" | tee "$work/train-ours.$round"
+    if [ "$have_torch" = 1 ]; then
+      OMP_NUM_THREADS=1 python3 scripts/bench_train.py "$work/train-init" "$work/batches.json" --threads 1 | tee "$work/train-theirs.$round"
+    fi
+  done
+  if [ "$have_torch" = 1 ]; then
+    echo "training: our step time / PyTorch eager's (below 1: we are faster), 1 thread each; median over $rounds round(s) [each round]"
+    for round in $(seq "$rounds"); do
+      awk 'FNR == NR && $1 == "train" && $2 ~ /^[0-9]+$/ { ours = $4; next } $1 == "pytorch-train" { printf "%.2f\n", ours / $4 }' "$work/train-ours.$round" "$work/train-theirs.$round"
+    done | sort -n | awk '{ r[NR] = $1; all = all " " $1 } END { printf "train step ratio %.2f [%s ]\n", r[int((NR + 1) / 2)], all }'
+  fi
+}
+
 if [ "$have_torch" = 0 ]; then
   echo "(python3 with torch and transformers not found: skipped the PyTorch peer)"
+  train_bench
   page "${1:-}"
   exit 0
 fi
@@ -74,4 +101,5 @@ done | sort -k1,1n -k2,2n | awk '
   END { for (i = 1; i <= k; i++) { t = order[i]; printf "%6s tokens   trace %5.2f [%s ]   step %5.2f [%s ]\n", t, median(tr[t]), tr[t], median(st[t]), st[t] } }
 '
 
+train_bench
 page "${1:-}"

@@ -33,6 +33,7 @@ pub mod sampling;
 pub mod session;
 pub mod tokenizer;
 pub mod trace;
+pub mod train;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 pub mod weights;

@@ -4,7 +4,7 @@
 
 mod cli;
 
-use cli::{bench, run, why, Args};
+use cli::{bench, bench_train, run, train, why, Args};
 use std::process::ExitCode;
 
 pub const USAGE: &str = "\
@@ -23,6 +23,13 @@ USAGE:
   llm-xray info      --model M
   llm-xray compare   A.json B.json [--tolerance 1e-4]
   llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
+  llm-xray bench     --train [--model DIR | --init layers=L,heads=H,width=W,context=C]
+                     [--batches FILE.json | --batch B --seq T] [--steps N]
+  llm-xray train     (--model DIR | --init layers=L,heads=H,width=W,context=C [--seed S])
+                     (--batches FILE.json | --task induction|text --steps N [--batch B] [--seq T] [--text FILE])
+                     [--lr 3e-3] [--weight-decay 0.1] [--beta1 0.9] [--beta2 0.95] [--eps 1e-8] [--grad-clip 1.0]
+                     [--warmup N] [--decay-steps N] [--min-lr X] [--census N] [--until-induction 0.5]
+                     [--out DIR2 [--force]]
 
 Every command takes --backend cpu|gpu|auto (default cpu). --ablate replaces the output of
 the listed heads (layers and heads counted from 1, as `heads` prints them) before the
@@ -32,7 +39,10 @@ Face GPT-2 or Llama family), or a .gguf file. `trace` prints one JSON object; RE
 describes its fields. `contrast` follows one word (its last token, at its first
 occurrence) through two sentences: the cosine of its two vectors after the embedding and
 after each layer. `compare` holds two traces (from `trace`, or the page's 'Download run
-(JSON)') against each other, part by part.";
+(JSON)') against each other, part by part. `train` trains a GPT-2 on the CPU (AdamW as
+PyTorch's, weight decay on matrices and embeddings only, global-norm clipping), prints
+`step K loss L ...` per step, and writes DIR2 as a Hugging Face GPT-2 folder (f32);
+FILE.json is a list of batches, each a list of sequences of T+1 token ids.";
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -56,10 +66,14 @@ fn main() -> ExitCode {
         "lens" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "top", "target", "ablate", "ablate-mode"])).and_then(|a| why::cmd_lens(&a)),
         "attribute" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "token", "position"])).and_then(|a| why::cmd_attribute(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| run::cmd_tokenize(&a)),
+        "bench" if rest.iter().any(|a| a == "--train") => {
+            Args::parse(rest, &["train"], &opts(&["init", "batches", "batch", "seq", "steps", "seed"])).and_then(|a| bench_train::cmd_bench_train(&a))
+        }
         "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| why::cmd_heads(&a)),
         "contrast" => Args::parse(rest, &["json"], &opts(&["a", "b", "token"])).and_then(|a| why::cmd_contrast(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| run::cmd_info(&a)),
+        "train" => Args::parse(rest, train::FLAGS, train::OPTIONS).and_then(|a| train::cmd_train(&a)),
         "compare" => {
             // Two file names, anywhere among the options.
             let (mut files, mut flags) = (Vec::new(), Vec::new());

@@ -164,5 +164,7 @@ macro_rules! outln {
 }
 
 pub mod bench;
+pub mod bench_train;
 pub mod run;
+pub mod train;
 pub mod why;

@@ -31,6 +31,9 @@ struct Gemm {
     ldc: usize,
     /// n values, or null.
     bias: *const f32,
+    /// Add A·B to C's values instead of writing over them (a gradient that sums several
+    /// contributions).
+    acc: bool,
 }
 
 /// A · B (+ bias on each row), A [m, k], B [k, n] (any strides: W as stored, Uᵀ or Kᵀ as
@@ -41,7 +44,7 @@ pub(crate) fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]
     // SAFETY: `gemm` writes every element of C (m·n floats at row stride n) before the
     // length covers them.
     unsafe {
-        gemm_into(a, b, bias, c.as_mut_ptr(), n);
+        gemm_into(a, b, bias, c.as_mut_ptr(), n, false);
         c.set_len(m * n);
     }
     Array2::from_shape_vec((m, n), c).expect("m·n values")
@@ -54,12 +57,22 @@ pub(crate) fn matmul_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&
     assert!(c.ncols() <= 1 || c.strides()[1] == 1, "matmul output rows must be contiguous");
     let ldc = if c.nrows() > 1 { c.strides()[0] as usize } else { c.ncols() };
     // SAFETY: C is m × n at row stride ldc with unit column stride (checked above).
-    unsafe { gemm_into(a, b, bias, c.as_mut_ptr(), ldc) }
+    unsafe { gemm_into(a, b, bias, c.as_mut_ptr(), ldc, false) }
+}
+
+/// C += A · B, C [m, n] with contiguous rows: the backward pass adds each contribution to a
+/// gradient in place.
+pub(crate) fn matmul_acc_into(a: ArrayView2<f32>, b: ArrayView2<f32>, mut c: ArrayViewMut2<f32>) {
+    assert_eq!(c.dim(), (a.nrows(), b.ncols()), "matmul output shape");
+    assert!(c.ncols() <= 1 || c.strides()[1] == 1, "matmul output rows must be contiguous");
+    let ldc = if c.nrows() > 1 { c.strides()[0] as usize } else { c.ncols() };
+    // SAFETY: as in matmul_into.
+    unsafe { gemm_into(a, b, None, c.as_mut_ptr(), ldc, true) }
 }
 
 /// # Safety
 /// `c` must be valid for writes of m rows of n floats at row stride `ldc`.
-unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>, c: *mut f32, ldc: usize) {
+unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>, c: *mut f32, ldc: usize, acc: bool) {
     let ((m, k), n) = (a.dim(), b.ncols());
     assert_eq!(b.nrows(), k, "matmul inner dimensions");
     assert!(bias.is_none_or(|b| b.len() == n), "bias length");
@@ -67,6 +80,9 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
         return;
     }
     if k == 0 {
+        if acc {
+            return;
+        }
         for i in 0..m {
             for j in 0..n {
                 *c.add(i * ldc + j) = bias.map_or(0.0, |b| b[j]);
@@ -81,7 +97,7 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
     let a = if in_place { ndarray::CowArray::from(a) } else { a.as_standard_layout() };
     let stride = |v: isize| usize::try_from(v).expect("matmul strides are not negative");
     let (lda, rsb, csb) = (if m > 1 { stride(a.strides()[0]) } else { k }, stride(b.strides()[0]), stride(b.strides()[1]));
-    let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr) };
+    let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr), acc };
     gemm(&g)
 }
 
@@ -120,7 +136,7 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
     for pc in (0..g.k).step_by(kc_max) {
         let kc = kc_max.min(g.k - pc);
         // The first block stores into C, later ones add to it; the last one adds the bias.
-        let (first, last) = (pc == 0, pc + kc == g.k);
+        let (first, last) = (pc == 0 && !g.acc, pc + kc == g.k);
         for jc in (0..g.n).step_by(nc_max) {
             let nc = nc_max.min(g.n - jc);
             let in_place = in_place && nc == NR;
@@ -473,10 +489,11 @@ mod tests {
                         c: cp,
                         ldc,
                         bias: bias.as_ptr(),
+                        acc: false,
                     };
                     if k == 0 {
                         // gemm_into's own case: the blocked loop needs k ≥ 1.
-                        unsafe { gemm_into(a.view(), b, Some(&bias), cp, ldc) };
+                        unsafe { gemm_into(a.view(), b, Some(&bias), cp, ldc, false) };
                     } else {
                         unsafe { path(&g) };
                     }

@@ -232,6 +232,9 @@ macro_rules! multiversion {
     };
 }
 
+// The training pass's kernels (declared after `multiversion!`, which they use).
+pub mod backward;
+
 multiversion! {
     /// x · W for few rows: each row of W is read once and added, scaled, into the output row.
     fn rows_times(x: ArrayView2<f32>, w: &Array2<f32>) -> Array2<f32> => rows_times_body

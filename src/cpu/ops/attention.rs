@@ -1,7 +1,7 @@
 //! Causal self-attention with grouped-query heads and a KV-cache offset, optionally within a
 //! sliding window and with another scale (Gemma 3).
 
-use super::softmax;
+use super::{softmax, softmax_backward};
 use ndarray::{Array2, ArrayView2};
 
 /// What causal attention computes for T new queries.
@@ -84,4 +84,55 @@ pub fn attention_with(
     }
     let kept = |v: Vec<f32>, k: bool| if k { v } else { Vec::new() };
     AttentionOut { heads, scores: kept(scores, keep.0), probs: kept(probs, keep.1) }
+}
+
+/// The gradients of [`attention`] with respect to its queries, keys and values.
+pub struct AttentionGrads {
+    /// [T, H·hd], as q.
+    pub dq: Array2<f32>,
+    /// [Tk, Hkv·hd], as keys: a key/value head shared by several query heads gets the sum.
+    pub dk: Array2<f32>,
+    pub dv: Array2<f32>,
+}
+
+/// Backward of [`attention`] given its probabilities `probs` [H, T, Tk] (as it returns them)
+/// and the upstream gradient of its output d_heads [T, H·hd]. Per head and query row i:
+/// dp = d_out·vᵀ, dv += pᵀ·d_out, ds = softmax_backward(p, dp) (masked keys get 0, since
+/// their p is 0), dq = ds·k/√hd, dk += dsᵀ·q/√hd.
+pub fn attention_backward(
+    q: ArrayView2<f32>,
+    keys: ArrayView2<f32>,
+    values: ArrayView2<f32>,
+    probs: &[f32],
+    d_heads: ArrayView2<f32>,
+    n_head: usize,
+    n_kv_head: usize,
+) -> AttentionGrads {
+    let (t, tk) = (q.nrows(), keys.nrows());
+    let hd = q.ncols() / n_head;
+    let group = n_head / n_kv_head;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut g = AttentionGrads { dq: Array2::zeros(q.raw_dim()), dk: Array2::zeros(keys.raw_dim()), dv: Array2::zeros(values.raw_dim()) };
+    for h in 0..n_head {
+        let kv = h / group;
+        for i in 0..t {
+            let p = &probs[(h * t + i) * tk..(h * t + i + 1) * tk];
+            let dp: Vec<f32> = (0..tk).map(|j| (0..hd).map(|c| d_heads[[i, h * hd + c]] * values[[j, kv * hd + c]]).sum()).collect();
+            for (j, &pj) in p.iter().enumerate() {
+                for c in 0..hd {
+                    g.dv[[j, kv * hd + c]] += pj * d_heads[[i, h * hd + c]];
+                }
+            }
+            let ds = softmax_backward(p, &dp);
+            for c in 0..hd {
+                g.dq[[i, h * hd + c]] = (0..tk).map(|j| ds[j] * keys[[j, kv * hd + c]]).sum::<f32>() * scale;
+            }
+            for (j, &dsj) in ds.iter().enumerate() {
+                for c in 0..hd {
+                    g.dk[[j, kv * hd + c]] += dsj * q[[i, h * hd + c]] * scale;
+                }
+            }
+        }
+    }
+    g
 }

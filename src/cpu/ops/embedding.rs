@@ -29,3 +29,20 @@ pub fn split_heads(x: ArrayView2<f32>, n: usize) -> Vec<f32> {
     }
     data
 }
+
+/// The gradient of [`embedding`] with respect to the table of `n_rows` rows: each row of
+/// d_out added to the row of the table it was read from (a row read twice gets both).
+pub fn embedding_backward(d_out: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>, n_rows: usize) -> Array2<f32> {
+    let mut d = Array2::zeros((n_rows, d_out.ncols()));
+    for (g, r) in d_out.rows().into_iter().zip(rows) {
+        let mut row = d.row_mut(r);
+        row += &g;
+    }
+    d
+}
+
+/// The gradients of [`unembed`] for upstream gradient dlogits [T, V]: (dx = dlogits · U,
+/// dU = dlogitsᵀ · x). With a tied unembedding, dU adds to the token embedding's gradient.
+pub fn unembed_backward(x: ArrayView2<f32>, u: &Array2<f32>, dlogits: ArrayView2<f32>) -> (Array2<f32>, Array2<f32>) {
+    (matmul(dlogits, u.view()), matmul(dlogits.t(), x))
+}

@@ -20,3 +20,17 @@ pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     assert_eq!(b.nrows(), k, "matmul inner dimensions");
     Array2::from_shape_fn((m, n), |(i, j)| (0..k).map(|p| a[[i, p]] * b[[p, j]]).sum())
 }
+
+/// The gradients of [`linear`] for upstream gradient dy [T, out].
+pub struct LinearGrads {
+    /// dy · Wᵀ: [T, in].
+    pub dx: Array2<f32>,
+    /// xᵀ · dy: [in, out].
+    pub dw: Array2<f32>,
+    /// Σ_rows dy, when the layer has a bias.
+    pub db: Option<ndarray::Array1<f32>>,
+}
+
+pub fn linear_backward(x: &Array2<f32>, l: &Linear, dy: &Array2<f32>) -> LinearGrads {
+    LinearGrads { dx: matmul(dy.view(), l.w.t()), dw: matmul(x.t(), dy.view()), db: l.b.as_ref().map(|_| dy.sum_axis(ndarray::Axis(0))) }
+}

@@ -58,3 +58,27 @@ pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f3
         Norm::RmsNorm => rms_norm(x, &w.g, eps),
     }
 }
+
+/// The gradients of [`layer_norm`] for upstream gradient dy: (dx, dg, db). With
+/// x̂ = (x − mean)·r, r = 1/√(var + ε), each row's dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
+/// where dx̂ = dy·g; dg = Σ_rows dy·x̂ and db = Σ_rows dy.
+pub fn layer_norm_backward(x: &Array2<f32>, g: &Array1<f32>, eps: f32, dy: &Array2<f32>) -> (Array2<f32>, Array1<f32>, Array1<f32>) {
+    let mut dx = Array2::zeros(x.raw_dim());
+    let (mut dg, mut db) = (Array1::zeros(g.len()), Array1::zeros(g.len()));
+    for ((row, dyr), mut dxr) in x.rows().into_iter().zip(dy.rows()).zip(dx.rows_mut()) {
+        let n = row.len() as f32;
+        let mean = row.sum() / n;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let r = 1.0 / (var + eps).sqrt();
+        let xhat: Vec<f32> = row.iter().map(|v| (v - mean) * r).collect();
+        let dxhat: Vec<f32> = dyr.iter().zip(g).map(|(d, g)| d * g).collect();
+        let mean_d = dxhat.iter().sum::<f32>() / n;
+        let mean_dx = dxhat.iter().zip(&xhat).map(|(d, x)| d * x).sum::<f32>() / n;
+        for j in 0..row.len() {
+            dxr[j] = r * (dxhat[j] - mean_d - xhat[j] * mean_dx);
+            dg[j] += dyr[j] * xhat[j];
+            db[j] += dyr[j];
+        }
+    }
+    (dx, dg, db)
+}

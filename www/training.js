@@ -67,6 +67,8 @@ function tokenizerUrl() {
 }
 
 const changed = () => emit('train');
+/** @type {Promise<void> | null} the request for the recipe's settings, once */
+let initializing = null;
 
 onTrainEvent((m) => {
   if (m.run !== train.run) return;
@@ -91,8 +93,12 @@ onTrainEvent((m) => {
 
 export const trainActions = {
   /** Asks the worker for the recipe's settings (once). */
-  async init() {
-    if (train.settings) return;
+  init() {
+    if (!initializing) initializing = trainActions.fetchDefaults();
+    return initializing;
+  },
+
+  async fetchDefaults() {
     try {
       const d = await engine().request({ type: 'trainDefaults', tokenizer: tokenizerUrl() });
       train.settings = d.settings;
@@ -178,11 +184,14 @@ export const trainActions = {
     if (!train.current) return;
     if (train.status === 'running') await trainActions.pause();
     const step = train.last ? train.last.step : 0;
+    train.opening = true;
+    changed();
     await actions.loadModel({ kind: 'trained', label: `trained in this tab: ${train.settings.task}, seed ${train.current.seed}, step ${step}` });
     if (state.info && state.source && state.source.kind === 'trained') {
       actions.navigate({ stage: 'overview' }, { push: true });
       actions.startCensus();
     }
+    train.opening = false;
   },
 
   /** Saves the Hugging Face folder (config.json, model.safetensors, tokenizer.json) as one zip. */

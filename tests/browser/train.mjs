@@ -91,6 +91,7 @@ export const tests = [
 
       // Open in the views: the Attention view shows what the CLI computes from the folder.
       await page.getByRole('button', { name: 'Open in the views', exact: true }).click();
+      await page.waitForFunction(() => document.getElementById('model-picker')?.value === 'trained' && new URL(location.href).searchParams.get('stage') === 'overview');
       await waitReady(page);
       assert((await page.inputValue('#model-picker')) === 'trained', 'the model picker names the trained model');
       await gotoStage(page, 'Layer 2');

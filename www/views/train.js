@@ -284,7 +284,7 @@ export function render(root) {
     const last = r && r.census[r.census.length - 1];
     if (!last) return censusBox.replaceChildren(el('p', { class: 'small muted' }, 'Appears once training starts.'));
     const xMax = Math.max(1, ...[...train.previous, r].map((x) => x.losses.length));
-    const cell = Math.max(90, Math.min(160, Math.floor(width() / 2 / Math.max(1, Math.max(...last.heads.map((h) => h.head))) - 12)));
+    const cell = Math.max(120, Math.min(160, Math.floor(width() / 2 / Math.max(1, Math.max(...last.heads.map((h) => h.head))) - 12)));
     const cells = last.heads.map((h) => {
       const canvas = el('canvas', { role: 'img', 'aria-label': `layer ${h.layer}, head ${h.head}: previous-token ${h.previous_token.toFixed(2)}, induction ${h.induction.toFixed(2)}` });
       /** @param {RunRecord} run @param {'previous_token' | 'induction'} key */
@@ -302,10 +302,18 @@ export function render(root) {
         { yMin: 0, yMax: 1, xMax, labels: false },
       );
       const best = r.best && r.best.layer === h.layer && r.best.head === h.head;
-      return el('figure', { class: 'train-head' + (best ? ' best' : '') }, canvas, el('figcaption', { class: 'small' }, `L${h.layer} H${h.head} · prev ${h.previous_token.toFixed(2)} · ind ${h.induction.toFixed(2)}`));
+      return el(
+        'figure',
+        { class: 'train-head' + (best ? ' best' : ''), style: { width: `${cell + 6}px` } },
+        canvas,
+        el('figcaption', { class: 'small' }, `layer ${h.layer}, head ${h.head}`, el('br'), `prev ${h.previous_token.toFixed(2)} · ind ${h.induction.toFixed(2)}`),
+      );
     });
-    const prev = train.previous.map((p, k) => el('li', {}, `seed ${p.seed}: best induction ${p.best ? `${p.best.induction.toFixed(2)} (layer ${p.best.layer}, head ${p.best.head})` : '—'}, final loss ${(p.losses[p.losses.length - 1] ?? NaN).toFixed(2)} after ${p.losses.length} steps${k === train.previous.length - 1 ? '' : ''}`));
-    censusBox.replaceChildren(el('div', { class: 'train-grid' }, cells), prev.length ? el('ul', { class: 'small' }, prev) : null);
+    const prev = train.previous.map((p) =>
+      el('li', {}, `seed ${p.seed}: best induction ${p.best ? `${p.best.induction.toFixed(2)} (layer ${p.best.layer}, head ${p.best.head})` : '—'}, last loss ${(p.losses[p.losses.length - 1] ?? NaN).toFixed(2)} after ${p.losses.length} steps`),
+    );
+    if (train.current) prev.push(el('li', {}, `seed ${r.seed} (this run): best induction ${r.best ? `${r.best.induction.toFixed(2)} (layer ${r.best.layer}, head ${r.best.head})` : '—'}, last loss ${(r.losses[r.losses.length - 1] ?? NaN).toFixed(2)}`));
+    censusBox.replaceChildren(el('div', { class: 'train-grid' }, cells), train.previous.length ? el('ul', { class: 'small' }, prev) : null);
   }
 
   function drawPictures() {

@@ -159,7 +159,7 @@ export function render(root) {
     { id: 'train-task', onchange: (/** @type {Event} */ e) => trainActions.set({ task: /** @type {any} */ (/** @type {HTMLSelectElement} */ (e.target).value) }) },
     TASKS.map(([v, label]) => el('option', { value: v }, label)),
   );
-  form.append(el('label', { class: 'control' }, el('span', {}, 'Task'), task));
+  form.append(el('label', { class: 'control train-task' }, el('span', {}, 'Task'), task));
   const pasted = el('textarea', {
     id: 'train-text',
     rows: 4,
@@ -235,7 +235,7 @@ export function render(root) {
     count.textContent = train.planError
       ? train.planError
       : p
-        ? p.refusal || `${fmtCount(p.parameters)} learned parameters (${p.parameters.toLocaleString('en-US')}) · about ${(p.bytes / 1e6).toFixed(0)} MB to train, of ${(p.limit / 1e6).toFixed(0)} MB the tab gives training`
+        ? p.refusal || `${p.parameters.toLocaleString('en-US')} learned parameters · about ${(p.bytes / 1e6).toFixed(0)} MB to train, of ${(p.limit / 1e6).toFixed(0)} MB the tab gives training`
         : 'counting the learned parameters…';
     const running = train.status === 'running' || train.status === 'starting';
     startB.disabled = !s || running || !!(p && p.refusal) || !!train.planError;
@@ -269,8 +269,8 @@ export function render(root) {
     const yMin = all.length ? Math.min(...all, ...runs.flatMap((r) => r.heldOut.map((h) => h[1]))) : 0;
     plot(
       lossCanvas,
-      Math.min(width(), 560),
-      200,
+      Math.min(width(), 900),
+      220,
       [
         ...train.previous.map((r) => ({ points: lossPoints(r), color: PREV_COLOR })),
         ...(train.current ? [{ points: lossPoints(train.current), color: TRAIN_COLOR }, { points: train.current.heldOut, color: HELD_COLOR, dash: [4, 3], dots: true }] : []),
@@ -284,7 +284,7 @@ export function render(root) {
     const last = r && r.census[r.census.length - 1];
     if (!last) return censusBox.replaceChildren(el('p', { class: 'small muted' }, 'Appears once training starts.'));
     const xMax = Math.max(1, ...[...train.previous, r].map((x) => x.losses.length));
-    const cell = Math.max(120, Math.min(160, Math.floor(width() / 2 / Math.max(1, Math.max(...last.heads.map((h) => h.head))) - 12)));
+    const cell = Math.max(140, Math.min(160, Math.floor(width() / 2 / Math.max(1, Math.max(...last.heads.map((h) => h.head))) - 12)));
     const cells = last.heads.map((h) => {
       const canvas = el('canvas', { role: 'img', 'aria-label': `layer ${h.layer}, head ${h.head}: previous-token ${h.previous_token.toFixed(2)}, induction ${h.induction.toFixed(2)}` });
       /** @param {RunRecord} run @param {'previous_token' | 'induction'} key */
@@ -313,7 +313,8 @@ export function render(root) {
       el('li', {}, `seed ${p.seed}: best induction ${p.best ? `${p.best.induction.toFixed(2)} (layer ${p.best.layer}, head ${p.best.head})` : '—'}, last loss ${(p.losses[p.losses.length - 1] ?? NaN).toFixed(2)} after ${p.losses.length} steps`),
     );
     if (train.current) prev.push(el('li', {}, `seed ${r.seed} (this run): best induction ${r.best ? `${r.best.induction.toFixed(2)} (layer ${r.best.layer}, head ${r.best.head})` : '—'}, last loss ${(r.losses[r.losses.length - 1] ?? NaN).toFixed(2)}`));
-    censusBox.replaceChildren(el('div', { class: 'train-grid' }, cells), train.previous.length ? el('ul', { class: 'small' }, prev) : null);
+    censusBox.replaceChildren(el('div', { class: 'train-grid' }, cells));
+    if (train.previous.length) censusBox.append(el('ul', { class: 'small' }, prev));
   }
 
   function drawPictures() {

@@ -46,8 +46,9 @@ async function setField(page, label, value) {
 export const tests = [
   {
     name: 'train: a few dozen steps in the tab make the loss fall; the model opens in the Attention view as the CLI runs its downloaded folder',
-    async run({ browser, url, bin, shot }) {
-      const page = await openTrain(browser, url);
+    async run({ browser, url, bin, shot, root }) {
+      // axe is injected as a script, which the page's Content-Security-Policy would refuse.
+      const page = await openTrain(browser, url, { context: { bypassCSP: true } });
       // A small model, so that CI trains it in seconds; the count follows the typing.
       const before = await page.textContent('#train-count');
       await setField(page, 'Width', 32);
@@ -76,6 +77,13 @@ export const tests = [
       await page.getByRole('button', { name: 'Pause', exact: true }).click();
       await page.waitForFunction(() => document.querySelector('section.train').dataset.status === 'paused');
       await shot(page, 'train-1280');
+      // The stage with its pictures drawn: axe-core finds no serious or critical violation.
+      await page.addScriptTag({ content: fs.readFileSync(path.join(root, 'node_modules/axe-core/axe.min.js'), 'utf8') });
+      const violations = await page.evaluate(async () => {
+        const r = await window.axe.run(document.getElementById('stage'), { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+        return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+      });
+      assert(violations.length === 0, `axe on the trained stage: ${violations.join('\n')}`);
 
       // Download: one zip holding the Hugging Face folder.
       const zip = await download(page, page.getByRole('button', { name: 'Download', exact: true }));

@@ -213,7 +213,7 @@ export const trainActions = {
  */
 export function statusLine() {
   const p = train.last;
-  if (!p) return train.status === 'starting' ? 'starting…' : 'not started: press Start';
+  if (!p) return train.status === 'starting' ? 'starting…' : train.status === 'failed' ? 'stopped before its first progress (the message below says why)' : 'not started: press Start';
   const loss = p.losses[p.losses.length - 1].loss;
   const head = p.best ? ` · induction ${p.best.induction.toFixed(2)} (layer ${p.best.layer}, head ${p.best.head})` : ' · induction: no head in layer 2 or later';
   return `step ${p.step} · loss ${loss.toFixed(2)}${head}`;

@@ -53,6 +53,8 @@ export const train = {
   last: null,
   /** progress messages drawn (the stage's data-progress, which tests wait on) */
   received: 0,
+  /** the settings changed since the run on screen started: Start begins a fresh run */
+  edited: false,
   /** counts the learned-parameter counts made (the stage's data-plans, which tests wait on) */
   plans: 0,
   /** the settings' run is being opened in the views */
@@ -117,6 +119,7 @@ export const trainActions = {
    */
   async set(patch) {
     Object.assign(train.settings, patch);
+    if (train.current) train.edited = true;
     await trainActions.replan();
     changed();
   },
@@ -133,7 +136,7 @@ export const trainActions = {
   },
 
   /** Starts a fresh run (or resumes a paused one with `fresh` false). */
-  async start(fresh = train.status !== 'paused') {
+  async start(fresh = train.status !== 'paused' || train.edited) {
     if (train.plan && train.plan.refusal) {
       train.message = train.plan.refusal;
       return changed();
@@ -148,6 +151,7 @@ export const trainActions = {
         train.last = null;
       }
       train.run = run;
+      train.edited = false;
       train.status = 'running';
     } catch (e) {
       train.status = train.current ? 'paused' : 'idle';

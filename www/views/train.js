@@ -230,6 +230,7 @@ export function render(root) {
     if (s && document.activeElement !== task) task.value = s.task;
     task.disabled = !s || train.status === 'running';
     pasted.hidden = !s || s.task !== 'text';
+    if (s && document.activeElement !== pasted) pasted.value = s.text || '';
     const p = train.plan;
     count.className = 'small' + ((p && p.refusal) || train.planError ? ' warn' : '');
     count.textContent = train.planError

@@ -69,9 +69,9 @@ impl Training {
     }
 
     /// Trains for about `ms` milliseconds (at most `max_steps` steps), then the progress to
-    /// draw (`session::train::Progress`).
-    pub fn advance(&mut self, ms: f64, max_steps: usize) -> Result<JsValue, JsValue> {
-        to_js(&self.run.advance(ms, max_steps).map_err(err)?)
+    /// draw (`session::train::Progress`), measured when `measure`.
+    pub fn advance(&mut self, ms: f64, max_steps: usize, measure: bool) -> Result<JsValue, JsValue> {
+        to_js(&self.run.advance(ms, max_steps, measure).map_err(err)?)
     }
 
     /// The Hugging Face folder's files as they are now: `[{name, bytes}]`.

@@ -22,12 +22,12 @@ fn small(task: &str, text: &str) -> TrainSettings {
 #[test]
 fn induction_run_learns_and_reports_what_the_page_draws() {
     let mut run = TrainRun::new(small("induction", ""), tokenizer()).unwrap();
-    let first = run.advance(f64::INFINITY, 5).unwrap();
+    let first = run.advance(f64::INFINITY, 5, true).unwrap();
     assert_eq!(first.step, 5);
     assert_eq!(first.losses.len(), 5);
     let mut last = first.clone();
     for _ in 0..6 {
-        last = run.advance(f64::INFINITY, 10).unwrap();
+        last = run.advance(f64::INFINITY, 10, true).unwrap();
     }
     assert_eq!(last.step, 65);
     let (a, b) = (first.losses[0].loss, last.losses.iter().map(|p| p.loss).sum::<f64>() / last.losses.len() as f64);
@@ -50,6 +50,10 @@ fn induction_run_learns_and_reports_what_the_page_draws() {
         assert!(r[row + 1..].iter().all(|&p| p == 0.0));
     }
     assert_eq!(last.tokens, 65 * 8 * 24);
+    // A chunk not measured carries the losses alone.
+    let quick = run.advance(f64::INFINITY, 2, false).unwrap();
+    assert_eq!((quick.step, quick.losses.len(), quick.measured), (67, 2, false));
+    assert!(quick.census.is_empty() && quick.pictures.is_empty() && quick.held_out.is_none() && quick.probe.is_empty());
     // The trained model opens in the engine, and its Hugging Face folder opens as a model.
     let model = run.to_model().unwrap();
     let files = run.hf_files().unwrap();
@@ -62,7 +66,7 @@ fn induction_run_learns_and_reports_what_the_page_draws() {
 fn text_task_trains_on_pasted_text() {
     let text = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer the slings and arrows of outrageous fortune. ".repeat(12);
     let mut run = TrainRun::new(small("text", &text), tokenizer()).unwrap();
-    let p = run.advance(f64::INFINITY, 3).unwrap();
+    let p = run.advance(f64::INFINITY, 3, true).unwrap();
     assert_eq!(p.step, 3);
     assert!(p.held_out.unwrap().is_finite());
     assert!(p.pictures[2].rows > 1, "embedding rows of the text's tokens");
@@ -95,7 +99,7 @@ fn bad_settings_are_refused_with_the_numbers() {
 #[test]
 fn a_diverging_run_stops_with_a_message() {
     let mut run = TrainRun::new(TrainSettings { lr: 1e30, ..small("induction", "") }, tokenizer()).unwrap();
-    let e = (0..50).find_map(|_| run.advance(f64::INFINITY, 5).err()).expect("a learning rate of 1e30 diverges");
+    let e = (0..50).find_map(|_| run.advance(f64::INFINITY, 5, true).err()).expect("a learning rate of 1e30 diverges");
     assert!(e.message().contains("training diverged"), "{}", e.message());
 }
 

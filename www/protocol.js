@@ -214,6 +214,7 @@
  * @property {number} steps_per_s
  * @property {number} tokens_per_s
  * @property {number} tokens
+ * @property {boolean} measured whether the fields below were measured after this chunk (else empty)
  * @property {TrainHead[]} census
  * @property {TrainHead | null} best the highest induction score in layer 2 or later
  * @property {TrainPicture[]} pictures

@@ -49,8 +49,10 @@ export const train = {
   current: null,
   /** @type {RunRecord[]} earlier seeds' runs, oldest first */
   previous: [],
-  /** @type {TrainProgress | null} the last progress message */
+  /** @type {TrainProgress | null} the last progress message (its losses and speed) */
   last: null,
+  /** @type {TrainProgress | null} the last measured one (census, pictures, status line) */
+  measured: null,
   /** progress messages drawn (the stage's data-progress, which tests wait on) */
   received: 0,
   /** the settings changed since the run on screen started: Start begins a fresh run */
@@ -83,10 +85,13 @@ onTrainEvent((m) => {
     const p = m.progress;
     const r = train.current;
     for (const { step, loss } of p.losses) r.losses[step - 1] = loss;
-    if (p.held_out != null) r.heldOut.push([p.step, p.held_out]);
-    r.census.push({ step: p.step, heads: p.census });
-    r.best = p.best;
-    if (r.inductionAt == null && p.best && p.best.induction >= 0.5) r.inductionAt = (performance.now() - r.startedAt) / 1e3;
+    if (p.measured) {
+      if (p.held_out != null) r.heldOut.push([p.step, p.held_out]);
+      r.census.push({ step: p.step, heads: p.census });
+      r.best = p.best;
+      if (r.inductionAt == null && p.best && p.best.induction >= 0.5) r.inductionAt = (performance.now() - r.startedAt) / 1e3;
+      train.measured = p;
+    }
     train.last = p;
     train.received++;
   }
@@ -148,7 +153,7 @@ export const trainActions = {
       const { run } = await engine().request({ type: 'trainStart', settings: train.settings, tokenizer: tokenizerUrl(), fresh });
       if (fresh || !train.current) {
         train.current = { seed: train.settings.seed, task: train.settings.task, losses: [], heldOut: [], census: [], best: null, startedAt: performance.now(), inductionAt: null };
-        train.last = null;
+        train.last = train.measured = null;
       }
       train.run = run;
       train.edited = false;
@@ -170,7 +175,7 @@ export const trainActions = {
   /** Drops the run and every earlier one. */
   async reset() {
     await engine().request({ type: 'trainReset' });
-    Object.assign(train, { status: 'idle', message: null, current: null, previous: [], last: null });
+    Object.assign(train, { status: 'idle', message: null, current: null, previous: [], last: null, measured: null });
     changed();
   },
 
@@ -212,11 +217,12 @@ export const trainActions = {
 };
 
 /**
- * The status line: `step 420 · loss 2.31 · induction 0.72 (layer 2, head 1)`.
+ * The status line: `step 420 · loss 2.31 · induction 0.72 (layer 2, head 1)`, all of one
+ * measured step (the loss is that step's batch loss).
  * @returns {string}
  */
 export function statusLine() {
-  const p = train.last;
+  const p = train.measured;
   if (!p) return train.status === 'starting' ? 'starting…' : train.status === 'failed' ? 'stopped before its first progress (the message below says why)' : 'not started: press Start';
   const loss = p.losses[p.losses.length - 1].loss;
   const head = p.best ? ` · induction ${p.best.induction.toFixed(2)} (layer ${p.best.layer}, head ${p.best.head})` : ' · induction: no head in layer 2 or later';

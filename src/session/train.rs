@@ -147,6 +147,9 @@ pub struct Progress {
     pub steps_per_s: f64,
     pub tokens_per_s: f64,
     pub tokens: usize,
+    /// Whether the model was measured after this chunk: only then are the held-out loss,
+    /// census, best head, pictures and probe attention given (else empty).
+    pub measured: bool,
     /// Every head's previous-token and induction score on the probe.
     pub census: Vec<HeadScore>,
     /// The head with the highest induction score in layer 2 or later (None with one layer:
@@ -250,10 +253,12 @@ impl TrainRun {
         self.trainer.steps()
     }
 
-    /// Trains for about `ms` milliseconds (at least one step, at most `max_steps`), then
-    /// measures the model: the progress to draw. A loss or gradient that is not finite ends
-    /// the chunk with the trainer's error, naming the step.
-    pub fn advance(&mut self, ms: f64, max_steps: usize) -> Result<Progress> {
+    /// Trains for about `ms` milliseconds (at least one step, at most `max_steps`); with
+    /// `measure`, then measures the model (held-out loss, census, pictures, probe attention:
+    /// about two forward passes, so the worker asks for them about once a second, not after
+    /// every chunk). A loss or gradient that is not finite ends the chunk with the
+    /// trainer's error, naming the step.
+    pub fn advance(&mut self, ms: f64, max_steps: usize, measure: bool) -> Result<Progress> {
         let started = now_ms();
         let mut losses = Vec::new();
         let (mut grad_norm, mut lr, mut tokens) = (0.0, 0.0, 0);
@@ -267,28 +272,33 @@ impl TrainRun {
         }
         let step_ms = (now_ms() - started).max(1e-3);
         self.tokens += tokens;
-        let held_out = self.trainer.held_out_loss();
-        let census = self.trainer.census();
-        let best = best_head(&census).cloned();
-        let pictures = self.pictures(best.as_ref())?;
-        let (probe_ids, probe) = self.probe_attention()?;
-        self.elapsed_ms += now_ms() - started;
-        Ok(Progress {
+        let mut p = Progress {
             step: self.trainer.steps(),
             steps_per_s: losses.len() as f64 * 1e3 / step_ms,
             tokens_per_s: tokens as f64 * 1e3 / step_ms,
             losses,
-            held_out,
+            held_out: None,
             grad_norm,
             lr,
-            elapsed_ms: self.elapsed_ms,
+            elapsed_ms: 0.0,
             tokens: self.tokens,
-            census,
-            best,
-            pictures,
-            probe_ids,
-            probe,
-        })
+            measured: measure,
+            census: Vec::new(),
+            best: None,
+            pictures: Vec::new(),
+            probe_ids: Vec::new(),
+            probe: Vec::new(),
+        };
+        if measure {
+            p.held_out = self.trainer.held_out_loss();
+            p.census = self.trainer.census();
+            p.best = best_head(&p.census).cloned();
+            p.pictures = self.pictures(p.best.as_ref())?;
+            (p.probe_ids, p.probe) = self.probe_attention()?;
+        }
+        self.elapsed_ms += now_ms() - started;
+        p.elapsed_ms = self.elapsed_ms;
+        Ok(p)
     }
 
     fn update_of(&self, tensor: &str) -> (f32, f32) {

@@ -250,16 +250,18 @@ export function render(root) {
     message.textContent = train.message || '';
     message.hidden = !train.message;
     const p2 = train.last;
+    const m = train.measured;
     const r = train.current;
     speed.textContent = p2
-      ? `${p2.steps_per_s.toFixed(1)} steps/s · ${fmtCount(Math.round(p2.tokens_per_s))} tokens/s · ${(p2.elapsed_ms / 1e3).toFixed(1)} s of training` +
-        (p2.held_out != null ? ` · held-out loss ${p2.held_out.toFixed(3)}` : '') +
+      ? `${p2.steps_per_s.toFixed(1)} steps/s · ${fmtCount(Math.round(p2.tokens_per_s))} tokens/s · ${(p2.elapsed_ms / 1e3).toFixed(1)} s of training, step ${p2.step}` +
+        (m && m.held_out != null ? ` · held-out loss ${m.held_out.toFixed(3)} (step ${m.step})` : '') +
         (r && r.inductionAt != null ? ` · induction ≥ 0.5 in layer ≥ 2 after ${r.inductionAt.toFixed(1)} s` : '')
       : '';
     section.dataset.progress = String(train.received);
     section.dataset.status = train.status;
     section.dataset.plans = String(train.plans);
-    section.dataset.step = String(p2 ? p2.step : 0);
+    // The step the status line and pictures show.
+    section.dataset.step = String(m ? m.step : 0);
   }
 
   function drawLoss() {
@@ -319,7 +321,7 @@ export function render(root) {
   }
 
   function drawPictures() {
-    const p = train.last;
+    const p = train.measured;
     if (!p) return pictureBox.replaceChildren();
     const w = Math.min(width(), 1100);
     pictureBox.replaceChildren(

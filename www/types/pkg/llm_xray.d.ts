@@ -47,8 +47,9 @@ export class Training {
   /** Throws {kind, message} for settings it cannot train (too big, empty text, …). */
   constructor(settings: TrainSettings, tokenizerJson: Uint8Array);
   readonly steps: number;
-  /** Trains for about `ms` milliseconds (at most `maxSteps` steps), then what to draw. */
-  advance(ms: number, maxSteps: number): TrainProgress;
+  /** Trains for about `ms` milliseconds (at most `maxSteps` steps), then what to draw
+   * (the census, pictures and held-out loss only when `measure`). */
+  advance(ms: number, maxSteps: number, measure: boolean): TrainProgress;
   /** config.json, model.safetensors and tokenizer.json as they are now. */
   files(): TrainFile[];
   free(): void;

@@ -20,7 +20,6 @@ const browser = await launch({ webgpu: false });
 const page = await openPage(browser, `${url}?stage=train`);
 await waitReady(page, 120000);
 await page.waitForFunction(() => /learned parameters/.test(document.getElementById('train-count')?.textContent || ''));
-const settings = await page.$$eval('.train-form input', (xs) => xs.map((x) => `${x.id.replace('train-', '')} ${x.value}`).join(', '));
 await page.getByRole('combobox', { name: 'Task' }).selectOption({ label: 'Induction (random tokens with repeats)' });
 await page.getByRole('button', { name: 'Start', exact: true }).click();
 const started = Date.now();
@@ -51,6 +50,7 @@ while ((Date.now() - started) / 1e3 < limit) {
   }
 }
 const speed = await page.textContent('#train-speed');
+const settings = await page.$$eval('.train-form input', (xs) => xs.map((x) => `${x.id.replace('train-', '')} ${x.value}`).join(', '));
 fs.mkdirSync(path.join(root, 'test-artifacts'), { recursive: true });
 await page.screenshot({ path: path.join(root, 'test-artifacts', 'check-train.png') });
 await page.getByRole('button', { name: 'Pause', exact: true }).click();

@@ -62,7 +62,7 @@ impl Plan {
                 return Err(Error::Input(format!("{name} is 0; it must be at least 1")));
             }
         }
-        if s.width % s.heads != 0 {
+        if !s.width.is_multiple_of(s.heads) {
             return Err(Error::Input(format!("the width {} does not split into {} heads; it must be a multiple of the number of heads", s.width, s.heads)));
         }
         let layout = Layout::new(&shape(s, vocab).config()?)?;
@@ -130,6 +130,9 @@ pub struct Picture {
     pub norm: f32,
 }
 
+/// Attention maps, per layer, per head: T×T, row-major.
+pub type AttentionMaps = Vec<Vec<Vec<f32>>>;
+
 /// What the page is told after each chunk of steps.
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
@@ -158,7 +161,7 @@ pub struct Progress {
     pub pictures: Vec<Picture>,
     /// The probe sequence's token ids and, per layer, per head, its T×T attention.
     pub probe_ids: Vec<u32>,
-    pub probe: Vec<Vec<Vec<f32>>>,
+    pub probe: AttentionMaps,
 }
 
 /// A run in progress.
@@ -337,7 +340,7 @@ impl TrainRun {
 
     /// The first probe sequence's first tokens, and every head's attention on them, from the
     /// engine's own forward pass over the weights as they are now.
-    fn probe_attention(&mut self) -> Result<(Vec<u32>, Vec<Vec<Vec<f32>>>)> {
+    fn probe_attention(&mut self) -> Result<(Vec<u32>, AttentionMaps)> {
         let ids: Vec<u32> = {
             let probe = &self.trainer.census_probe().batch;
             probe.ids[..probe.t().min(PROBE_TOKENS)].to_vec()

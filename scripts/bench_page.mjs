@@ -2,7 +2,8 @@
 // CPU backend (WebAssembly), timed the way a person meets it. For the default model: the
 // first heatmap after opening the page, and a 64-token prompt's trace; for SmolLM2 (when
 // `npm run models` fetched it): picking it to its first heatmap, a 16-token prompt's trace,
-// one "Generate next token" step, typing one more word, and the wasm matmul's GFLOP/s.
+// one "Generate next token" step, typing one more word, and the wasm matmul's GFLOP/s. The
+// Train stage's training steps/s and tokens/s on its Induction recipe.
 // Times of runs are the engine's own (the page's status line, from performance.now() in
 // the worker); times to a heatmap are wall-clock from the browser. Median of REPEAT.
 //   node scripts/bench_page.mjs [--repeat 5]
@@ -66,6 +67,22 @@ try {
   const d = await traceMs(page, 64, 'default model');
   console.log(`page default model: ${(flops(cfg, d.n) / d.ms / 1e6).toFixed(1)} GFLOP/s (wasm, every part recorded)`);
   await page.context().close();
+
+  // Training in the tab: the Train stage's Induction recipe, Start, then the stage's own
+  // figures once 20 s of steps have passed (its speed line: the last chunk's steps/s and
+  // tokens/s, measured with performance.now() in the worker).
+  {
+    const page = await openPage(browser, `${url}?stage=train`);
+    await waitReady(page);
+    await page.waitForFunction(() => /learned parameters/.test(document.getElementById('train-count')?.textContent || ''));
+    await page.getByRole('combobox', { name: 'Task' }).selectOption('induction');
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await page.waitForFunction(() => /(\d+\.\d) s of training/.exec(document.getElementById('train-speed').textContent)?.[1] >= 20, null, { timeout: 120000 });
+    const settings = await page.$$eval('.train-form input', (xs) => xs.map((x) => `${x.id.replace('train-', '')} ${x.value}`).join(', '));
+    const speed = (await page.textContent('#train-speed')).split(' · ').slice(0, 2).join(', ');
+    console.log(`page training (Induction recipe: ${settings}): ${speed}`);
+    await page.context().close();
+  }
 
   const smol = path.join(root, 'dist/www/models/smollm2-135m-instruct/model.gguf');
   if (!fs.existsSync(smol)) {

@@ -36,6 +36,8 @@ pub mod trace;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+#[cfg(target_arch = "wasm32")]
+mod wasm_train;
 pub mod weights;
 
 pub use ablation::Ablation;

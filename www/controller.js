@@ -34,6 +34,19 @@ let compareTyped = false;
 let compareRuns = 0;
 let inFlight = false;
 let again = false;
+/** @type {((e: import('./protocol.js').TrainEvent) => void)[]} the Train stage's listeners (training.js) */
+const trainListeners = [];
+
+/** The worker's client, for the Train stage's requests (training.js). */
+export const engine = () => client;
+
+/**
+ * Calls `fn` with each training event the worker posts.
+ * @param {(e: import('./protocol.js').TrainEvent) => void} fn
+ */
+export function onTrainEvent(fn) {
+  trainListeners.push(fn);
+}
 
 const render = () => emit('render');
 
@@ -90,6 +103,8 @@ export const actions = {
         if (m.type === 'progress' && state.loading) {
           state.loading.files[m.file] = { loaded: m.loaded, total: m.total, phase: m.phase };
           emit('progress');
+        } else if (m.type === 'train') {
+          for (const fn of trainListeners) fn(m);
         } else if (m.type === 'census') {
           if (m.heads || m.error) {
             if (m.heads) state.heads = m.heads;
@@ -191,7 +206,9 @@ export const actions = {
           ? `From the Hugging Face Hub (${state.hub}/${source.repo}). A repository holds config.json, model.safetensors and tokenizer.json of a GPT-2- or Llama-family model, or a GGUF file (add &file=NAME.gguf).`
           : source.kind === 'files'
             ? 'Pick one .gguf file, or the three files of a Hugging Face folder.'
-            : source.fetch
+            : source.kind === 'trained'
+              ? 'The model trained in the Train stage: train it again there, or load another model.'
+              : source.fetch
               ? `This model is fetched by a command: run \`${source.fetch}\` in the repository, then reload the page.`
               : `From ${source.url}. A model folder holds config.json, model.safetensors and tokenizer.json of a GPT-2- or Llama-family checkpoint.`;
       fail('The model could not be loaded', e, hint, () => actions.loadModel(source), previous);

@@ -135,6 +135,9 @@ on('status', () => {
   status.className = 'prompt-status' + (state.status.warn ? ' warn' : '');
   markStage();
 });
+on('train', () => {
+  if (current && current.train) current.train();
+});
 on('census', () => {
   if (current && current.census) current.census();
   markStage();

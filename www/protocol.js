@@ -179,11 +179,62 @@
  * @typedef {{kind: 'folder' | 'gguf', url: string, label?: string, fetch?: string, isDefault?: boolean}} UrlSource
  * @typedef {{kind: 'hub', repo: string, revision: string, file: string | null, label?: string}} HubSource
  * @typedef {{kind: 'files', files: File[], label?: string}} FilesSource
- * @typedef {UrlSource | HubSource | FilesSource} ModelSource
+ * The model the Train stage is training, as it is now (the worker holds it).
+ * @typedef {{kind: 'trained', label?: string}} TrainedSource
+ * @typedef {UrlSource | HubSource | FilesSource | TrainedSource} ModelSource
  *
  * @typedef {{info: ModelInfo, heads: HeadEntry[] | null, backend: BackendInfo, memory: number}} Loaded
  * Hub files in the browser's cache, by repository.
  * @typedef {{repo: string, files: string[], bytes: number, urls: string[]}} CachedModel
+ */
+
+/**
+ * The Train stage (src/session/train.rs). Settings the learner chooses; the rest of the
+ * recipe (src/train/recipe.rs) is the engine's. `task`: 'induction', 'shakespeare' (the
+ * worker adds the shipped sample's text) or 'text' (pasted, in `text`).
+ * @typedef {object} TrainSettings
+ * @property {'induction' | 'shakespeare' | 'text'} task
+ * @property {string} [text]
+ * @property {number} layers
+ * @property {number} heads
+ * @property {number} width
+ * @property {number} context
+ * @property {number} lr
+ * @property {number} batch
+ * @property {number} seed
+ *
+ * A setting's learned-parameter count and the memory training it takes (refusal: why the
+ * tab cannot, with the numbers; null when it can).
+ * @typedef {{parameters: number, bytes: number, limit: number, refusal: string | null}} TrainPlan
+ *
+ * One head's census scores while training, layers and heads counted from 1.
+ * @typedef {{layer: number, head: number, previous_token: number, induction: number}} TrainHead
+ * A learned-parameter matrix, and ‖last update‖ and ‖tensor‖ of the tensor it comes from.
+ * @typedef {{title: string, tensor: string, rows: number, cols: number, data: number[], update: number, norm: number}} TrainPicture
+ *
+ * What the worker posts after each chunk of steps.
+ * @typedef {object} TrainProgress
+ * @property {number} step steps done in all
+ * @property {{step: number, loss: number}[]} losses this chunk's steps
+ * @property {number | null} held_out
+ * @property {number} grad_norm
+ * @property {number} lr
+ * @property {number} elapsed_ms training time so far
+ * @property {number} steps_per_s
+ * @property {number} tokens_per_s
+ * @property {number} tokens
+ * @property {boolean} measured whether the fields below were measured after this chunk (else empty)
+ * @property {TrainHead[]} census
+ * @property {TrainHead | null} best the highest induction score in layer 2 or later
+ * @property {TrainPicture[]} pictures
+ * @property {number[]} probe_ids
+ * @property {number[][][]} probe [layer][head] T×T attention on the probe
+ *
+ * A training event: progress, the run stopped by an error, or paused (after its chunk).
+ * `run` numbers the runs the worker started, so the page drops a late event of a reset run.
+ * @typedef {{type: 'train', run: number, progress?: TrainProgress, error?: string, paused?: boolean}} TrainEvent
+ * A file of the trained model's Hugging Face folder.
+ * @typedef {{name: string, bytes: Uint8Array}} TrainFile
  */
 
 /**
@@ -220,6 +271,12 @@
  * @property {{args: {}, result: true}} census
  * @property {{args: {}, result: CachedModel[]}} cached
  * @property {{args: {repo: string}, result: true}} uncache
+ * @property {{args: {tokenizer: string}, result: {settings: TrainSettings, vocab: number}}} trainDefaults
+ * @property {{args: {settings: TrainSettings, vocab: number}, result: TrainPlan}} trainPlan
+ * @property {{args: {settings: TrainSettings, tokenizer: string, fresh: boolean}, result: {run: number}}} trainStart
+ * @property {{args: {}, result: true}} trainPause
+ * @property {{args: {}, result: true}} trainReset
+ * @property {{args: {}, result: TrainFile[]}} trainFiles
  */
 
 /**
@@ -244,7 +301,7 @@
  * @typedef {{type: 'progress', phase: 'download' | 'convert', file: string, loaded: number, total: number}} ProgressEvent
  * The census's progress; `heads` (counted from 1, labelled) after its last run, `error` if it failed.
  * @typedef {{type: 'census', done?: number, total?: number, heads?: HeadEntry[] | null, error?: string}} CensusEvent
- * @typedef {ProgressEvent | CensusEvent} EngineEvent
+ * @typedef {ProgressEvent | CensusEvent | TrainEvent} EngineEvent
  */
 
 /**
@@ -280,6 +337,12 @@ export const REQUESTS = {
   census: 'worker',
   cached: 'worker',
   uncache: 'worker',
+  trainDefaults: 'worker',
+  trainPlan: 'worker',
+  trainStart: 'worker',
+  trainPause: 'worker',
+  trainReset: 'worker',
+  trainFiles: 'worker',
 };
 
 /** @type {ErrorKind[]} */

@@ -10,12 +10,13 @@
 /**
  * What a view's render returns: how to highlight a token in it, what to free when it is
  * replaced, keys it handles itself (return true when handled), and how it shows the head
- * census's progress without being redrawn.
+ * census's progress and the Train stage's without being redrawn.
  * @typedef {object} ViewHandle
  * @property {(i: number | null) => void} [highlight]
  * @property {() => void} [destroy]
  * @property {(e: KeyboardEvent) => boolean} [key]
  * @property {() => void} [census]
+ * @property {() => void} [train] draws the Train stage's latest progress in place
  */
 
 /**
@@ -24,7 +25,7 @@
  */
 
 /**
- * @typedef {'model' | 'why' | 'look'} StageGroup
+ * @typedef {'model' | 'why' | 'look' | 'learn'} StageGroup
  * @typedef {object} StageDef
  * @property {string} id its name in the URL (?stage=)
  * @property {string} label its button in the strip
@@ -38,7 +39,7 @@
  */
 
 /** What the strip writes before the first stage of a group (null: nothing). */
-export const GROUP_LABELS = /** @type {const} */ ({ model: null, why: 'Why?', look: 'Closer look' });
+export const GROUP_LABELS = /** @type {const} */ ({ model: null, why: 'Why?', look: 'Closer look', learn: 'How it learns' });
 
 /** @type {readonly StageDef[]} */
 export const STAGES = [
@@ -65,6 +66,7 @@ export const STAGES = [
     { id: 'neighbours', label: 'Embedding space', group: 'why', view: () => import('./views/neighbours.js') },
     { id: 'contrast', label: 'Same word, two sentences', group: 'look', view: () => import('./views/contrast.js') },
     { id: 'matrix', label: 'Batched matrix', group: 'look', layerHead: true, view: () => import('./views/matrix.js') },
+    { id: 'train', label: 'Train', group: 'learn', view: () => import('./views/train.js') },
 ];
 
 /**

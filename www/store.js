@@ -3,7 +3,8 @@
 // it; views read it and call the controller's actions. Events: `render` redraws everything;
 // `data` (an answer to a view's data request arrived) only the stage; `hover` only moves the
 // highlighted token; `status` the prompt's status line and the stage's busy mark; `census`
-// the head census's progress line; `progress` the loading bars.
+// the head census's progress line; `progress` the loading bars; `train` the Train stage's
+// live pictures (training.js).
 
 /**
  * @typedef {import('./protocol.js').RunInfo} RunInfo
@@ -150,7 +151,7 @@ export const state = {
   bytesMoved: 0,
 };
 
-/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress'} StoreEvent */
+/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress' | 'train'} StoreEvent */
 
 /** @type {Map<StoreEvent, ((arg?: any) => void)[]>} */
 const listeners = new Map();

@@ -6,7 +6,6 @@
 // model's, computed for this prompt), and one-click actions where it suggests a prompt, a
 // model or a setting. views/tour.js draws the panel; the controller moves between steps.
 import { state, emit } from './store.js';
-import { stageDef } from './stages.js';
 import { actions } from './controller.js';
 import { data, failed } from './data.js';
 import { quotedLabel } from './tokens.js';
@@ -25,7 +24,7 @@ import { el, fmtCount, pct } from './dom.js';
  * @property {() => HTMLElement} [figure] a small picture in the panel itself
  */
 
-/** The stage the Train stage has in stages.js (another part of the page adds it). */
+/** The Train stage's id in stages.js. */
 export const TRAIN_STAGE = 'train';
 
 /** Published learned-parameter counts of two small open models, for scale. */
@@ -277,8 +276,7 @@ export const STEPS = [
     highlight: ['#stage'],
     text: () => [
       'Everything so far was inference: the weights stayed fixed while your prompt flowed through them. Training is how they got their values. ' +
-        'The Train stage starts a small model from random noise and nudges every weight, step after step, so that the next token of real text becomes more probable. Watch an induction head appear along the way, then train again with another seed: other heads take the job, and the ability comes back.' +
-        (stageDef(TRAIN_STAGE) ? '' : ' (This build of the page has no Train stage yet, so the overview stays on screen.)'),
+        'The Train stage starts a small model from random noise and nudges every weight, step after step, so that the next token of real text becomes more probable. Watch an induction head appear along the way, then train again with another seed: other heads take the job, and the ability comes back.',
     ],
   },
   {

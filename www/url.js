@@ -77,7 +77,7 @@ export function writeUrl(href, s) {
   if (src && src.kind === 'hub') {
     q.set('hf', src.revision && src.revision !== 'main' ? `${src.repo}@${src.revision}` : src.repo);
     if (src.file) q.set('file', src.file);
-  } else if (src && src.kind === 'files') {
+  } else if (src && (src.kind === 'files' || src.kind === 'trained')) {
     q.set('model', 'local');
   } else if (src && (src.kind === 'folder' || src.kind === 'gguf') && !src.isDefault) {
     q.set('model', src.url);

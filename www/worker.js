@@ -6,7 +6,7 @@
 // Requests about a context go to the engine as they are (src/wasm.rs `Request`); the
 // worker answers the others itself.
 
-import init, { Xray, FileBytes, footprintOfConfig, footprintOfGguf } from './pkg/llm_xray.js';
+import init, { Xray, FileBytes, Training, footprintOfConfig, footprintOfGguf, trainDefaults, trainPlan } from './pkg/llm_xray.js';
 import { ERROR_KINDS, REQUESTS } from './protocol.js';
 
 /**
@@ -314,6 +314,8 @@ async function load({ source, backend, pageHasWebGPU, hub }) {
     /** @param {string} f */
     const url = (f) => hubUrl(hub, source.repo, source.revision, f);
     xray = source.file ? await loadGgufUrl(url(source.file), source.file, true) : await loadFolder(url, source.repo, true);
+  } else if (source.kind === 'trained') {
+    xray = trainedModel();
   } else if (source.kind === 'gguf') {
     xray = await loadGgufUrl(new URL(source.url, self.location.href).href, source.url.split('/').pop(), false);
   } else {
@@ -394,6 +396,115 @@ const handlers = {
   },
 };
 
+// ---- The Train stage: a training run advanced in chunks between the page's messages ----
+
+/** @type {Training | null} */
+let training = null;
+/** Numbers the runs started; a chunk of an older run stops itself. */
+let trainRun = 0;
+let trainPaused = true;
+// Wall-clock milliseconds of steps per chunk: the loss curve moves, and Pause and Reset are
+// answered, about three times a second. Measuring the model (census, pictures, held-out
+// loss) costs about two forward passes, so it follows a chunk at most once a second.
+const CHUNK_MS = 300;
+const MEASURE_MS = 900;
+let measuredAt = -Infinity;
+/** @type {Map<string, Uint8Array>} tokenizer.json by URL */
+const tokenizers = new Map();
+
+/** @param {string} url */
+async function tokenizerBytes(url) {
+  if (!tokenizers.has(url)) {
+    const res = await open(url, 'tokenizer.json');
+    tokenizers.set(url, new Uint8Array(await res.arrayBuffer()));
+  }
+  return tokenizers.get(url);
+}
+
+/** The shipped Shakespeare sample (www/data/, made by scripts/train_sample.py). */
+async function shakespeare() {
+  const url = new URL('data/shakespeare-sample.txt', self.location.href).href;
+  return (await open(url, 'shakespeare-sample.txt')).text();
+}
+
+/** One chunk of steps, then the next from a fresh task, so messages are answered between. */
+function trainChunk(/** @type {number} */ run) {
+  if (run !== trainRun || trainPaused || !training) return;
+  try {
+    const measure = performance.now() - measuredAt >= MEASURE_MS;
+    if (measure) measuredAt = performance.now();
+    const progress = training.advance(CHUNK_MS, 100000, measure);
+    post({ type: 'train', run, progress });
+  } catch (e) {
+    trainPaused = true;
+    const fatal = e instanceof WebAssembly.RuntimeError;
+    if (fatal) training = null;
+    post({ type: 'train', run, error: fatal ? `the engine stopped while training (${e.message}); press Reset` : e.message || String(e) });
+    return;
+  }
+  setTimeout(() => trainChunk(run), 0);
+}
+
+/** The trained model as it is now, as a model for every view. */
+function trainedModel() {
+  if (!training) throw new Refusal('input', 'there is no trained model: start training in the Train stage first');
+  /** @type {Record<string, FileBytes>} */
+  const f = {};
+  for (const { name, bytes } of training.files()) {
+    f[name] = new FileBytes(bytes.length);
+    f[name].push(bytes);
+  }
+  return Xray.fromFolder(f['config.json'], f['model.safetensors'], f['tokenizer.json'], convert('model.safetensors'));
+}
+
+/**
+ * The Train stage's requests.
+ * @type {{[K in 'trainDefaults' | 'trainPlan' | 'trainStart' | 'trainPause' | 'trainReset' | 'trainFiles']: (args: Requests[K]['args']) => Requests[K]['result'] | Promise<Requests[K]['result']>}}
+ */
+const trainHandlers = {
+  async trainDefaults({ tokenizer }) {
+    const bytes = await tokenizerBytes(tokenizer);
+    await wasmReady;
+    return trainDefaults(bytes);
+  },
+  async trainPlan({ settings, vocab }) {
+    await wasmReady;
+    return trainPlan(settings, vocab);
+  },
+  async trainStart({ settings, tokenizer, fresh }) {
+    if (fresh || !training) {
+      const bytes = await tokenizerBytes(tokenizer);
+      const text = settings.task === 'shakespeare' ? await shakespeare() : settings.text || '';
+      await wasmReady;
+      const next = new Training({ ...settings, text }, bytes);
+      if (training) training.free();
+      training = next;
+      trainRun++;
+      measuredAt = -Infinity;
+    }
+    trainPaused = false;
+    const run = trainRun;
+    setTimeout(() => trainChunk(run), 0);
+    return { run };
+  },
+  trainPause() {
+    trainPaused = true;
+    post({ type: 'train', run: trainRun, paused: true });
+    return /** @type {true} */ (true);
+  },
+  trainReset() {
+    trainPaused = true;
+    trainRun++;
+    if (training) training.free();
+    training = null;
+    return /** @type {true} */ (true);
+  },
+  trainFiles() {
+    if (!training) throw new Refusal('input', 'there is no trained model to download: start training first');
+    return training.files();
+  },
+};
+
 /**
  * The buffers of an engine answer's typed arrays, which move to the page instead of being
  * copied: each is a copy the binding made for the page (`Float32Array::from`), never a
@@ -420,7 +531,7 @@ self.onmessage = (/** @type {MessageEvent<RequestMessage>} */ e) => {
         const result = await engine.request(request);
         post({ id, ok: true, run: engine.run, result }, transferables(result));
       } else {
-        const result = await /** @type {any} */ (handlers)[request.type](request);
+        const result = await /** @type {any} */ (request.type in trainHandlers ? trainHandlers : handlers)[request.type](request);
         post({ id, ok: true, run: null, result });
       }
     } catch (err) {

@@ -18,6 +18,7 @@ use crate::instruments::{self, Attribution, LensLayer};
 use crate::model::Model;
 use crate::sampling::{Rng, Sampling};
 mod store;
+pub mod train;
 
 use crate::trace::{Layout, Part, PartSource, Parts, TokenInfo, TraceJson};
 use serde::Serialize;

@@ -16,6 +16,7 @@ import { tests as protocolTests } from './protocol.mjs';
 import { tests as staleTests } from './stale.mjs';
 import { tests as tourTests } from './tour.mjs';
 import { tests as gemmaTests } from './gemma.mjs';
+import { tests as trainTests } from './train.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
@@ -45,7 +46,7 @@ const have = { smollm2: fs.existsSync(smollm2) };
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...gemmaTests, ...smollm2Tests]) {
+for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...gemmaTests, ...trainTests, ...smollm2Tests]) {
   if (only && !t.name.includes(only)) continue;
   // A test that needs something this checkout lacks says what, and is skipped.
   const lacking = t.skip && t.skip({ root });

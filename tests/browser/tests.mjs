@@ -327,7 +327,7 @@ export const tests = [
       const page = await openPage(browser, url, { context: { bypassCSP: true } });
       await waitReady(page);
       await page.addScriptTag({ content: axe });
-      const stages = ['Overview', 'Prompt', 'Tokens', 'Embeddings', 'Layer 1', 'Logits', 'Next token', 'Logit lens', 'Attribution', 'Embedding space'];
+      const stages = ['Overview', 'Prompt', 'Tokens', 'Embeddings', 'Layer 1', 'Logits', 'Next token', 'Logit lens', 'Attribution', 'Embedding space', 'Train'];
       for (const s of stages) {
         await gotoStage(page, s);
         const res = await page.evaluate(async () => {

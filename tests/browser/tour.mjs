@@ -103,7 +103,7 @@ export const tests = [
       const seen = await walk(page);
       const stages = seen.map((s) => s.stage);
       for (const s of seen) {
-        if (s.k !== TRAIN_STEP) assert(s.stage === EXPECTED[s.k - 1], `step ${s.k} opens ${EXPECTED[s.k - 1]}: the URL says stage=${s.stage}`);
+        assert(s.stage === EXPECTED[s.k - 1], `step ${s.k} opens ${EXPECTED[s.k - 1]}: the URL says stage=${s.stage}`);
         assert(s.tour === String(s.k), `step ${s.k}: the URL says tour=${s.tour}`);
         assert(s.text.length >= 150, `step ${s.k} has ${s.text.length} characters of text: ${s.text}`);
         assert(s.marked, `step ${s.k} outlines the view it opened`);
@@ -258,7 +258,7 @@ export const tests = [
     async run({ browser, url }) {
       const page = await open(browser, url, 'model=www/models/tiny-random/&tour=1');
       const seen = await walk(page);
-      for (const s of seen) if (s.k !== TRAIN_STEP) assert(s.stage === EXPECTED[s.k - 1], `tiny-random, step ${s.k}: stage=${s.stage}`);
+      for (const s of seen) assert(s.stage === EXPECTED[s.k - 1], `tiny-random, step ${s.k}: stage=${s.stage}`);
       const attention = seen[5].all;
       const induction = /is an induction head/.test(attention);
       assert(induction || /names no induction head/.test(attention), `step 6 names the induction head or says there is none: ${attention}`);

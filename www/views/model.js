@@ -61,7 +61,7 @@ function renderPanel(root) {
   /** @param {import('../store.js').ModelEntry} m */
   const entryOf = (m) => `entry:${state.models.indexOf(m)}`;
   const entry = src && state.models.find((m) => m.url === sourceUrl(src));
-  const current = src && (src.kind === 'hub' ? `hub:${src.repo}` : src.kind === 'files' ? 'files' : entry ? entryOf(entry) : 'other');
+  const current = src && (src.kind === 'hub' ? `hub:${src.repo}` : src.kind === 'files' ? 'files' : src.kind === 'trained' ? 'trained' : entry ? entryOf(entry) : 'other');
   const picker = el(
     'select',
     {
@@ -76,6 +76,7 @@ function renderPanel(root) {
     state.models.map((m) => el('option', { value: entryOf(m), selected: current === entryOf(m) }, m.name)),
     src && src.kind === 'hub' ? el('option', { value: current, selected: true }, `Hub: ${src.repo}${src.file ? ` (${src.file})` : ''}`) : null,
     src && src.kind === 'files' ? el('option', { value: 'files', selected: true }, `Local files: ${src.label}`) : null,
+    src && src.kind === 'trained' ? el('option', { value: 'trained', selected: true }, src.label || 'trained in this tab') : null,
     current === 'other' ? el('option', { value: 'other', selected: true }, sourceUrl(src)) : null,
   );
   add(el('label', { class: 'control' }, el('span', {}, 'Checkpoint'), picker), entry && entry.description ? el('p', { class: 'muted small' }, entry.description) : null);

@@ -3,7 +3,7 @@
 // the binding on a clean clone, before any build. tsconfig's rootDirs lays www/types/ over
 // www/, so `./pkg/llm_xray.js` resolves to this file. Keep it in step with src/wasm.rs.
 
-import type { Request, Footprint, ModelInfo, HeadEntry } from '../../protocol.js';
+import type { Request, Footprint, ModelInfo, HeadEntry, TrainSettings, TrainPlan, TrainProgress, TrainFile } from '../../protocol.js';
 
 /** Loads and instantiates the wasm module (beside the generated JS). */
 export default function init(module?: unknown): Promise<{ memory: WebAssembly.Memory }>;
@@ -33,5 +33,24 @@ export class Xray {
   request(request: Request): Promise<unknown>;
   censusStart(): void;
   censusStep(): Promise<{ done: number; total: number; heads: HeadEntry[] | null }>;
+  free(): void;
+}
+
+/** The Train stage's starting settings (src/train/recipe.rs) and the vocabulary size of a
+ * tokenizer.json (src/wasm_train.rs). Throws {kind, message}. */
+export function trainDefaults(tokenizerJson: Uint8Array): { settings: TrainSettings; vocab: number };
+/** The learned-parameter count and memory of training `settings`. Throws {kind, message}. */
+export function trainPlan(settings: TrainSettings, vocab: number): TrainPlan;
+
+/** A training run in the tab (src/session/train.rs TrainRun). */
+export class Training {
+  /** Throws {kind, message} for settings it cannot train (too big, empty text, …). */
+  constructor(settings: TrainSettings, tokenizerJson: Uint8Array);
+  readonly steps: number;
+  /** Trains for about `ms` milliseconds (at most `maxSteps` steps), then what to draw
+   * (the census, pictures and held-out loss only when `measure`). */
+  advance(ms: number, maxSteps: number, measure: boolean): TrainProgress;
+  /** config.json, model.safetensors and tokenizer.json as they are now. */
+  files(): TrainFile[];
   free(): void;
 }

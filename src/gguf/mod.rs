@@ -317,6 +317,11 @@ impl<'a> Gguf<'a> {
         t.byte_range(self.data.len()).map(|r| &self.data[r]).map_err(Error::Gguf)
     }
 
+    /// Where the tensor's bytes are in the bytes the file was parsed from.
+    pub fn raw_range(&self, t: &TensorInfo) -> Result<std::ops::Range<usize>> {
+        t.byte_range(self.data.len()).map(|r| self.data_offset + r.start..self.data_offset + r.end).map_err(Error::Gguf)
+    }
+
     /// The tensor's values as f32, in row-major order of its PyTorch shape
     /// ([`TensorInfo::shape`]).
     pub fn dequantize(&self, t: &TensorInfo) -> Result<Vec<f32>> {

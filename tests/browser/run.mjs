@@ -14,6 +14,7 @@ import { tests as smollm2Tests } from './smollm2.mjs';
 import { tests as instrumentTests } from './instruments.mjs';
 import { tests as protocolTests } from './protocol.mjs';
 import { tests as staleTests } from './stale.mjs';
+import { tests as largeTests } from './large.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
@@ -43,7 +44,7 @@ const have = { smollm2: fs.existsSync(smollm2) };
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...smollm2Tests]) {
+for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...smollm2Tests, ...largeTests]) {
   if (only && !t.name.includes(only)) continue;
   if (t.needs && !have[t.needs]) {
     skipped++;

@@ -14,8 +14,8 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::{simd_level, Simd};
+use super::dequant;
 use crate::matrix::{Blocks, Matrix};
-use crate::quant;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 /// Rows of B per panel: a panel (KC × NR floats, 32 KiB at NR = 32) and an A tile
@@ -136,7 +136,10 @@ pub(crate) fn matmul_blocks(a: ArrayView2<f32>, w: &[Blocks], bias: Option<&[f32
 /// # Safety
 /// `g` must describe valid arrays.
 #[inline(always)]
-unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const AVX2: bool>(g: &Gemm) {
+unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const AVX2: bool, const BLOCKS: bool>(g: &Gemm) {
+    // B in blocks is a compiled path of its own (BLOCKS): sharing one body with the f32
+    // path made the compiler keep the tile's sums in memory in both.
+    let blocks = if BLOCKS { g.blocks } else { None };
     // Many rows: B is packed a block of KC rows × NC columns at a time. With AVX-512, NC is
     // four strips: each row of the block is read as one run of 512 bytes (strip by strip,
     // the 128-byte rows of a strip lie a whole row of B apart, and for widths like 768 or
@@ -150,10 +153,14 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
     // a transposed B (Uᵀ) is packed strip by strip with k unblocked, prefetching the next
     // strip (NR rows of U, contiguous).
     let few = g.m <= FEW_ROWS;
-    let in_place = few && g.csb == 1 && g.blocks.is_none();
+    let in_place = few && g.csb == 1 && !BLOCKS;
     let (kc_max, nc_max) = match (few, g.csb == 1) {
-        // Blocks are dequantized a KC × NR stretch at a time, strip by strip.
-        _ if g.blocks.is_some() => (KC.min(g.k), NR),
+        // Blocks are dequantized strip by strip: for few rows, whole rows of W at a time
+        // (each read as one sequential stretch of memory, which the hardware prefetches;
+        // blocked by k, the strips' short stretches lie a row apart and arrive late), else
+        // KC at a time (the panel then serves many tiles from L1).
+        _ if BLOCKS && few => (g.k, NR),
+        _ if BLOCKS => (KC.min(g.k), NR),
         // (A B small enough to stay in the caches is better read without blocking k.)
         (true, true) if g.k * g.n <= CACHED => (g.k, NR),
         (true, true) => (KC_FEW.min(g.k), NR),
@@ -164,7 +171,7 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
     };
     let mut panels = vec![0.0f32; kc_max * nc_max];
     // Where blocks are dequantized, NR rows of kc values, before the transpose into a panel.
-    let mut rows = vec![0.0f32; if g.blocks.is_some() { kc_max * NR } else { 0 }];
+    let mut rows = vec![0.0f32; if BLOCKS { kc_max * NR } else { 0 }];
     for pc in (0..g.k).step_by(kc_max) {
         let kc = kc_max.min(g.k - pc);
         // The first block stores into C, later ones add to it; the last one adds the bias.
@@ -172,7 +179,7 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
         for jc in (0..g.n).step_by(nc_max) {
             let nc = nc_max.min(g.n - jc);
             let in_place = in_place && nc == NR;
-            match g.blocks {
+            match blocks {
                 Some(parts) => pack_blocks::<NR, AVX2>(&mut panels, &mut rows, parts, pc, kc, jc, nc),
                 None if !in_place => pack_panels::<NR, AVX2>(&mut panels, kc, nc, g.b.add(pc * g.rsb + jc * g.csb), g.rsb, g.csb),
                 None => {}
@@ -183,7 +190,7 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
                 let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
                 let prefetch = match (few, in_place) {
                     (false, _) => Prefetch::NONE,
-                    _ if g.blocks.is_some() => Prefetch::NONE,
+                    _ if BLOCKS => Prefetch::NONE,
                     // This strip's share of the next block of rows.
                     (true, true) if !last && kc == KC_FEW => Prefetch { at: g.b.add((pc + kc) * g.rsb + j0 * kc), stride: NR, ..Prefetch::NONE },
                     // The next strip of U.
@@ -240,7 +247,7 @@ unsafe fn pack_blocks<const NR: usize, const AVX2: bool>(panels: &mut [f32], row
         let nr = NR.min(nc - j0);
         for (j, out) in rows.chunks_exact_mut(kc).take(nr).enumerate() {
             let (p, r) = Matrix::locate(parts, jc + j0 + j);
-            quant::decode_blocks(p.ty, p.row_cols(r, pc..pc + kc), out);
+            dequant::decode::<AVX2>(p.ty, p.row_cols(r, pc..pc + kc), out);
         }
         pack_panel::<NR, AVX2>(&mut panels[s * kc * NR..(s + 1) * kc * NR], kc, nr, rows.as_ptr(), 1, kc);
     }
@@ -458,6 +465,9 @@ fn prefetch(p: *const f32) {
 /// # Safety
 /// `g` must describe valid arrays.
 unsafe fn gemm(g: &Gemm) {
+    if g.blocks.is_some() {
+        return gemm_blocks(g);
+    }
     #[cfg(target_arch = "x86_64")]
     match simd_level() {
         // 16 of the 32 zmm registers hold an 8×32 tile.
@@ -472,20 +482,51 @@ unsafe fn gemm(g: &Gemm) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(g: &Gemm) {
-    gemm_blocked::<8, 32, 128, true>(g)
+    gemm_blocked::<8, 32, 128, true, false>(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(g: &Gemm) {
-    gemm_blocked::<6, 16, 16, true>(g)
+    gemm_blocked::<6, 16, 16, true, false>(g)
 }
 
 /// 4×8: 8 of the 16 xmm registers (SSE2; wasm32 simd128). No fused multiply-add: SSE2 and
 /// wasm's simd128 have none, and `mul_add` would call libm.
 #[inline(never)]
 unsafe fn gemm_base(g: &Gemm) {
-    gemm_blocked::<4, 8, 8, false>(g)
+    gemm_blocked::<4, 8, 8, false, false>(g)
+}
+
+/// [`gemm`] for B in blocks: the same tiles, with the dequantizing packing.
+///
+/// # Safety
+/// `g` must describe valid arrays.
+unsafe fn gemm_blocks(g: &Gemm) {
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        Simd::Avx512 => return gemm_blocks_avx512(g),
+        Simd::Avx2 => return gemm_blocks_avx2(g),
+        Simd::Base => {}
+    }
+    gemm_blocks_base(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemm_blocks_avx512(g: &Gemm) {
+    gemm_blocked::<8, 32, 128, true, true>(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_blocks_avx2(g: &Gemm) {
+    gemm_blocked::<6, 16, 16, true, true>(g)
+}
+
+#[inline(never)]
+unsafe fn gemm_blocks_base(g: &Gemm) {
+    gemm_blocked::<4, 8, 8, false, true>(g)
 }
 
 #[cfg(test)]

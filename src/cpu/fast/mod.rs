@@ -31,6 +31,7 @@
 //! Results differ from a plain triple loop only by float rounding: sums in another order,
 //! fused multiply-adds where the CPU has them, `exp` within 1 ulp.
 
+mod dequant;
 mod gemm;
 
 use super::ops::AttentionOut;

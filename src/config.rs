@@ -2,11 +2,13 @@
 //! architecture's module in `arch/` reads its `config.json` keys and GGUF keys into it) and
 //! every backend reads.
 //!
-//! The two families differ in four choices, each a field here rather than a second model:
-//! the norm (LayerNorm with a bias, or RMSNorm), how position enters (a learned table added
-//! to the embedding, or RoPE rotating q and k), the MLP (plain `act(x·W_in)`, or gated
+//! The families differ in choices, each a field here rather than a second model: the norm
+//! (LayerNorm with a bias, or RMSNorm), how position enters (a learned table added to the
+//! embedding, or RoPE rotating q and k), the MLP (plain `act(x·W_in)`, or gated
 //! `act(x·W_gate) ⊙ x·W_up`) and which projections carry biases. Grouped-query attention
-//! (fewer key/value heads than query heads) is `n_kv_head < n_head`.
+//! (fewer key/value heads than query heads) is `n_kv_head < n_head`. Gemma 3 adds a scaled
+//! embedding, QK-norm, norms after attention and the MLP ("sandwich" norms), its own
+//! attention scale, and layers that attend within a sliding window, with their own RoPE base.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -39,7 +41,8 @@ impl Activation {
 pub enum Norm {
     /// (x − mean) / √(var + ε) · g + b (GPT-2).
     LayerNorm,
-    /// x / √(mean(x²) + ε) · g (Llama).
+    /// x / √(mean(x²) + ε) · g (Llama). Gemma's RMSNorm scales by (1 + w): its gain is held
+    /// here as g = 1 + w (GGUF files store it so; the loader adds the 1 to an HF checkpoint's w).
     RmsNorm,
 }
 
@@ -51,6 +54,28 @@ pub enum Family {
     Llama,
     /// Llama with biases on the q, k and v projections.
     Qwen2,
+    /// Gemma 3 (the text model, HF `gemma3_text`).
+    Gemma3,
+}
+
+/// How far back a layer attends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerType {
+    /// Every earlier token of the context (HF `full_attention`).
+    Global,
+    /// The last `sliding_window` tokens, itself included (HF `sliding_attention`).
+    Sliding,
+}
+
+/// A hyperparameter the model's file did not give, and the value this engine took for it
+/// (the architecture's default, as transformers takes it), so that the model panel and
+/// `llm-xray info` can say which numbers are assumed rather than read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Defaulted {
+    /// The hyperparameter, as transformers' config calls it.
+    pub name: &'static str,
+    pub value: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,7 +99,8 @@ pub struct Config {
     /// ε of every norm (LayerNorm or RMSNorm).
     pub layer_norm_epsilon: f32,
     pub activation: Activation,
-    /// The MLP multiplies act(x·W_gate) by x·W_up (SwiGLU) instead of act(x·W_in).
+    /// The MLP multiplies act(x·W_gate) by x·W_up (SwiGLU; Gemma's GeGLU with GELU) instead
+    /// of act(x·W_in).
     pub gated_mlp: bool,
     /// RoPE base θ when position enters by rotating q and k; None: a learned position table.
     pub rope_theta: Option<f32>,
@@ -88,6 +114,26 @@ pub struct Config {
     pub bos_token_id: Option<u32>,
     /// Tokens that end a generation (end of text, end of turn).
     pub eos_token_ids: Vec<u32>,
+    /// The token embedding is multiplied by this before the first block (Gemma: √n_embd);
+    /// None: it enters as it is.
+    pub embedding_scale: Option<f32>,
+    /// Attention scores are q·k · query_pre_attn_scalar^−½ (Gemma); None: q·k / √head_dim.
+    pub query_pre_attn_scalar: Option<f32>,
+    /// RMSNorm of each query and key head (gain [head_dim]) before RoPE: Gemma 3's QK-norm.
+    pub qk_norm: bool,
+    /// A norm on the attention's and on the MLP's output before each is added to the
+    /// residual stream (Gemma's "sandwich" norms).
+    pub post_norms: bool,
+    /// How many tokens a sliding-window layer sees, itself included: the token at position i
+    /// attends to keys j with i − w < j ≤ i.
+    pub sliding_window: Option<usize>,
+    /// Per layer, global or sliding-window attention; empty: every layer is global.
+    pub layer_types: Vec<LayerType>,
+    /// RoPE base of the sliding-window layers (Gemma 3: 10,000, where global layers use
+    /// `rope_theta`, 1,000,000); None: `rope_theta` on every layer.
+    pub rope_local_theta: Option<f32>,
+    /// Hyperparameters the file did not give, taken from the architecture's defaults.
+    pub defaulted: Vec<Defaulted>,
 }
 
 impl Config {
@@ -139,13 +185,36 @@ impl Config {
                 self.n_kv_head, self.n_head
             )));
         }
-        if let Some(theta) = self.rope_theta {
+        if (self.qk_norm || self.post_norms) && self.norm != Norm::RmsNorm {
+            return Err(Error::Config("QK-norm and post-norms are implemented with RMSNorm only".into()));
+        }
+        if !self.layer_types.is_empty() && self.layer_types.len() != self.n_layer {
+            return Err(Error::Config(format!("{} layer types are given for {} layers; expected one per layer", self.layer_types.len(), self.n_layer)));
+        }
+        if self.layer_types.contains(&LayerType::Sliding) && self.sliding_window.is_none_or(|w| w == 0) {
+            return Err(Error::Config("some layers attend within a sliding window, but its size (sliding_window) is missing or 0".into()));
+        }
+        if let Some(s) = self.query_pre_attn_scalar {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::Config(format!("query_pre_attn_scalar is {s}; expected a positive number")));
+            }
+        }
+        if let Some(s) = self.embedding_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::Config(format!("the embedding scale is {s}; expected a positive number")));
+            }
+        }
+        for theta in self.rope_theta.iter().chain(&self.rope_local_theta) {
+            let theta = *theta;
             if !self.head_dim.is_multiple_of(2) {
                 return Err(Error::Config(format!("head_dim {} is odd; RoPE rotates pairs of dimensions", self.head_dim)));
             }
             if !(theta.is_finite() && theta > 1.0) {
-                return Err(Error::Config(format!("the RoPE base (rope_theta) is {theta}; expected a number above 1")));
+                return Err(Error::Config(format!("a RoPE base (rope_theta) is {theta}; expected a number above 1")));
             }
+        }
+        if self.rope_local_theta.is_some() && self.rope_theta.is_none() {
+            return Err(Error::Config("a RoPE base for sliding-window layers is given, but the model has no RoPE".into()));
         }
         // Guard against absurd sizes in a corrupt file before anything is allocated.
         let params = self.parameter_estimate();
@@ -187,9 +256,71 @@ impl Config {
     /// RoPE frequencies θ^(−2i/head_dim), i < head_dim/2, in f32 as transformers computes
     /// them (`1 / base ** (arange(0, dim, 2) / dim)`).
     pub fn rope_inv_freq(&self) -> Vec<f32> {
-        let Some(theta) = self.rope_theta else { return Vec::new() };
+        self.rope_theta.map_or_else(Vec::new, |theta| self.inv_freq(theta))
+    }
+
+    /// As [`Config::rope_inv_freq`], for layer `l` (0-based): sliding-window layers may
+    /// have their own base.
+    pub fn layer_rope_inv_freq(&self, l: usize) -> Vec<f32> {
+        self.layer_rope_theta(l).map_or_else(Vec::new, |theta| self.inv_freq(theta))
+    }
+
+    fn inv_freq(&self, theta: f32) -> Vec<f32> {
         let hd = self.head_dim;
         (0..hd / 2).map(|i| 1.0 / theta.powf((2 * i) as f32 / hd as f32)).collect()
+    }
+
+    /// The RoPE base of layer `l` (0-based), if the model has RoPE.
+    pub fn layer_rope_theta(&self, l: usize) -> Option<f32> {
+        match self.layer_type(l) {
+            LayerType::Sliding => self.rope_local_theta.or(self.rope_theta),
+            LayerType::Global => self.rope_theta,
+        }
+    }
+
+    /// Whether layer `l` (0-based) attends to the whole context or within the window.
+    pub fn layer_type(&self, l: usize) -> LayerType {
+        self.layer_types.get(l).copied().unwrap_or(LayerType::Global)
+    }
+
+    /// The sliding window of layer `l` (0-based); None: it sees the whole context.
+    pub fn layer_window(&self, l: usize) -> Option<usize> {
+        (self.layer_type(l) == LayerType::Sliding).then_some(self.sliding_window).flatten()
+    }
+
+    /// What q·k is multiplied by: query_pre_attn_scalar^−½ (Gemma), else 1/√head_dim. The
+    /// power is taken in f64, as Python takes it, and rounded once.
+    pub fn attention_scale(&self) -> f32 {
+        match self.query_pre_attn_scalar {
+            Some(s) => (s as f64).powf(-0.5) as f32,
+            None => 1.0 / (self.head_dim as f32).sqrt(),
+        }
+    }
+
+    /// Which layers attend within the sliding window and which globally, counted from 1,
+    /// for people: "sliding (512 tokens): 1–5, 7–11, 13–17; global: 6, 12, 18". None when
+    /// every layer is global.
+    pub fn layer_pattern(&self) -> Option<String> {
+        if !self.layer_types.contains(&LayerType::Sliding) {
+            return None;
+        }
+        let list = |kind: LayerType| {
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            for l in (1..=self.n_layer).filter(|&l| self.layer_type(l - 1) == kind) {
+                match runs.last_mut() {
+                    Some((_, end)) if *end + 1 == l => *end = l,
+                    _ => runs.push((l, l)),
+                }
+            }
+            let runs: Vec<String> = runs.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}–{b}") }).collect();
+            if runs.is_empty() {
+                "none".to_string()
+            } else {
+                runs.join(", ")
+            }
+        };
+        let w = self.sliding_window.unwrap_or(0);
+        Some(format!("sliding ({w} tokens): {}; global: {}", list(LayerType::Sliding), list(LayerType::Global)))
     }
 }
 

@@ -8,7 +8,7 @@ use crate::arch::{self, at, TensorSource};
 use crate::config::{Config, Footprint};
 use crate::error::{Error, Result};
 use crate::gguf::{gguf_error as err, Gguf};
-use crate::tokenizer::{gguf_pre_patterns, Tokenizer, TokenizerSpec};
+use crate::tokenizer::{gguf_pre_patterns, Prefix, SpmSpec, Tokenizer, TokenizerSpec};
 use crate::weights::{check_finite, Bytes, Matrix, Progress, Storage, Weights};
 use ndarray::Array2;
 use std::sync::Arc;
@@ -86,12 +86,16 @@ fn check_types(g: &Gguf) -> Result<()> {
 /// The tokenizer of `tokenizer.ggml.*`; `bos` is the file's BOS token, which the config
 /// already read.
 fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
-    match g.get_str("tokenizer.ggml.model")? {
-        "gpt2" => {}
-        "llama" => return Err(err("tokenizer.ggml.model is \"llama\" (a SentencePiece vocabulary), which this engine does not implement; it runs byte-level BPE vocabularies (\"gpt2\")")),
-        other => return Err(err(format!("tokenizer.ggml.model is \"{other}\"; this engine runs byte-level BPE vocabularies (\"gpt2\")"))),
-    }
-    let tokens = g.get_str_array("tokenizer.ggml.tokens")?.to_vec();
+    let sentencepiece = match g.get_str("tokenizer.ggml.model")? {
+        "gpt2" => false,
+        "llama" => true,
+        other => {
+            return Err(err(format!(
+                "tokenizer.ggml.model is \"{other}\"; this engine runs byte-level BPE (\"gpt2\") and SentencePiece BPE (\"llama\") vocabularies"
+            )))
+        }
+    };
+    let mut tokens = g.get_str_array("tokenizer.ggml.tokens")?.to_vec();
     let types: Vec<i64> = match g.opt_as::<Vec<i64>>("tokenizer.ggml.token_type")? {
         None => Vec::new(),
         Some(types) if types.len() == tokens.len() => types,
@@ -103,10 +107,25 @@ fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
             )))
         }
     };
-    // Control (3) and user-defined (4) tokens are matched verbatim in the text, as llama.cpp
-    // and transformers do with special tokens.
-    let added: Vec<(String, u32)> =
-        types.iter().zip(&tokens).enumerate().filter(|(_, (t, s))| matches!(t, 3 | 4) && !s.is_empty()).map(|(i, (_, s))| (s.clone(), i as u32)).collect();
+    let gemma = g.get_str("general.architecture")?.starts_with("gemma");
+    if sentencepiece && gemma {
+        // Gemma's files store its pieces of two or more spaces as spaces, not as ▁: spelled
+        // as the vocabulary's other pieces, they merge from ▁ as transformers merges them.
+        for t in tokens.iter_mut().filter(|t| t.contains(' ') && t.trim().is_empty()) {
+            *t = "▁".repeat(t.chars().count());
+        }
+    }
+    let original = g.get_str_array("tokenizer.ggml.tokens")?;
+    // Control (3) tokens are matched verbatim in the text, as llama.cpp and transformers do
+    // with special tokens; user-defined (4) ones too, except a respelled piece of spaces,
+    // which transformers leaves to the merges.
+    let added: Vec<(String, u32)> = types
+        .iter()
+        .zip(tokens.iter().zip(original))
+        .enumerate()
+        .filter(|(_, (t, (s, o)))| (**t == 3 || (**t == 4 && s == o)) && !s.is_empty())
+        .map(|(i, (_, (s, _)))| (s.clone(), i as u32))
+        .collect();
     let merges = g
         .opt_as::<&[String]>("tokenizer.ggml.merges")?
         .unwrap_or_default()
@@ -117,27 +136,61 @@ fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .ok_or_else(|| err(format!("merge #{rank} {m:?} is not two tokens separated by a space")))
         })
-        .collect::<Result<_>>()?;
-    let pre = g.opt_as::<&str>("tokenizer.ggml.pre")?.unwrap_or("default");
-    let patterns = gguf_pre_patterns(pre).ok_or_else(|| {
-        err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)"))
-    })?;
-    let prefix = match (g.opt_as::<bool>("tokenizer.ggml.add_bos_token")?.unwrap_or(false), bos) {
-        (true, Some(b)) => vec![b],
-        (true, None) => return Err(err("tokenizer.ggml.add_bos_token is true but tokenizer.ggml.bos_token_id is missing")),
-        _ => Vec::new(),
+        .collect::<Result<Vec<_>>>()?;
+    let patterns = if sentencepiece {
+        Vec::new()
+    } else {
+        let pre = g.opt_as::<&str>("tokenizer.ggml.pre")?.unwrap_or("default");
+        gguf_pre_patterns(pre)
+            .ok_or_else(|| {
+                err(format!("tokenizer.ggml.pre is \"{pre}\", a pre-tokenizer this engine does not implement (it knows gpt-2, smollm, llama-bpe, qwen2)"))
+            })?
+            .into_iter()
+            .map(String::from)
+            .collect()
     };
+    let spm = if sentencepiece {
+        let scores = if !merges.is_empty() {
+            None
+        } else if gemma {
+            // transformers ranks Gemma's merges by the pieces' order in the file, not by their
+            // scores (the same order for Gemma 3's file, where scores fall with the index).
+            Some((0..tokens.len()).map(|i| -(i as f32)).collect())
+        } else {
+            match g.opt_as::<Vec<f32>>("tokenizer.ggml.scores")? {
+                Some(s) => Some(s),
+                None => return Err(err("tokenizer.ggml.scores is missing; a SentencePiece vocabulary without merges needs its piece scores")),
+            }
+        };
+        // llama.cpp adds a leading space to SentencePiece text unless the file says not to.
+        let prefix = if g.opt_as::<bool>("tokenizer.ggml.add_space_prefix")?.unwrap_or(!gemma) { Prefix::First } else { Prefix::Never };
+        Some(SpmSpec { prefix, split: false, scores, unk: g.opt_as("tokenizer.ggml.unknown_token_id")? })
+    } else {
+        None
+    };
+    // SentencePiece vocabularies get a BOS unless the file says otherwise (llama.cpp and
+    // transformers both default so).
+    let add = |key: &str, id: Option<u32>, default: bool| -> Result<Vec<u32>> {
+        match (g.opt_as::<bool>(key)?.unwrap_or(default), id) {
+            (true, Some(b)) => Ok(vec![b]),
+            (true, None) => Err(err(format!("{key} is true but the token's id is missing"))),
+            _ => Ok(Vec::new()),
+        }
+    };
+    let prefix = add("tokenizer.ggml.add_bos_token", bos, sentencepiece)?;
+    let suffix = add("tokenizer.ggml.add_eos_token", g.opt_as("tokenizer.ggml.eos_token_id")?, false)?;
     Tokenizer::new(TokenizerSpec {
         tokens,
         merges,
         added,
-        patterns: patterns.into_iter().map(String::from).collect(),
-        add_prefix_space: g.opt_as::<bool>("tokenizer.ggml.add_space_prefix")?.unwrap_or(false),
+        patterns,
+        add_prefix_space: !sentencepiece && g.opt_as::<bool>("tokenizer.ggml.add_space_prefix")?.unwrap_or(false),
         ignore_merges: false,
         nfc: false,
         prefix,
-        suffix: Vec::new(),
+        suffix,
         chat_template: g.opt_as::<&str>("tokenizer.chat_template")?.map(String::from),
+        sentencepiece: spm,
         error: |m| Error::Gguf(format!("GGUF: the tokenizer: {m}")),
     })
 }

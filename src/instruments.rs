@@ -13,7 +13,9 @@
 //!   with the final norm's scale frozen from the actual run, the norm is linear, so each
 //!   component's share of one token's logit is its own dot product with that token's
 //!   unembedding direction. Direct effects only: a head's influence through later layers
-//!   is not counted here.
+//!   is not counted here. Where a block's output passes a norm before the residual add
+//!   (Gemma's post-norms), that norm's scale is frozen from the run too, so each head's share
+//!   of it stays linear and the shares still sum to the logit.
 
 use crate::config::Norm;
 use crate::cpu::fast::{norm, rms_scale, softmax, unembed};
@@ -75,6 +77,9 @@ fn top_k(model: &Model, probs: &[f32], k: usize) -> Vec<TopToken> {
     idx.into_iter().map(|id| TopToken { id, text: token_text(model, id), p: probs[id as usize] }).collect()
 }
 
+/// Positions unembedded at once by the lens.
+const LENS_ROWS: usize = 16;
+
 /// The logit lens of a run recorded with [`lens_parts`]: L + 1 entries, the last being the
 /// model's own output distribution. `target` adds that token's probability and rank.
 pub fn lens(model: &Model, tr: &(impl PartSource + ?Sized), k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
@@ -87,17 +92,22 @@ pub fn lens(model: &Model, tr: &(impl PartSource + ?Sized), k: usize, target: Op
     }
     let mut out = Vec::with_capacity(streams.len());
     for (after, x) in streams {
-        let logits = unembed(norm(&x, &w.ln_f, cfg.norm, cfg.layer_norm_epsilon).view(), w.unembedding());
+        let normed = norm(&x, &w.ln_f, cfg.norm, cfg.layer_norm_epsilon);
         let mut top = Vec::with_capacity(x.nrows());
         let mut tgt = target.map(|_| Vec::with_capacity(x.nrows()));
-        for row in logits.rows() {
-            let mut p = row.to_vec();
-            softmax(&mut p);
-            top.push(top_k(model, &p, k));
-            if let (Some(t), Some(v)) = (target, tgt.as_mut()) {
-                let pt = p[t as usize];
-                let rank = 1 + p.iter().enumerate().filter(|(i, &q)| q > pt || (q == pt && (*i as u32) < t)).count();
-                v.push((pt, rank));
+        // A few rows at a time: logits of every position at once would be [T, V], 0.7 GB for
+        // 700 tokens of a 262,144-token vocabulary.
+        for rows in normed.axis_chunks_iter(ndarray::Axis(0), LENS_ROWS) {
+            let logits = unembed(rows, w.unembedding());
+            for row in logits.rows() {
+                let mut p = row.to_vec();
+                softmax(&mut p);
+                top.push(top_k(model, &p, k));
+                if let (Some(t), Some(v)) = (target, tgt.as_mut()) {
+                    let pt = p[t as usize];
+                    let rank = 1 + p.iter().enumerate().filter(|(i, &q)| q > pt || (q == pt && (*i as u32) < t)).count();
+                    v.push((pt, rank));
+                }
             }
         }
         out.push(LensLayer { after, top, target: tgt });
@@ -147,26 +157,41 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
     type Piece = (String, Option<usize>, Option<usize>, Vec<f32>);
     let mut parts: Vec<Piece> = Vec::new();
     parts.push(("embeddings".into(), None, None, emb.row(position).to_vec()));
+    let eps = cfg.layer_norm_epsilon;
     for (l, lw) in w.layers.iter().enumerate() {
         let z = tr.part(Some(l), Part::HeadOutputs).ok_or_else(|| missing("head_outputs"))?;
         let z = &z.row(position);
         // W_O as f32 [q_width, d], dequantized for this layer only when held in blocks.
         let w_o = lw.o.in_out();
+        let mut attn: Vec<Piece> = Vec::with_capacity(cfg.n_head + 1);
         for h in 0..cfg.n_head {
             let wo = w_o.slice(ndarray::s![h * hd..(h + 1) * hd, ..]);
             let c = ndarray::ArrayView1::from(&z[h * hd..(h + 1) * hd]).dot(&wo).to_vec();
-            parts.push((format!("layer {} head {}", l + 1, h + 1), Some(l + 1), Some(h + 1), c));
+            attn.push((format!("layer {} head {}", l + 1, h + 1), Some(l + 1), Some(h + 1), c));
         }
         if let Some(b) = &lw.o.b {
-            parts.push((format!("layer {} attention bias", l + 1), Some(l + 1), None, b.to_vec()));
+            attn.push((format!("layer {} attention bias", l + 1), Some(l + 1), None, b.to_vec()));
         }
+        if let Some(pn) = &lw.post_attn_norm {
+            // The post-norm of the attention output, its scale frozen: linear in each share.
+            let out: Vec<f32> = (0..d).map(|j| attn.iter().map(|p| p.3[j]).sum()).collect();
+            let inv = 1.0 / rms_scale(&out, eps);
+            for p in &mut attn {
+                p.3.iter_mut().zip(&pn.g).for_each(|(v, g)| *v = g * (*v * inv));
+            }
+        }
+        parts.extend(attn);
         let m = tr.part(Some(l), Part::MlpOut).ok_or_else(|| missing("mlp_output"))?;
-        parts.push((format!("layer {} MLP", l + 1), Some(l + 1), None, m.row(position).to_vec()));
+        let mut m = m.row(position).to_vec();
+        if let Some(pn) = &lw.post_mlp_norm {
+            let inv = 1.0 / rms_scale(&m, eps);
+            m.iter_mut().zip(&pn.g).for_each(|(v, g)| *v = g * (*v * inv));
+        }
+        parts.push((format!("layer {} MLP", l + 1), Some(l + 1), None, m));
     }
     let x: Vec<f32> = (0..d).map(|j| parts.iter().map(|p| p.3[j]).sum()).collect();
     let u = &w.unembedding().row(token as usize);
     let g = &w.ln_f.g;
-    let eps = cfg.layer_norm_epsilon;
     // With the scale frozen, the norm is linear in x; LayerNorm also centres each component.
     let (scale, centre) = match cfg.norm {
         Norm::LayerNorm => {

@@ -7,14 +7,18 @@
 //! or the [`gpu`]), chosen and watched by [`backend::Engine`], runs the transformer and
 //! fills a [`trace::Trace`] whose parts are described once in [`trace::PARTS`];
 //! [`sampling`] picks the next token; [`instruments`] and [`heads`] ask why;
+//! [`contrast`] follows one word through two sentences and [`batched`] shows one head's
+//! queries as one matrix product;
 //! [`session::Session`] keeps a context's activations for the page.
 
 pub mod ablation;
 pub mod arch;
 pub mod backend;
+pub mod batched;
 pub mod chat;
 mod clock;
 pub mod config;
+pub mod contrast;
 pub mod cpu;
 pub mod error;
 mod from_gguf;

@@ -19,6 +19,7 @@ USAGE:
   llm-xray attribute --model M (--prompt TEXT | --ids ..) [--token ID] [--position P] [--json]
   llm-xray tokenize  --model M --prompt TEXT
   llm-xray heads     --model M [--text FILE] [--json]
+  llm-xray contrast  --model M --a TEXT --b TEXT --token WORD [--json]
   llm-xray info      --model M
   llm-xray compare   A.json B.json [--tolerance 1e-4]
   llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
@@ -28,7 +29,9 @@ the listed heads (layers and heads counted from 1, as `heads` prints them) befor
 attention output projection: by zeros, or with --ablate-mode mean by its mean over the
 prompt. M is a folder holding config.json, model.safetensors and tokenizer.json (Hugging
 Face GPT-2 or Llama family), or a .gguf file. `trace` prints one JSON object; README.md
-describes its fields. `compare` holds two traces (from `trace`, or the page's 'Download run
+describes its fields. `contrast` follows one word (its last token, at its first
+occurrence) through two sentences: the cosine of its two vectors after the embedding and
+after each layer. `compare` holds two traces (from `trace`, or the page's 'Download run
 (JSON)') against each other, part by part.";
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| run::cmd_tokenize(&a)),
         "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| why::cmd_heads(&a)),
+        "contrast" => Args::parse(rest, &["json"], &opts(&["a", "b", "token"])).and_then(|a| why::cmd_contrast(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| run::cmd_info(&a)),
         "compare" => {
             // Two file names, anywhere among the options.

@@ -1,5 +1,5 @@
 //! A model: hyperparameters, learned parameters and tokenizer, from the three files of a
-//! Hugging Face folder (GPT-2 or Llama family) or from one GGUF file.
+//! Hugging Face folder (GPT-2, Llama family or Gemma 3) or from one GGUF file.
 
 use crate::arch;
 use crate::config::Config;
@@ -67,6 +67,10 @@ pub struct Model {
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
     pub config: &'a Config,
+    /// Which layers attend within the sliding window and which globally, counted from 1
+    /// (absent when every layer is global).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_pattern: Option<String>,
     pub storage: &'a Storage,
     pub parameters: Vec<crate::weights::ParamCount>,
     pub total_parameters: usize,
@@ -76,7 +80,7 @@ impl Model {
     pub fn summary(&self) -> Summary<'_> {
         let parameters = self.weights.param_counts(&self.config);
         let total_parameters = parameters.iter().map(|p| p.count).sum();
-        Summary { config: &self.config, storage: &self.storage, parameters, total_parameters }
+        Summary { config: &self.config, layer_pattern: self.config.layer_pattern(), storage: &self.storage, parameters, total_parameters }
     }
 
     /// Builds a model from the contents of a Hugging Face folder's three files (the browser

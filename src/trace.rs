@@ -114,8 +114,12 @@ pub enum Applies {
     Rope,
     /// A plain MLP, act(x·W_in) (GPT-2).
     PlainMlp,
-    /// A gated MLP, act(x·W_gate) ⊙ x·W_up (Llama).
+    /// A gated MLP, act(x·W_gate) ⊙ x·W_up (Llama, Gemma).
     GatedMlp,
+    /// Models that normalise each query and key head (Gemma 3's QK-norm).
+    QkNorm,
+    /// Models with norms on the attention's and the MLP's outputs (Gemma's sandwich norms).
+    PostNorms,
 }
 
 /// The parts of a run a caller can ask to record. Everything is computed either way;
@@ -128,12 +132,15 @@ pub enum Part {
     Q,
     K,
     V,
+    QNorm,
+    KNorm,
     QRot,
     KRot,
     AttnScores,
     AttnProbs,
     HeadOutputs,
     AttnOut,
+    PostAttnNorm,
     ResidMid,
     Ln2,
     MlpPre,
@@ -141,6 +148,7 @@ pub enum Part {
     MlpUp,
     MlpPost,
     MlpOut,
+    PostMlpNorm,
     ResidPost,
     LnF,
     Logits,
@@ -175,16 +183,34 @@ macro_rules! spec {
 }
 
 /// Every part, in the order of the forward pass.
-pub const PARTS: [PartSpec; 23] = [
-    spec!(TokEmb, "token_embeddings", Global, Rows, |d| vec![d.t, d.d], All, "rows of the token-embedding table for these tokens"),
+pub const PARTS: [PartSpec; 27] = [
+    spec!(
+        TokEmb,
+        "token_embeddings",
+        Global,
+        Rows,
+        |d| vec![d.t, d.d],
+        All,
+        "rows of the token-embedding table for these tokens (Gemma: times √d, as the residual stream receives them)"
+    ),
     spec!(PosEmb, "position_embeddings", Global, Rows, |d| vec![d.t, d.d], LearnedPositions, "rows of the learned position table (GPT-2 only)"),
-    spec!(Ln1, "ln_1", Layer, Rows, |d| vec![d.t, d.d], All, "the norm before attention: LayerNorm (GPT-2) or RMSNorm (Llama)"),
-    spec!(Q, "q", Layer, Heads, |d| vec![d.h, d.t, d.hd], All, "per-head queries (Llama: before RoPE)"),
-    spec!(K, "k", Layer, Heads, |d| vec![d.kv, d.t, d.hd], All, "per key/value head keys (Llama: before RoPE)"),
+    spec!(Ln1, "ln_1", Layer, Rows, |d| vec![d.t, d.d], All, "the norm before attention: LayerNorm (GPT-2) or RMSNorm (Llama, Gemma)"),
+    spec!(Q, "q", Layer, Heads, |d| vec![d.h, d.t, d.hd], All, "per-head queries (Llama: before RoPE; Gemma: before QK-norm)"),
+    spec!(K, "k", Layer, Heads, |d| vec![d.kv, d.t, d.hd], All, "per key/value head keys (Llama: before RoPE; Gemma: before QK-norm)"),
     spec!(V, "v", Layer, Heads, |d| vec![d.kv, d.t, d.hd], All, "per key/value head values"),
+    spec!(QNorm, "q_normed", Layer, Heads, |d| vec![d.h, d.t, d.hd], QkNorm, "queries after QK-norm (each head's RMSNorm), before RoPE (Gemma 3)"),
+    spec!(KNorm, "k_normed", Layer, Heads, |d| vec![d.kv, d.t, d.hd], QkNorm, "keys after QK-norm (each head's RMSNorm), before RoPE (Gemma 3)"),
     spec!(QRot, "q_rotated", Layer, Heads, |d| vec![d.h, d.t, d.hd], Rope, "queries after RoPE rotated them by their position"),
     spec!(KRot, "k_rotated", Layer, Heads, |d| vec![d.kv, d.t, d.hd], Rope, "keys after RoPE rotated them by their position (what the KV cache holds)"),
-    spec!(AttnScores, "attention_scores", Layer, Keys, |d| vec![d.h, d.t, d.tk], All, "q·k/√hd with the causal mask applied (−∞, JSON null), before softmax"),
+    spec!(
+        AttnScores,
+        "attention_scores",
+        Layer,
+        Keys,
+        |d| vec![d.h, d.t, d.tk],
+        All,
+        "q·k/√hd (Gemma: q·k·query_pre_attn_scalar^−½) with the causal mask applied, and on sliding-window layers the window's (−∞, JSON null), before softmax"
+    ),
     spec!(AttnProbs, "attentions", Layer, Keys, |d| vec![d.h, d.t, d.tk], All, "attention probabilities (softmax of the scores), as HF's output_attentions"),
     spec!(
         HeadOutputs,
@@ -195,12 +221,21 @@ pub const PARTS: [PartSpec; 23] = [
         All,
         "each head's probability-weighted sum of values, side by side: the input of the output projection (head ablation acts here)"
     ),
-    spec!(AttnOut, "attention_output", Layer, Rows, |d| vec![d.t, d.d], All, "the attention block's output after its projection"),
+    spec!(AttnOut, "attention_output", Layer, Rows, |d| vec![d.t, d.d], All, "the attention block's output after its projection (Gemma: before its post-norm)"),
+    spec!(
+        PostAttnNorm,
+        "post_attention_norm",
+        Layer,
+        Rows,
+        |d| vec![d.t, d.d],
+        PostNorms,
+        "the attention output after the post-attention RMSNorm: what the residual stream adds (Gemma)"
+    ),
     spec!(ResidMid, "residual_after_attention", Layer, Rows, |d| vec![d.t, d.d], All, "residual stream after adding the attention output"),
-    spec!(Ln2, "ln_2", Layer, Rows, |d| vec![d.t, d.d], All, "the norm before the MLP: LayerNorm (GPT-2) or RMSNorm (Llama)"),
+    spec!(Ln2, "ln_2", Layer, Rows, |d| vec![d.t, d.d], All, "the norm before the MLP: LayerNorm (GPT-2) or RMSNorm (Llama, Gemma)"),
     spec!(MlpPre, "mlp_pre_activation", Layer, Rows, |d| vec![d.t, d.f], PlainMlp, "the MLP's input projection before the nonlinearity (GPT-2)"),
-    spec!(MlpGate, "mlp_gate", Layer, Rows, |d| vec![d.t, d.f], GatedMlp, "the gate projection x·W_gate before SiLU (Llama)"),
-    spec!(MlpUp, "mlp_up", Layer, Rows, |d| vec![d.t, d.f], GatedMlp, "the up projection x·W_up (Llama)"),
+    spec!(MlpGate, "mlp_gate", Layer, Rows, |d| vec![d.t, d.f], GatedMlp, "the gate projection x·W_gate before SiLU (Llama) or GELU (Gemma)"),
+    spec!(MlpUp, "mlp_up", Layer, Rows, |d| vec![d.t, d.f], GatedMlp, "the up projection x·W_up (Llama, Gemma)"),
     spec!(
         MlpPost,
         "mlp_activation",
@@ -208,9 +243,18 @@ pub const PARTS: [PartSpec; 23] = [
         Rows,
         |d| vec![d.t, d.f],
         All,
-        "the MLP's hidden neurons, the input of its output projection: GELU(pre) (GPT-2) or SiLU(gate)⊙up (Llama)"
+        "the MLP's hidden neurons, the input of its output projection: GELU(pre) (GPT-2), SiLU(gate)⊙up (Llama) or GELU(gate)⊙up (Gemma)"
     ),
-    spec!(MlpOut, "mlp_output", Layer, Rows, |d| vec![d.t, d.d], All, "the MLP block's output"),
+    spec!(MlpOut, "mlp_output", Layer, Rows, |d| vec![d.t, d.d], All, "the MLP block's output (Gemma: before its post-norm)"),
+    spec!(
+        PostMlpNorm,
+        "post_mlp_norm",
+        Layer,
+        Rows,
+        |d| vec![d.t, d.d],
+        PostNorms,
+        "the MLP output after the post-feedforward RMSNorm: what the residual stream adds (Gemma)"
+    ),
     spec!(ResidPost, "residual_after_mlp", Layer, Rows, |d| vec![d.t, d.d], All, "residual stream after the block"),
     spec!(LnF, "ln_f", Global, Rows, |d| vec![d.t, d.d], All, "the final norm's output"),
     spec!(Logits, "logits", Global, Rows, |d| vec![d.t, d.v], All, "next-token logits for every position"),
@@ -257,6 +301,8 @@ impl Part {
             Applies::Rope => cfg.rope_theta.is_some(),
             Applies::PlainMlp => !cfg.gated_mlp,
             Applies::GatedMlp => cfg.gated_mlp,
+            Applies::QkNorm => cfg.qk_norm,
+            Applies::PostNorms => cfg.post_norms,
         }
     }
 

@@ -15,6 +15,8 @@
 
 use crate::ablation::AblationMode;
 use crate::backend::{Choice, Engine};
+use crate::batched::BatchedMatrix;
+use crate::contrast::Contrast;
 use crate::error::Error;
 use crate::heads::random_repeat;
 use crate::instruments::{self, Attribution, LensLayer, Neighbour};
@@ -127,6 +129,19 @@ pub enum Request {
     TokenInfos { ids: Vec<u32> },
     /// The census's repeated random-token sequence: `half` random tokens, then the same again.
     InductionDemo { half: usize },
+    /// `word` in sentences `a` and `b`, its vectors compared depth by depth (see
+    /// `crate::contrast`); `positions` [A, B], where given, choose the tokens instead. Runs
+    /// both sentences on a CPU engine of its own: the context stays as it is.
+    Contrast {
+        a: String,
+        b: String,
+        word: String,
+        #[serde(default)]
+        positions: [Option<usize>; 2],
+    },
+    /// One head's queries over the first `at` tokens as one matrix product, X · W_Q = Q
+    /// (see `crate::batched`).
+    BatchedQuery { layer: usize, head: usize, at: usize },
 }
 
 /// `distribution`'s answer: the most probable tokens first.
@@ -178,6 +193,8 @@ enum Answer<'a> {
     TokenId(Option<u32>),
     Tokens(Vec<TokenInfo>),
     Ids(Vec<u32>),
+    Contrast(Contrast),
+    Batched(BatchedMatrix),
 }
 
 impl Answer<'_> {
@@ -304,14 +321,19 @@ impl Xray {
     pub fn request(&self, request: JsValue) -> Result<Promise, JsValue> {
         let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| fail("internal", format!("a request the engine does not understand: {e}")))?;
         match req {
-            Request::Run { .. } | Request::RunIds { .. } | Request::Generate { .. } | Request::Ablate { .. } | Request::SetBackend { .. } => {
-                self.run_model(req)
-            }
+            Request::Run { .. }
+            | Request::RunIds { .. }
+            | Request::Generate { .. }
+            | Request::Ablate { .. }
+            | Request::SetBackend { .. }
+            | Request::Contrast { .. } => self.run_model(req),
             _ => Ok(Promise::resolve(&self.with_session(|s| to_js(&read(s, req)?))?)),
         }
     }
 
-    /// A request that runs the model, with the session taken out until it is done.
+    /// A request that runs the model, with the session taken out until it is done. Only
+    /// those that replace the context's activations make a new run number (`contrast` runs
+    /// its sentences beside the context).
     fn run_model(&self, req: Request) -> Result<Promise, JsValue> {
         // Arguments are checked before the session is taken.
         let sm = match &req {
@@ -345,6 +367,7 @@ impl Xray {
                 Request::SetBackend { page_has_webgpu, .. } => {
                     s.set_backend(choice.expect("checked above"), page_has_webgpu && worker_has_webgpu()).await.map(Answer::Backend)
                 }
+                Request::Contrast { a, b, word, positions } => s.contrast([&a, &b], &word, positions).await.map(Answer::Contrast),
                 _ => unreachable!("Xray::request sends only requests that run the model here"),
             };
             *cell.borrow_mut() = Some(s);
@@ -413,7 +436,13 @@ fn read(s: &Session, req: Request) -> Result<Answer<'_>, JsValue> {
         Request::TokenId { text } => Answer::TokenId(model.tokenizer.token_id(&text)),
         Request::TokenInfos { ids } => Answer::Tokens(model.token_infos(&ids, 0)),
         Request::InductionDemo { half } => Answer::Ids(random_repeat(model.config.vocab_size, half, 0)),
-        Request::Run { .. } | Request::RunIds { .. } | Request::Generate { .. } | Request::Ablate { .. } | Request::SetBackend { .. } => {
+        Request::BatchedQuery { layer, head, at } => Answer::Batched(s.batched_query(layer, head, at).map_err(err)?),
+        Request::Run { .. }
+        | Request::RunIds { .. }
+        | Request::Generate { .. }
+        | Request::Ablate { .. }
+        | Request::SetBackend { .. }
+        | Request::Contrast { .. } => {
             unreachable!("Xray::request runs these on the session taken out")
         }
     })

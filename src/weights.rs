@@ -102,9 +102,16 @@ pub struct LayerWeights {
     pub ln_1: NormWeights,
     /// q | k | v projections side by side: [d, q_width + 2·kv_width].
     pub qkv: Linear,
+    /// Gemma 3's QK-norm gains [head_dim], applied to every query head and every key head.
+    pub q_norm: Option<Array1<f32>>,
+    pub k_norm: Option<Array1<f32>>,
     /// Attention output projection: [q_width, d].
     pub o: Linear,
-    /// The norm before the MLP (GPT-2 `ln_2`, Llama `post_attention_layernorm`).
+    /// Gemma's norm of the attention output, before it is added to the residual stream
+    /// (HF `post_attention_layernorm`, GGUF `post_attention_norm`).
+    pub post_attn_norm: Option<NormWeights>,
+    /// The norm before the MLP (GPT-2 `ln_2`, Llama `post_attention_layernorm`, Gemma
+    /// `pre_feedforward_layernorm`).
     pub ln_2: NormWeights,
     /// MLP input projection [d, n_inner] (GPT-2 `c_fc`, Llama `up_proj`).
     pub up: Linear,
@@ -112,6 +119,9 @@ pub struct LayerWeights {
     pub gate: Option<Linear>,
     /// MLP output projection [n_inner, d].
     pub down: Linear,
+    /// Gemma's norm of the MLP output, before it is added to the residual stream (HF
+    /// `post_feedforward_layernorm`, GGUF `post_ffw_norm`).
+    pub post_mlp_norm: Option<NormWeights>,
 }
 
 pub struct Weights {
@@ -225,7 +235,14 @@ impl Weights {
         out.extend([
             ("attention (q, k, v, output)", l(&|w| lin(&w.qkv) + lin(&w.o))),
             ("MLP", l(&|w| lin(&w.up) + w.gate.as_ref().map_or(0, lin) + lin(&w.down))),
-            (norms, l(&|w| nrm(&w.ln_1) + nrm(&w.ln_2)) + nrm(&self.ln_f)),
+            (
+                norms,
+                l(&|w| {
+                    let opt = |n: &Option<NormWeights>| n.as_ref().map_or(0, nrm);
+                    let head = |g: &Option<Array1<f32>>| g.as_ref().map_or(0, |g| g.len());
+                    nrm(&w.ln_1) + nrm(&w.ln_2) + opt(&w.post_attn_norm) + opt(&w.post_mlp_norm) + head(&w.q_norm) + head(&w.k_norm)
+                }) + nrm(&self.ln_f),
+            ),
         ]);
         if let Some(h) = &self.lm_head {
             out.push(("unembedding (untied)", h.len()));

@@ -114,3 +114,50 @@ fn attention_matches_the_reference() {
         assert_close_scaled(got.heads.as_slice().unwrap(), want.heads.as_slice().unwrap(), 1e-5, &what("head outputs"));
     }
 }
+
+/// Gemma 3's attention: a sliding window (keys i − w < j ≤ i) and a scale other than
+/// 1/√hd, over a KV cache that holds more keys than the window.
+#[test]
+fn windowed_attention_matches_the_reference() {
+    let mut r = rnd(6);
+    // (new tokens, cached before them, query heads, key/value heads, head width, window)
+    for &(t, past, h, kv, hd, w) in &[(9, 0, 2, 1, 8, 4), (1, 11, 4, 1, 16, 4), (6, 3, 4, 2, 12, 1), (3, 2, 2, 2, 8, 40)] {
+        let tk = past + t;
+        let q = mat(&mut r, t, h * hd, 1.0);
+        let keys = mat(&mut r, tk, kv * hd, 1.0);
+        let values = mat(&mut r, tk, kv * hd, 1.0);
+        let scheme = ops::Scheme { scale: 24f32.powf(-0.5), window: Some(w) };
+        let got = fast::attention_with(q.view(), keys.view(), values.view(), past, (h, kv), scheme, (true, true));
+        let want = ops::attention_with(q.view(), keys.view(), values.view(), past, (h, kv), scheme, (true, true));
+        let what = |s: &str| format!("windowed attention T={t} past={past} H={h} Hkv={kv} hd={hd} w={w}: {s}");
+        assert_close_abs(&got.probs, &want.probs, 1e-6, &what("probabilities"));
+        assert_close_scaled(&got.scores, &want.scores, 1e-5, &what("scores"));
+        assert_close_scaled(got.heads.as_slice().unwrap(), want.heads.as_slice().unwrap(), 1e-5, &what("head outputs"));
+        // Outside the window: −∞ and exactly 0, in both.
+        for (k, (&p, &s)) in want.probs.iter().zip(&want.scores).enumerate() {
+            let (i, j) = ((k / tk) % t, k % tk);
+            let pos = past + i;
+            if j > pos || j + w <= pos {
+                assert!(p == 0.0 && s == f32::NEG_INFINITY && got.probs[k] == 0.0, "{}: key {j} of position {pos} is outside the window", what("mask"));
+            }
+        }
+    }
+}
+
+#[test]
+fn head_norms_match_the_reference() {
+    let mut r = rnd(7);
+    for &(t, heads, hd) in &[(1, 1, 8), (5, 4, 16), (3, 2, 33)] {
+        let x = mat(&mut r, t, heads * hd, 4.0);
+        let g = Array1::from_shape_fn(hd, |_| 1.0 + r(0.3));
+        let (mut a, mut b) = (x.clone(), x.clone());
+        fast::rms_norm_heads(a.view_mut(), &g, 1e-6);
+        ops::rms_norm_heads(b.view_mut(), &g, 1e-6);
+        assert_close_scaled(a.as_slice().unwrap(), b.as_slice().unwrap(), 1e-6, &format!("QK-norm {t}×{heads}×{hd}"));
+        // Each head alone is an RMSNorm of its own width.
+        if heads > 1 {
+            let one = ops::rms_norm(&x.slice(ndarray::s![.., hd..2 * hd]).to_owned(), &g, 1e-6);
+            assert_close_scaled(b.slice(ndarray::s![.., hd..2 * hd]).to_owned().as_slice().unwrap(), one.as_slice().unwrap(), 1e-6, "head 2 alone");
+        }
+    }
+}

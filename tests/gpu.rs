@@ -1,5 +1,5 @@
 //! The GPU backend against the CPU reference: every kernel on random inputs of awkward
-//! sizes, each compared with the CPU's own function for that op (src/cpu.rs), then whole
+//! sizes, each compared with the reference op (src/cpu/ops/), then whole
 //! traces on the parity fixtures of both families, the KV-cache step, head ablation, the
 //! fallback after a lost device, and (ignored, run by hand) a GPT-2-small-shaped checkpoint.
 //!

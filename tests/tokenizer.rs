@@ -141,3 +141,55 @@ fn template_processing_adds_a_beginning_of_sequence_token() {
     let body = tok.encode_ids("Hello");
     assert_eq!(tok.encode_prompt("Hello"), [vec![0], body].concat());
 }
+
+/// SentencePiece vocabularies (tests/fixtures/spm_tokenizer_cases.json, from transformers by
+/// make_gemma3_fixtures.py): Gemma's GGUF (no leading ▁, merges by file order, pieces of
+/// spaces respelled, newline and tab runs as user-defined tokens), the tokenizer.json
+/// transformers saves from it, and a Llama 2 style GGUF (a leading ▁, merges by score).
+/// Unicode, emoji, digits, runs of spaces, tabs and newlines, added tokens, byte fallback.
+#[test]
+fn sentencepiece_tokenizers_match_transformers() {
+    let cases = read_json("spm_tokenizer_cases.json");
+    let models: [(&str, Tokenizer); 3] = [
+        ("tiny-gemma3-gguf", llm_xray::Model::load(&fixture("tiny-gemma3-gguf/model.gguf")).unwrap().tokenizer),
+        ("tiny-gemma3", tokenizer("tiny-gemma3/tokenizer.json")),
+        ("tiny-llama-spm-gguf", llm_xray::Model::load(&fixture("tiny-llama-spm-gguf/model.gguf")).unwrap().tokenizer),
+    ];
+    for (name, tok) in &models {
+        assert!(tok.is_sentencepiece(), "{name}");
+        let list = cases[name].as_array().unwrap();
+        assert!(list.len() >= 50, "{name}");
+        let leading = *name == "tiny-llama-spm-gguf";
+        for c in list {
+            let text = c["text"].as_str().unwrap();
+            let pieces = tok.encode_prompt_pieces(text);
+            let ids: Vec<u32> = pieces.iter().map(|p| p.id).collect();
+            assert_eq!(ids, ids_of(&c["ids"]), "{name}: ids for {text:?}");
+            // Every piece's span holds its bytes (a ▁ put before the text covers none, and a
+            // literal ▁ in the text is a space to the model).
+            for p in pieces.iter().skip(1).filter(|_| !text.contains('▁')) {
+                let src = &text.as_bytes()[p.span.0..p.span.1];
+                let prefixed = leading && p.span.0 == 0 && p.bytes.first() == Some(&b' ') && &p.bytes[1..] == src;
+                assert!(p.bytes == src || prefixed, "{name}: span {:?} of {:?} in {text:?}", p.span, p.bytes);
+            }
+            if !leading && !text.contains('▁') {
+                assert_eq!(tok.decode(&ids[1..]), text, "{name}: decode(encode(x)) == x for {text:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn sentencepiece_pieces_read_as_text_and_bytes() {
+    let tok = tokenizer("tiny-gemma3/tokenizer.json");
+    assert_eq!(tok.token_id("<start_of_turn>"), Some(5));
+    assert_eq!(tok.token_bytes(tok.token_id("\n\n").unwrap()), Some(&b"\n\n"[..]));
+    // A piece of two spaces, and the byte piece of 0x41: "A".
+    assert_eq!(tok.token_bytes(tok.token_id("  ").unwrap()), Some(&b"  "[..]));
+    assert_eq!(tok.token_bytes(7 + 8 + 0x41), Some(&b"A"[..]));
+    // 😀 is no piece: four byte pieces, whose bytes join into the character.
+    let pieces = tok.encode("😀");
+    assert_eq!(pieces.len(), 4);
+    assert_eq!(pieces.iter().flat_map(|p| p.bytes.clone()).collect::<Vec<u8>>(), "😀".as_bytes());
+    assert_eq!(pieces.iter().map(|p| p.span).collect::<Vec<_>>(), [(0, 1), (1, 2), (2, 3), (3, 4)]);
+}

@@ -241,7 +241,7 @@ export class BarChart extends Chart {
 
 export class LineChart extends Chart {
   /**
-   * opts: title, yName, yMax, exportName.
+   * opts: title, yName, yMax, yMin (default 0), exportName.
    * @param {string[]} x labels [n]
    * @param {{name: string, values: number[], color: string, format?: (v: number) => string}[]} series
    */
@@ -277,8 +277,9 @@ export class LineChart extends Chart {
   paint(g, W, H) {
     const G = this.geom(W);
     const max = this.opts.yMax || 1;
+    const min = this.opts.yMin || 0;
     const X = (k) => G.left + (G.w * k) / Math.max(1, this.x.length - 1);
-    const Y = (v) => G.top + G.h * (1 - Math.max(0, Math.min(1, v / max)));
+    const Y = (v) => G.top + G.h * (1 - Math.max(0, Math.min(1, (v - min) / (max - min))));
     g.clearRect(0, 0, W, H);
     g.strokeStyle = '#e4e4e7';
     g.fillStyle = '#52525b';
@@ -286,11 +287,12 @@ export class LineChart extends Chart {
     g.textAlign = 'right';
     g.textBaseline = 'middle';
     for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+      const v = min + f * (max - min);
       g.beginPath();
-      g.moveTo(G.left, Y(f * max) + 0.5);
-      g.lineTo(G.left + G.w, Y(f * max) + 0.5);
+      g.moveTo(G.left, Y(v) + 0.5);
+      g.lineTo(G.left + G.w, Y(v) + 0.5);
       g.stroke();
-      g.fillText((f * max).toFixed(2), G.left - 4, Y(f * max));
+      g.fillText(v.toFixed(2), G.left - 4, Y(v));
     }
     g.textAlign = 'center';
     g.textBaseline = 'top';

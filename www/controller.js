@@ -129,9 +129,14 @@ export const actions = {
     if (u.ablation) state.ablation = { ...state.ablation, ...u.ablation };
     state.sampling = u.sampling;
     state.chat = u.chat;
+    if (u.contrast) Object.assign(state.contrast, u.contrast);
+    // A link to a tour step with no stage opens the step's view once the model is loaded.
+    if (u.tour) state.tour = { open: true, step: u.tour, pendingView: !u.view };
     addEventListener('popstate', () => {
-      const v = readUrl(location.href).view;
-      if (v) actions.navigate(v, { fromHistory: true });
+      const back = readUrl(location.href);
+      state.tour = back.tour ? { open: true, step: back.tour, pendingView: false } : { ...state.tour, open: false };
+      if (back.view) actions.navigate(back.view, { fromHistory: true });
+      else render();
     });
     /** @type {ModelSource | null} */
     let source = null;
@@ -319,10 +324,11 @@ export const actions = {
 
   /**
    * Opens a stage (and layer, part, head). Stage changes enter the browser history, so
-   * Back and Forward walk the stages.
+   * Back and Forward walk the stages; `push` says whether this change does, whatever it is.
    * @param {ViewPatch} patch
+   * @param {{fromHistory?: boolean, push?: boolean | null}} [opts]
    */
-  navigate(patch, { fromHistory = false } = {}) {
+  navigate(patch, { fromHistory = false, push = null } = {}) {
     const before = `${state.stage}/${state.layer}/${state.sub}`;
     Object.assign(state, patch);
     if (!stageDef(state.stage)) state.stage = 'overview';
@@ -331,7 +337,42 @@ export const actions = {
       state.layer = Math.max(0, Math.min(state.info.config.n_layer - 1, state.layer));
       state.head = Math.max(0, Math.min(state.info.config.n_head - 1, state.head));
     }
-    if (!fromHistory) syncUrl(before !== `${state.stage}/${state.layer}/${state.sub}`);
+    if (!fromHistory) syncUrl(push ?? before !== `${state.stage}/${state.layer}/${state.sub}`);
+    render();
+  },
+
+  /**
+   * Opens the tour at `step` (counted from 1), or moves it there, with the step's `view`
+   * (null: the view stays). A new step is a new history entry, so the browser's Back walks
+   * the steps; `replace` rewrites the current one instead (a link opening its step).
+   * @param {number} step
+   * @param {ViewPatch | null} view
+   * @param {{replace?: boolean}} [opts]
+   */
+  tourGo(step, view, { replace = false } = {}) {
+    const moved = !state.tour.open || state.tour.step !== step;
+    state.tour = { open: true, step, pendingView: false };
+    actions.navigate(view || {}, { push: moved && !replace });
+  },
+
+  /** Closes the tour; the view it showed stays. A finished tour starts again from its first
+   * step when it is opened again; one closed midway resumes where it was. */
+  closeTour({ finished = false } = {}) {
+    state.tour = { open: false, step: finished ? 1 : state.tour.step, pendingView: false };
+    syncUrl();
+    render();
+  },
+
+  /**
+   * Changes "The same word in two sentences": its sentences, word, chosen tokens or depth.
+   * New sentences or a new word drop the chosen tokens.
+   * @param {Partial<import('./store.js').ContrastState>} patch
+   */
+  setContrast(patch) {
+    const c = state.contrast;
+    if (('a' in patch && patch.a !== c.a) || ('b' in patch && patch.b !== c.b) || ('word' in patch && patch.word !== c.word)) c.positions = [null, null];
+    Object.assign(c, patch);
+    syncUrl();
     render();
   },
 

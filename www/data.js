@@ -155,6 +155,14 @@ export const data = {
   tokenId: (text) => fetched({ type: 'tokenId', text }),
   /** @param {number[]} ids */
   tokenInfos: (ids) => fetched({ type: 'tokenInfos', ids }),
+  /**
+   * `word` (or the tokens at `positions`) in sentences `a` and `b`, depth by depth.
+   * @param {{a: string, b: string, word: string, positions: [number | null, number | null]}} c
+   */
+  contrast: (c) => fetched({ type: 'contrast', a: c.a, b: c.b, word: c.word, positions: c.positions }),
+  /** One head's queries as one matrix product over the first `at` tokens.
+   * @param {number} layer @param {number} head @param {number} at */
+  batchedQuery: (layer, head, at) => fetched({ type: 'batchedQuery', layer, head, at }),
 
   /**
    * A logit lens of `k` tokens of the run on screen already fetched, for any target (their

@@ -12,6 +12,7 @@ import { renderChips, highlightChips } from './views/chips.js';
 import { renderPipeline } from './views/pipeline.js';
 import { renderModelPanel, bytesMovedText, memoryText } from './views/model.js';
 import { renderCompare } from './views/compare.js';
+import { renderTour, openTour, wireTourKeys } from './views/tour.js';
 
 /** @typedef {import('./stages.js').ViewModule} ViewModule */
 /** @typedef {import('./stages.js').ViewHandle} ViewHandle */
@@ -88,6 +89,7 @@ function render() {
   renderModelPanel($('model-panel'));
   renderCompare(/** @type {HTMLDetailsElement} */ ($('compare')));
   renderStage();
+  renderTour($('tour'));
 }
 
 /** The stage's view alone: what a data arrival changes (the panels around it keep their
@@ -124,6 +126,7 @@ on('data', () => {
   const moved = $('bytes-moved');
   if (moved) moved.textContent = bytesMovedText();
   renderStage();
+  renderTour($('tour'));
 });
 on('progress', renderLoading);
 on('memory', () => {
@@ -184,6 +187,8 @@ function main() {
   palette.addEventListener('change', () => actions.setPalette(palette.value));
   on('render', () => (palette.value = state.palette));
   document.addEventListener('keydown', onKey);
+  $('tour-open').addEventListener('click', openTour);
+  wireTourKeys();
   // Model files dropped anywhere on the page are read here, never uploaded.
   document.addEventListener('dragover', (e) => {
     if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();

@@ -32,7 +32,7 @@
  * @typedef {number} RunNumber
  */
 
-// ---- What the engine answers (the Rust structs of src/session.rs, src/instruments.rs, …,
+// ---- What the engine answers (the Rust structs of src/session/, src/instruments.rs, …,
 // as serde writes them) ----
 
 /**
@@ -45,7 +45,7 @@
  * @typedef {'auto' | 'webgpu' | 'cpu'} BackendChoice
  * @typedef {'zero' | 'mean'} AblationMode
  *
- * What the page is told after every run (src/session.rs RunInfo).
+ * What the page is told after every run (src/session/mod.rs RunInfo).
  * @typedef {object} RunInfo
  * @property {TokenInfo[]} tokens every token of the context
  * @property {number} prompt_len
@@ -132,6 +132,36 @@
  * @typedef {{name: string, layer: number | null, head: number | null, value: number}} Component
  * @typedef {{position: number, token: number, text: string, logit: number, components: Component[], norm_scale: number}} Attribution
  * @typedef {{id: number, text: string, cosine: number}} Neighbour
+ *
+ * One sentence of a comparison (src/contrast.rs Side): its tokens and the compared position.
+ * @typedef {{text: string, tokens: TokenInfo[], position: number}} ContrastSide
+ * One word in two sentences, depth by depth (src/contrast.rs Contrast): L + 1 entries each,
+ * the token embedding first, then the residual stream after each layer.
+ * @typedef {object} Contrast
+ * @property {string} word
+ * @property {ContrastSide} a
+ * @property {ContrastSide} b
+ * @property {string[]} depths
+ * @property {number[]} cosine
+ * @property {number[]} centred cosine after subtracting each depth's mean token vector
+ * @property {[number, number][]} norms ‖vector‖ in A and in B
+ * @property {[number[], number[]][]} vectors the two vectors at each depth
+ *
+ * One head's queries as one matrix product X · W_Q = Q (src/batched.rs BatchedMatrix),
+ * layer and head counted from 1, matrices row-major.
+ * @typedef {object} BatchedMatrix
+ * @property {number} layer
+ * @property {number} head
+ * @property {number} tokens T
+ * @property {number} d
+ * @property {number} head_dim
+ * @property {number[]} x [T][d]
+ * @property {number[]} w [d][head_dim]
+ * @property {number[] | null} bias
+ * @property {number[]} q [T][head_dim]
+ * @property {number} multiply_adds
+ * @property {number | null} product_ms the product's mean time on the worker's CPU, measured
+ * @property {number} repeats
  */
 
 // ---- What the worker answers itself ----
@@ -178,6 +208,8 @@
  * @property {{args: {text: string}, result: number | null}} tokenId
  * @property {{args: {ids: number[]}, result: TokenInfo[]}} tokenInfos
  * @property {{args: {half: number}, result: number[]}} inductionDemo
+ * @property {{args: {a: string, b: string, word: string, positions?: [number | null, number | null]}, result: Contrast}} contrast
+ * @property {{args: {layer: number, head: number, at: number}, result: BatchedMatrix}} batchedQuery
  * @property {{args: {}, result: true}} census
  * @property {{args: {}, result: CachedModel[]}} cached
  * @property {{args: {repo: string}, result: true}} uncache
@@ -238,6 +270,8 @@ export const REQUESTS = {
   tokenId: 'engine',
   tokenInfos: 'engine',
   inductionDemo: 'engine',
+  contrast: 'engine',
+  batchedQuery: 'engine',
   census: 'worker',
   cached: 'worker',
   uncache: 'worker',

@@ -24,7 +24,7 @@
  */
 
 /**
- * @typedef {'model' | 'why'} StageGroup
+ * @typedef {'model' | 'why' | 'look'} StageGroup
  * @typedef {object} StageDef
  * @property {string} id its name in the URL (?stage=)
  * @property {string} label its button in the strip
@@ -32,11 +32,13 @@
  * @property {true} [perLayer] one stage per layer, labelled "Layer 1", "Layer 2", …
  * @property {readonly {id: string, label: string}[]} [parts] a per-layer stage's parts, in
  *   the order Step walks them (?sub=)
+ * @property {true} [layerHead] the view shows one layer and head (kept in the URL, as a
+ *   per-layer stage keeps them)
  * @property {() => Promise<ViewModule>} view its view module
  */
 
 /** What the strip writes before the first stage of a group (null: nothing). */
-export const GROUP_LABELS = /** @type {const} */ ({ model: null, why: 'Why?' });
+export const GROUP_LABELS = /** @type {const} */ ({ model: null, why: 'Why?', look: 'Closer look' });
 
 /** @type {readonly StageDef[]} */
 export const STAGES = [
@@ -61,6 +63,8 @@ export const STAGES = [
     { id: 'lens', label: 'Logit lens', group: 'why', view: () => import('./views/lens.js') },
     { id: 'attribution', label: 'Attribution', group: 'why', view: () => import('./views/attribution.js') },
     { id: 'neighbours', label: 'Embedding space', group: 'why', view: () => import('./views/neighbours.js') },
+    { id: 'contrast', label: 'Same word, two sentences', group: 'look', view: () => import('./views/contrast.js') },
+    { id: 'matrix', label: 'Batched matrix', group: 'look', layerHead: true, view: () => import('./views/matrix.js') },
 ];
 
 /**

@@ -39,6 +39,19 @@
  *
  * @typedef {{temperature: number, topK: number, topP: number, seed: number}} SamplingSettings
  *
+ * @typedef {object} TourState the guided tour (views/tour.js, tour-steps.js)
+ * @property {boolean} open
+ * @property {number} step the step on screen, counted from 1
+ * @property {boolean} pendingView the step's view is still to be opened (a link named the
+ *   step but no stage; the tour opens it once the model is loaded)
+ *
+ * @typedef {object} ContrastState "The same word in two sentences" (views/contrast.js)
+ * @property {string} a sentence A
+ * @property {string} b sentence B
+ * @property {string} word the word compared (its last token, at its first occurrence)
+ * @property {[number | null, number | null]} positions tokens chosen instead of the word
+ * @property {number} depth the depth whose two vectors are drawn (0: the token embedding)
+ *
  * @typedef {object} CompareState the compare panel: a second prompt on the same model
  * @property {boolean} open
  * @property {string} prompt
@@ -82,12 +95,17 @@
  * @property {string} palette
  * @property {boolean | null} moreModels the model panel's "Other models" open (null: open for Hub and local models)
  * @property {CompareState} compare
+ * @property {TourState} tour
+ * @property {ContrastState} contrast
  * @property {Map<string, DataEntry>} data answers for the run on screen (data.js)
  * @property {boolean} busy a generate/backend/ablation/compare request is in flight
  * @property {boolean} running a prompt run is in flight
  * @property {number} fetching data requests in flight
  * @property {number} bytesMoved bytes of data answers moved from the worker since the last run
  */
+
+/** The pair "The same word in two sentences" starts with: one word, two meanings. */
+export const CONTRAST_DEFAULT = Object.freeze({ a: 'the dog barked at the mailman', b: 'they dog his every step', word: 'dog' });
 
 /** @type {State} */
 export const state = {
@@ -123,6 +141,8 @@ export const state = {
   palette: 'classic',
   moreModels: null,
   compare: { open: false, prompt: 'The doctor said that she', run: null, engineRun: 0, error: null, pending: false },
+  tour: { open: false, step: 1, pendingView: false },
+  contrast: { ...CONTRAST_DEFAULT, positions: [null, null], depth: 1 },
   data: new Map(),
   busy: false,
   running: false,

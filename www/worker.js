@@ -33,7 +33,7 @@ const CACHE = 'llm-xray-models';
 const WASM_LIMIT = 4 * 2 ** 30;
 /** The WebAssembly memory last reported to the page (it only grows). */
 let reportedMemory = 0;
-// What the page keeps of a context's activations (src/session.rs STORE_BUDGET) plus room.
+// What the page keeps of a context's activations (src/session/mod.rs STORE_BUDGET) plus room.
 const ACTIVATIONS = 448e6;
 
 /**

@@ -28,6 +28,11 @@ pub const TENSORS: TensorNames = TensorNames {
     down: Names { hf: "h.{i}.mlp.c_proj", gguf: "blk.{i}.ffn_down" },
     ln_f: Names { hf: "ln_f", gguf: "output_norm" },
     unembedding: Names { hf: "lm_head", gguf: "output" },
+    q_norm: None,
+    k_norm: None,
+    post_attn_norm: None,
+    post_mlp_norm: None,
+    hf_norm_plus_one: false,
 };
 
 /// The `config.json` keys of a GPT-2 checkpoint.
@@ -111,5 +116,13 @@ fn scheme(vocab_size: usize, n_embd: usize, n_head: usize, bos_token_id: Option<
         tie_word_embeddings: true,
         bos_token_id,
         eos_token_ids,
+        embedding_scale: None,
+        query_pre_attn_scalar: None,
+        qk_norm: false,
+        post_norms: false,
+        sliding_window: None,
+        layer_types: Vec::new(),
+        rope_local_theta: None,
+        defaulted: Vec::new(),
     }
 }

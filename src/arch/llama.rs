@@ -34,6 +34,11 @@ pub const TENSORS: TensorNames = TensorNames {
     down: Names { hf: "layers.{i}.mlp.down_proj", gguf: "blk.{i}.ffn_down" },
     ln_f: Names { hf: "norm", gguf: "output_norm" },
     unembedding: Names { hf: "lm_head", gguf: "output" },
+    q_norm: None,
+    k_norm: None,
+    post_attn_norm: None,
+    post_mlp_norm: None,
+    hf_norm_plus_one: false,
 };
 
 /// Qwen2's names are Llama's; only llama.cpp's Llama converter permutes q and k.
@@ -115,6 +120,14 @@ pub fn config_from_hf(root: &Value, family: Family) -> Result<Config> {
         tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
         bos_token_id,
         eos_token_ids,
+        embedding_scale: None,
+        query_pre_attn_scalar: None,
+        qk_norm: false,
+        post_norms: false,
+        sliding_window: None,
+        layer_types: Vec::new(),
+        rope_local_theta: None,
+        defaulted: Vec::new(),
     })
 }
 
@@ -146,5 +159,13 @@ pub fn config_from_gguf(k: &GgufKeys, c: Common, family: Family) -> Result<Confi
         tie_word_embeddings: !k.has_tensor("output.weight"),
         bos_token_id: c.bos_token_id,
         eos_token_ids: c.eos_token_ids,
+        embedding_scale: None,
+        query_pre_attn_scalar: None,
+        qk_norm: false,
+        post_norms: false,
+        sliding_window: None,
+        layer_types: Vec::new(),
+        rope_local_theta: None,
+        defaulted: Vec::new(),
     })
 }

@@ -8,7 +8,9 @@
 //! | --- | --- | --- |
 //! | [`gpt2`] | `gpt2` | `gpt2` |
 //! | [`llama`] | `llama`, `mistral` (no sliding window), `qwen2` | `llama`, `qwen2` |
+//! | [`gemma3`] | `gemma3_text` | `gemma3` |
 
+pub mod gemma3;
 pub mod gpt2;
 pub mod llama;
 
@@ -27,10 +29,14 @@ pub fn config_from_hf(bytes: &[u8]) -> Result<Config> {
         None | Some("gpt2") => gpt2::config_from_hf(&root)?,
         Some("llama" | "mistral") => llama::config_from_hf(&root, Family::Llama)?,
         Some("qwen2") => llama::config_from_hf(&root, Family::Qwen2)?,
+        Some("gemma3_text") => gemma3::config_from_hf(&root)?,
         Some(t) => {
-            return Err(Error::Config(format!(
-                "model_type is \"{t}\"; this engine runs the GPT-2 and Llama families (model_type \"gpt2\", \"llama\", \"mistral\" or \"qwen2\")"
-            )))
+            return Err(Error::Config(match gemma3::other_gemma(t) {
+                Some(why) => format!("model_type is \"{t}\": {why}"),
+                None => format!(
+                    "model_type is \"{t}\"; this engine runs GPT-2, the Llama family and Gemma 3 (model_type \"gpt2\", \"llama\", \"mistral\", \"qwen2\" or \"gemma3_text\")"
+                ),
+            }))
         }
     };
     cfg.validate()?;
@@ -60,7 +66,11 @@ pub fn family_of_gguf(g: &Gguf) -> Result<Family> {
         "llama" => Ok(Family::Llama),
         "qwen2" => Ok(Family::Qwen2),
         "gpt2" => Ok(Family::Gpt2),
-        other => Err(gguf_error(format!("general.architecture is \"{other}\"; this engine runs llama, qwen2 and gpt2"))),
+        "gemma3" => Ok(Family::Gemma3),
+        other => Err(gguf_error(match gemma3::other_gemma(other) {
+            Some(why) => format!("general.architecture is \"{other}\": {why}"),
+            None => format!("general.architecture is \"{other}\"; this engine runs llama, qwen2, gpt2 and gemma3"),
+        })),
     }
 }
 
@@ -73,6 +83,7 @@ pub fn config_from_gguf(g: &Gguf) -> Result<Config> {
     let cfg = match family {
         Family::Gpt2 => gpt2::config_from_gguf(&keys, common)?,
         Family::Llama | Family::Qwen2 => llama::config_from_gguf(&keys, common, family)?,
+        Family::Gemma3 => gemma3::config_from_gguf(&keys, common)?,
     };
     let key_length = keys.opt_usize("attention.key_length")?;
     let explicit_vocab = keys.opt_usize("vocab_size")?;
@@ -131,6 +142,10 @@ impl GgufKeys<'_> {
     }
     pub fn opt_str(&self, k: &str) -> Result<Option<&str>> {
         self.g.opt_as::<&str>(&self.key(k))
+    }
+    /// The value of `{arch}.{k}`, of whatever type, if the file has the key.
+    pub fn get(&self, k: &str) -> Option<&crate::gguf::Value> {
+        self.g.get(&self.key(k))
     }
     pub fn has_tensor(&self, name: &str) -> bool {
         self.g.tensor(name).is_some()
@@ -222,6 +237,16 @@ pub struct TensorNames {
     pub down: Names,
     pub ln_f: Names,
     pub unembedding: Names,
+    /// Gemma 3's QK-norm gains [head_dim] (one for every query head, one for every key head).
+    pub q_norm: Option<Names>,
+    pub k_norm: Option<Names>,
+    /// Gemma's norms on the attention's and the MLP's outputs, before the residual add.
+    pub post_attn_norm: Option<Names>,
+    pub post_mlp_norm: Option<Names>,
+    /// Hugging Face checkpoints store Gemma's norm gains as w of a norm that scales by
+    /// (1 + w); GGUF files store 1 + w (llama.cpp's converter adds the 1). The loader adds it
+    /// to a Hugging Face file's, so that every norm here scales by its gain.
+    pub hf_norm_plus_one: bool,
 }
 
 /// The tensor names of an architecture.
@@ -230,6 +255,7 @@ pub fn tensor_names(family: Family) -> TensorNames {
         Family::Gpt2 => gpt2::TENSORS,
         Family::Llama => llama::TENSORS,
         Family::Qwen2 => llama::QWEN2_TENSORS,
+        Family::Gemma3 => gemma3::TENSORS,
     }
 }
 
@@ -272,7 +298,13 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
     let permuted = names.gguf_qk_permuted && format == Format::Gguf;
     let (d, f, v) = (cfg.n_embd, cfg.n_inner, cfg.vocab_size);
     let layer_norm = cfg.norm == crate::config::Norm::LayerNorm;
+    let plus_one = names.hf_norm_plus_one && format == Format::HuggingFace;
     let vec = |n: &str, len: usize| -> Result<Array1<f32>> { Ok(Array1::from_vec(src.read(n, &[len])?)) };
+    // A norm's gain, as the forward pass applies it (see `hf_norm_plus_one`).
+    let gain = |nm: &Names, i: Option<usize>, len: usize| -> Result<Array1<f32>> {
+        let g = vec(&format!("{}.weight", src.name(nm, i)), len)?;
+        Ok(if plus_one { g + 1.0 } else { g })
+    };
     let mat = |n: &str, rows: usize, cols: usize| -> Result<Matrix> { src.matrix(n, [rows, cols]) };
     let bias = |n: &str, len: usize, has: bool| -> Result<Option<Array1<f32>>> {
         if has {
@@ -306,10 +338,9 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
         };
         Ok(Linear { w, b: bias(&n, out, has_bias)? })
     };
-    let norm = |nm: &Names, i: Option<usize>| -> Result<NormWeights> {
-        let n = src.name(nm, i);
-        Ok(NormWeights { g: vec(&format!("{n}.weight"), d)?, b: bias(&n, d, layer_norm)? })
-    };
+    let norm = |nm: &Names, i: Option<usize>| -> Result<NormWeights> { Ok(NormWeights { g: gain(nm, i, d)?, b: bias(&src.name(nm, i), d, layer_norm)? }) };
+    let head_norm = |nm: &Option<Names>, i: usize| nm.as_ref().filter(|_| cfg.qk_norm).map(|nm| gain(nm, Some(i), cfg.head_dim)).transpose();
+    let post_norm = |nm: &Option<Names>, i: usize| nm.as_ref().filter(|_| cfg.post_norms).map(|nm| norm(nm, Some(i))).transpose();
     let mut layers = Vec::with_capacity(cfg.n_layer);
     for i in 0..cfg.n_layer {
         // In the order of the block, so that a file cut short names its first missing tensor.
@@ -322,14 +353,21 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
                 rows(v, i, cfg.kv_width(), d, cfg.qkv_bias, None)?,
             ]),
         };
+        let (q_norm, k_norm) = (head_norm(&names.q_norm, i)?, head_norm(&names.k_norm, i)?);
+        let o = linear(&names.o, i, d, cfg.q_width(), cfg.o_bias)?;
+        let post_attn_norm = post_norm(&names.post_attn_norm, i)?;
         layers.push(LayerWeights {
             ln_1,
             qkv,
-            o: linear(&names.o, i, d, cfg.q_width(), cfg.o_bias)?,
+            q_norm,
+            k_norm,
+            o,
+            post_attn_norm,
             ln_2: norm(&names.ln_2, Some(i))?,
             up: linear(&names.up, i, f, d, cfg.mlp_bias)?,
             gate: names.gate.as_ref().filter(|_| cfg.gated_mlp).map(|g| linear(g, i, f, d, cfg.mlp_bias)).transpose()?,
             down: linear(&names.down, i, d, f, cfg.mlp_bias)?,
+            post_mlp_norm: post_norm(&names.post_mlp_norm, i)?,
         });
         progress(i + 1, cfg.n_layer);
     }

@@ -1,6 +1,8 @@
-//! Commands that ask why: `lens`, `attribute`, `heads`, and `compare` (two traces, part by part).
+//! Commands that ask why: `lens`, `attribute`, `heads`, `contrast` (one word in two
+//! sentences), and `compare` (two traces, part by part).
 
 use super::{ablate, backend, load_model, print_json, prompt_ids, usage, Args, Failure};
+use llm_xray::contrast::contrast;
 use llm_xray::heads::HeadScores;
 use llm_xray::instruments::{attribute, attribution_parts, lens, lens_parts};
 use llm_xray::Part;
@@ -93,6 +95,25 @@ pub fn cmd_heads(args: &Args) -> Result<(), Failure> {
             s.first_token,
             s.self_attention
         );
+    }
+    Ok(())
+}
+
+/// `contrast`: the word `--token` in sentences `--a` and `--b`, its vectors compared depth
+/// by depth (cosine, raw and centred; see llm_xray::contrast).
+pub fn cmd_contrast(args: &Args) -> Result<(), Failure> {
+    let model = load_model(args)?;
+    let (a, b, word) = (args.need("a")?, args.need("b")?, args.need("token")?);
+    let mut e = backend(args, model)?;
+    let c = block_on(contrast(&mut e, [a, b], word, [None, None], false))?;
+    if args.flag("json") {
+        return print_json(&c);
+    }
+    let label = |s: &llm_xray::contrast::Side| format!("{:?} at position {} of {:?}", s.tokens[s.position].text, s.position, s.text);
+    outln!("{:?} in two sentences:\n  A: {}\n  B: {}", word, label(&c.a), label(&c.b));
+    outln!("{:>16}  {:>7}  {:>8}  {:>9}  {:>9}", "depth", "cosine", "centred", "|A|", "|B|");
+    for (k, depth) in c.depths.iter().enumerate() {
+        outln!("{depth:>16}  {:>7.4}  {:>8.4}  {:>9.3}  {:>9.3}", c.cosine[k], c.centred[k], c.norms[k][0], c.norms[k][1]);
     }
     Ok(())
 }

@@ -1,12 +1,13 @@
-//! The forward pass on the CPU, written to be read next to the GPT-2 and Llama papers:
-//! embed, then per block norm → q|k|v → RoPE → causal attention → output projection → add,
-//! norm → MLP → add; then the final norm and the unembedding. Each step is an op of
+//! The forward pass on the CPU, written to be read next to the GPT-2, Llama and Gemma 3
+//! papers: embed, then per block norm → q|k|v → (QK-norm) → RoPE → causal attention (within
+//! a sliding window on Gemma's local layers) → output projection → (post-norm) → add, norm →
+//! MLP → (post-norm) → add; then the final norm and the unembedding. Each step is an op of
 //! [`super::fast`] (held to the plain [`super::ops`] by tests, and this whole pass held to
 //! Hugging Face `transformers` by tests/parity.rs); what the caller asked to record goes into
 //! the trace as it is computed.
 
-use super::fast::{activate_gated_into, activate_into, attention, data, data_mut, linear, norm, rope_with, softmax_rows_into, unembed};
-use super::ops::{embedding, rope_angles, split_heads};
+use super::fast::{activate_gated_into, activate_into, attention_with, data, data_mut, linear, norm, rms_norm_heads, rope_with, softmax_rows_into, unembed};
+use super::ops::{embedding, rope_angles, split_heads, Scheme};
 use crate::ablation::Ablation;
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -22,6 +23,9 @@ struct KvCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
 }
+
+/// (sin, cos) of RoPE's angle for each position of a run and each frequency: [T, hd/2].
+type SinCos = Vec<(f32, f32)>;
 
 pub struct CpuBackend {
     model: Arc<Model>,
@@ -95,9 +99,19 @@ impl CpuBackend {
         let t = ids.len();
         let mut rec = Recorder::new(cfg, parts, Dims::new(cfg, start, t)).keep(positions, start);
         let eps = cfg.layer_norm_epsilon;
-        let angles = rope_angles(start, if cfg.rope_theta.is_some() { t } else { 0 }, &cfg.rope_inv_freq());
+        // The (sin, cos) tables of this run's positions, one per RoPE base (Gemma's sliding
+        // layers have their own), computed once for every layer and head.
+        let mut angles: Vec<(f32, SinCos)> = Vec::new();
+        for l in 0..cfg.n_layer {
+            if let Some(theta) = cfg.layer_rope_theta(l).filter(|th| !angles.iter().any(|(a, _)| a == th)) {
+                angles.push((theta, rope_angles(start, t, &cfg.layer_rope_inv_freq(l))));
+            }
+        }
 
-        let tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
+        let mut tok_emb = embedding(&w.wte, ids.iter().map(|&i| i as usize));
+        if let Some(scale) = cfg.embedding_scale {
+            tok_emb *= scale;
+        }
         let mut x = match &w.wpe {
             Some(wpe) => {
                 let pos_emb = embedding(wpe, start..start + t);
@@ -122,9 +136,15 @@ impl CpuBackend {
             rec.put(at, Part::Q, || split_heads(qkv.slice(qc), cfg.n_head));
             rec.put(at, Part::K, || split_heads(qkv.slice(kc), cfg.n_kv_head));
             rec.put(at, Part::V, || split_heads(qkv.slice(vc), cfg.n_kv_head));
-            if cfg.rope_theta.is_some() {
-                rope_with(qkv.slice_mut(qc), cfg.head_dim, &angles);
-                rope_with(qkv.slice_mut(kc), cfg.head_dim, &angles);
+            if let (Some(qn), Some(kn)) = (&lw.q_norm, &lw.k_norm) {
+                rms_norm_heads(qkv.slice_mut(qc), qn, eps);
+                rms_norm_heads(qkv.slice_mut(kc), kn, eps);
+                rec.put(at, Part::QNorm, || split_heads(qkv.slice(qc), cfg.n_head));
+                rec.put(at, Part::KNorm, || split_heads(qkv.slice(kc), cfg.n_kv_head));
+            }
+            if let Some((_, angles)) = cfg.layer_rope_theta(l).and_then(|theta| angles.iter().find(|(th, _)| *th == theta)) {
+                rope_with(qkv.slice_mut(qc), cfg.head_dim, angles);
+                rope_with(qkv.slice_mut(kc), cfg.head_dim, angles);
                 rec.put(at, Part::QRot, || split_heads(qkv.slice(qc), cfg.n_head));
                 rec.put(at, Part::KRot, || split_heads(qkv.slice(kc), cfg.n_kv_head));
             }
@@ -137,14 +157,25 @@ impl CpuBackend {
             let values = ArrayView2::from_shape((start + t, kvw), &self.cache.v[l][..]).expect("cache rows are [Tk, kv_width]");
 
             let keep = (rec.wants(Part::AttnScores), rec.wants(Part::AttnProbs));
-            let mut a = attention(qkv.slice(qc), keys, values, start, cfg.n_head, cfg.n_kv_head, keep);
+            let scheme = Scheme { scale: cfg.attention_scale(), window: cfg.layer_window(l) };
+            let mut a = attention_with(qkv.slice(qc), keys, values, start, (cfg.n_head, cfg.n_kv_head), scheme, keep);
             rec.put(at, Part::AttnScores, || std::mem::take(&mut a.scores));
             rec.put(at, Part::AttnProbs, || std::mem::take(&mut a.probs));
             self.ablation.apply(l, &mut a.heads, cfg.head_dim);
             let attn_out = linear(&a.heads, &lw.o);
             rec.put(at, Part::HeadOutputs, || into_flat(a.heads));
-            x += &attn_out;
-            rec.put(at, Part::AttnOut, || into_flat(attn_out));
+            match &lw.post_attn_norm {
+                Some(pn) => {
+                    let added = norm(&attn_out, pn, cfg.norm, eps);
+                    rec.put(at, Part::AttnOut, || into_flat(attn_out));
+                    x += &added;
+                    rec.put(at, Part::PostAttnNorm, || into_flat(added));
+                }
+                None => {
+                    x += &attn_out;
+                    rec.put(at, Part::AttnOut, || into_flat(attn_out));
+                }
+            }
             rec.put(at, Part::ResidMid, || flat(&x));
 
             let h = norm(&x, &lw.ln_2, cfg.norm, eps);
@@ -152,8 +183,18 @@ impl CpuBackend {
             rec.put(at, Part::Ln2, || into_flat(h));
             let mlp_out = linear(&hidden, &lw.down);
             rec.put(at, Part::MlpPost, || into_flat(hidden));
-            x += &mlp_out;
-            rec.put(at, Part::MlpOut, || into_flat(mlp_out));
+            match &lw.post_mlp_norm {
+                Some(pn) => {
+                    let added = norm(&mlp_out, pn, cfg.norm, eps);
+                    rec.put(at, Part::MlpOut, || into_flat(mlp_out));
+                    x += &added;
+                    rec.put(at, Part::PostMlpNorm, || into_flat(added));
+                }
+                None => {
+                    x += &mlp_out;
+                    rec.put(at, Part::MlpOut, || into_flat(mlp_out));
+                }
+            }
             rec.put(at, Part::ResidPost, || flat(&x));
         }
 

@@ -68,6 +68,9 @@ impl GpuBackend {
     }
 
     pub async fn with_options(model: Arc<Model>, opts: GpuOptions) -> Result<GpuBackend> {
+        if model.config.model_type == crate::config::Family::Gemma3 {
+            return Err(Error::Backend("Gemma 3 is not yet on the GPU (no WGSL kernels for its sliding-window attention, QK-norm and post-norms yet)".into()));
+        }
         let ctx = Context::new(wanted_binding(&model.config)).await?;
         let pipelines = Pipelines::new(&ctx, ops::ALL).await?;
         let table_bytes = opts.max_binding_bytes.map_or(ctx.max_binding, |b| b.min(ctx.max_binding));

@@ -10,6 +10,8 @@
 
 use crate::ablation::{Ablation, AblationMode};
 use crate::backend::{prompt_ablation, BackendInfo, Choice, Engine};
+use crate::batched::BatchedMatrix;
+use crate::contrast::Contrast;
 use crate::error::{Error, Result};
 use crate::heads::{Census, HeadScores};
 use crate::instruments::{self, Attribution, LensLayer};
@@ -152,12 +154,15 @@ pub fn session_parts(model: &Model) -> Parts {
     if model.config.rope_theta.is_some() {
         keep.extend([Part::Q, Part::K, Part::QRot, Part::KRot]);
     }
+    // Gemma's q and k after QK-norm, and what its blocks add after their post-norms.
+    keep.extend([Part::QNorm, Part::KNorm, Part::PostAttnNorm, Part::PostMlpNorm]);
     Parts::of(&keep.into_iter().filter(|p| p.applies_to(&model.config)).collect::<Vec<_>>())
 }
 
 /// The parts a run records for the store: what it keeps, plus what the norms need.
 fn run_parts(keep: Parts) -> Parts {
-    Parts::of(&keep.iter().chain([Part::AttnOut, Part::MlpOut, Part::ResidPost, Part::TokEmb, Part::PosEmb]).collect::<Vec<_>>())
+    let norms = [Part::AttnOut, Part::PostAttnNorm, Part::MlpOut, Part::PostMlpNorm, Part::ResidPost, Part::TokEmb, Part::PosEmb];
+    Parts::of(&keep.iter().chain(norms).collect::<Vec<_>>())
 }
 
 /// Bytes of recorded activations the page allows itself per context.
@@ -412,6 +417,20 @@ impl Session {
     /// current step).
     pub fn lens(&self, k: usize, target: Option<u32>) -> Result<Vec<LensLayer>> {
         instruments::lens(self.model(), &self.store, k, target)
+    }
+
+    /// One head's queries for the first `at` tokens as one matrix product (see
+    /// [`crate::batched`]); `layer` and `head` 0-based.
+    pub fn batched_query(&self, layer: usize, head: usize, at: usize) -> Result<BatchedMatrix> {
+        crate::batched::batched_query(self.model(), &self.store, layer, head, at)
+    }
+
+    /// `word` in two sentences, compared depth by depth (see [`crate::contrast`]), or the
+    /// tokens at `positions` where given. Both run on a CPU engine of their own, so the
+    /// context's keys and values stay as they are.
+    pub async fn contrast(&self, texts: [&str; 2], word: &str, positions: [Option<usize>; 2]) -> Result<Contrast> {
+        let mut engine = Engine::cpu(self.model().clone());
+        crate::contrast::contrast(&mut engine, texts, word, positions, true).await
     }
 
     /// Direct logit attribution of `token` at `position` (0-based).

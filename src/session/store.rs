@@ -8,16 +8,17 @@ use crate::trace::{Layout, Part, PartSource, Parts, Tensor, TokenInfo, Trace};
 use serde::Serialize;
 
 /// The L2 norm of the residual stream and of what each block adds to it, per token:
-/// what the page's residual view draws.
+/// what the page's residual view draws. Where a block's output passes a norm before it is
+/// added (Gemma's post-norms), what it adds is that norm's output.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ResidualNorms {
     /// ‖embedding‖ (token + position embedding: the stream entering layer 1) [T].
     pub embedding: Vec<f32>,
     /// Per layer: ‖residual after the block‖ [L][T].
     pub after_layer: Vec<Vec<f32>>,
-    /// Per layer: ‖attention output‖ [L][T].
+    /// Per layer: ‖attention output‖ (Gemma: after its post-norm) [L][T].
     pub attention: Vec<Vec<f32>>,
-    /// Per layer: ‖MLP output‖ [L][T].
+    /// Per layer: ‖MLP output‖ (Gemma: after its post-norm) [L][T].
     pub mlp: Vec<Vec<f32>>,
 }
 
@@ -132,8 +133,8 @@ impl Store {
     }
 
     /// Appends a run of the tokens after the stored ones. The run must have recorded the
-    /// attention output, MLP output and residual stream (for the norms) and the token
-    /// embeddings.
+    /// attention output, MLP output (or their post-norms) and residual stream (for the
+    /// norms) and the token embeddings.
     pub fn append(&mut self, mut tr: Trace, keep: Parts) -> Result<()> {
         let t0 = self.len();
         if tr.start_position != t0 {
@@ -148,9 +149,11 @@ impl Store {
         self.norms.mlp.resize(n_layer, Vec::new());
         for (l, layer) in tr.layers.iter().enumerate() {
             let rows = |p: Part| layer.get(p).map(|x| (0..x.shape[0]).map(|i| l2(x.row(i))).collect::<Vec<_>>()).ok_or_else(|| missing(p.name()));
+            // What the block adds: the post-norm's output where the model has one.
+            let added = |post: Part, out: Part| if layer.get(post).is_some() { rows(post) } else { rows(out) };
             self.norms.after_layer[l].extend(rows(Part::ResidPost)?);
-            self.norms.attention[l].extend(rows(Part::AttnOut)?);
-            self.norms.mlp[l].extend(rows(Part::MlpOut)?);
+            self.norms.attention[l].extend(added(Part::PostAttnNorm, Part::AttnOut)?);
+            self.norms.mlp[l].extend(added(Part::PostMlpNorm, Part::MlpOut)?);
         }
         let mut add = |layer: Option<usize>, p: Part, t: Tensor| {
             if !keep.has(p) {

@@ -15,6 +15,7 @@ import { tests as instrumentTests } from './instruments.mjs';
 import { tests as protocolTests } from './protocol.mjs';
 import { tests as staleTests } from './stale.mjs';
 import { tests as largeTests } from './large.mjs';
+import { tests as tourTests } from './tour.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.LLM_XRAY_CLI || path.join(process.env.CARGO_TARGET_DIR || path.join(root, 'target'), 'release', 'llm-xray');
@@ -44,8 +45,15 @@ const have = { smollm2: fs.existsSync(smollm2) };
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...smollm2Tests, ...largeTests]) {
+for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...smollm2Tests, ...largeTests]) {
   if (only && !t.name.includes(only)) continue;
+  // A test that needs something this checkout lacks says what, and is skipped.
+  const lacking = t.skip && t.skip({ root });
+  if (lacking) {
+    skipped++;
+    console.log(`skip ${t.name}\n     (${lacking})`);
+    continue;
+  }
   if (t.needs && !have[t.needs]) {
     skipped++;
     console.log(`skip ${t.name}\n     (${t.needs} is not fetched: \`npm run models\` could not reach PyPI)`);

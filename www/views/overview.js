@@ -12,7 +12,7 @@ import { state, visibleTokens } from '../store.js';
 import { actions } from '../controller.js';
 import { data, failed } from '../data.js';
 
-/** Thumbnails are pooled to at most this many rows and columns (src/session.rs `pool`). */
+/** Thumbnails are pooled to at most this many rows and columns (src/session/mod.rs `pool`). */
 const SIZE = 32;
 
 /**

@@ -12,9 +12,9 @@
 //! multiple of every block size) and transposes it into the panel, so every weight is
 //! dequantized once per block of k and multiplied, as f32, by every row of A.
 
+use super::dequant;
 #[cfg(target_arch = "x86_64")]
 use super::{simd_level, Simd};
-use super::dequant;
 use crate::matrix::{Blocks, Matrix};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 

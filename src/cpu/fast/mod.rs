@@ -34,7 +34,7 @@
 mod dequant;
 mod gemm;
 
-use super::ops::AttentionOut;
+use super::ops::{seen_keys, AttentionOut, Scheme};
 use crate::config::{Activation, Norm};
 use crate::weights::{Linear, Matrix, NormWeights};
 use gemm::{matmul, matmul_blocks, matmul_into};
@@ -89,6 +89,17 @@ pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
     out
 }
 
+/// RMSNorm of every `g.len()`-wide head of every row of x [T, heads·hd], in place, with the
+/// one gain g [hd] (Gemma 3's QK-norm).
+pub fn rms_norm_heads(mut x: ArrayViewMut2<f32>, g: &Array1<f32>, eps: f32) {
+    let g = g.as_slice().expect("weights are contiguous");
+    for mut row in x.rows_mut() {
+        for head in row.as_slice_mut().expect("rows are contiguous").chunks_exact_mut(g.len().max(1)) {
+            rms_norm_row(head, g, eps);
+        }
+    }
+}
+
 /// The model's norm (LayerNorm or RMSNorm) with these weights.
 pub fn norm(x: &Array2<f32>, w: &NormWeights, kind: Norm, eps: f32) -> Array2<f32> {
     match kind {
@@ -130,10 +141,23 @@ pub fn attention(
     n_kv_head: usize,
     keep: (bool, bool),
 ) -> AttentionOut {
+    let scheme = Scheme { scale: 1.0 / ((q.ncols() / n_head) as f32).sqrt(), window: None };
+    attention_with(q, keys, values, start, (n_head, n_kv_head), scheme, keep)
+}
+
+/// As [`attention`], with the scale and the sliding window of `scheme`.
+pub fn attention_with(
+    q: ArrayView2<f32>,
+    keys: ArrayView2<f32>,
+    values: ArrayView2<f32>,
+    start: usize,
+    (n_head, n_kv_head): (usize, usize),
+    scheme: Scheme,
+    keep: (bool, bool),
+) -> AttentionOut {
     let (t, tk) = (q.nrows(), keys.nrows());
     let hd = q.ncols() / n_head;
     let group = n_head / n_kv_head;
-    let scale = 1.0 / (hd as f32).sqrt();
     let size = t * tk;
     // Scores and probabilities are computed straight into the recorded [H, T, Tk] tensors
     // when they are kept, else into one head's worth of scratch.
@@ -149,19 +173,22 @@ pub fn attention(
         let scores = if keep.0 { &mut out.scores[h * size..(h + 1) * size] } else { &mut scratch_s[..] };
         let mut sv = ArrayViewMut2::from_shape((t, tk), scores).expect("[T, Tk]");
         matmul_into(q.slice(qc), keys.slice(kc).t(), None, sv.view_mut());
-        sv *= scale;
-        // Causal mask: the token at position start+i sees keys 0..=start+i only.
+        sv *= scheme.scale;
+        // The mask: the token at position start+i sees the keys of `seen_keys` only.
         for (i, mut row) in sv.rows_mut().into_iter().enumerate() {
-            row.slice_mut(s![(start + i + 1).min(tk)..]).fill(f32::NEG_INFINITY);
+            let seen = seen_keys(start + i, tk, scheme.window);
+            row.slice_mut(s![..seen.start]).fill(f32::NEG_INFINITY);
+            row.slice_mut(s![seen.end..]).fill(f32::NEG_INFINITY);
         }
         let probs = if keep.1 { &mut out.probs[h * size..(h + 1) * size] } else { &mut scratch_p[..] };
         // Softmax over the keys each query sees; the masked ones get probability 0 (what
         // e^(−∞) gives), without computing it.
         let scores = sv.as_slice().expect("contiguous");
         for (i, (s, p)) in scores.chunks(tk.max(1)).zip(probs.chunks_mut(tk.max(1))).enumerate() {
-            let seen = (start + i + 1).min(tk);
-            softmax_rows_into(&s[..seen], &mut p[..seen], seen.max(1));
-            p[seen..].fill(0.0);
+            let seen = seen_keys(start + i, tk, scheme.window);
+            p[..seen.start].fill(0.0);
+            softmax_rows_into(&s[seen.clone()], &mut p[seen.clone()], seen.len().max(1));
+            p[seen.end..].fill(0.0);
         }
         let pv = ArrayView2::from_shape((t, tk), &*probs).expect("[T, Tk]");
         matmul_into(pv, values.slice(kc), None, out.heads.slice_mut(qc));

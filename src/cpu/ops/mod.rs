@@ -13,9 +13,9 @@ mod rope;
 mod softmax;
 
 pub use activation::{activate, gelu_new, silu};
-pub use attention::{attention, AttentionOut};
+pub use attention::{attention, attention_with, seen_keys, AttentionOut, Scheme};
 pub use embedding::{embedding, split_heads, unembed};
 pub use linear::{linear, matmul};
-pub use norm::{layer_norm, norm, rms_norm, rms_scale};
+pub use norm::{layer_norm, norm, rms_norm, rms_norm_heads, rms_scale};
 pub use rope::{rope, rope_angles};
 pub use softmax::softmax;

@@ -1,8 +1,8 @@
-//! LayerNorm (GPT-2) and RMSNorm (Llama).
+//! LayerNorm (GPT-2) and RMSNorm (Llama, Gemma; Gemma 3 also per attention head).
 
 use crate::config::Norm;
 use crate::weights::NormWeights;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayViewMut2};
 
 /// LayerNorm of each row: (x − mean) / √(var + ε) · g + b, the variance around the mean.
 pub fn layer_norm(x: &Array2<f32>, g: &Array1<f32>, b: &Array1<f32>, eps: f32) -> Array2<f32> {
@@ -34,6 +34,21 @@ pub fn rms_norm(x: &Array2<f32>, g: &Array1<f32>, eps: f32) -> Array2<f32> {
         }
     }
     out
+}
+
+/// RMSNorm of every `g.len()`-wide head of every row of x [T, heads·hd], in place, with the
+/// one gain g [hd] (Gemma 3's QK-norm).
+pub fn rms_norm_heads(mut x: ArrayViewMut2<f32>, g: &Array1<f32>, eps: f32) {
+    let hd = g.len();
+    for mut row in x.rows_mut() {
+        for h in 0..row.len() / hd {
+            let head: Vec<f32> = (0..hd).map(|c| row[h * hd + c]).collect();
+            let inv = 1.0 / rms_scale(&head, eps);
+            for c in 0..hd {
+                row[h * hd + c] = g[c] * (head[c] * inv);
+            }
+        }
+    }
 }
 
 /// The model's norm (LayerNorm or RMSNorm) with these weights.

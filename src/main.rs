@@ -22,7 +22,7 @@ USAGE:
   llm-xray contrast  --model M --a TEXT --b TEXT --token WORD [--json]
   llm-xray info      --model M
   llm-xray compare   A.json B.json [--tolerance 1e-4]
-  llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
+  llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels] [--f32]
 
 Every command takes --backend cpu|gpu|auto (default cpu). --ablate replaces the output of
 the listed heads (layers and heads counted from 1, as `heads` prints them) before the
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         "lens" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "top", "target", "ablate", "ablate-mode"])).and_then(|a| why::cmd_lens(&a)),
         "attribute" => Args::parse(rest, &["json"], &opts(&["prompt", "ids", "token", "position"])).and_then(|a| why::cmd_attribute(&a)),
         "tokenize" => Args::parse(rest, &[], &opts(&["prompt"])).and_then(|a| run::cmd_tokenize(&a)),
-        "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
+        "bench" => Args::parse(rest, &["kernels", "f32"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| why::cmd_heads(&a)),
         "contrast" => Args::parse(rest, &["json"], &opts(&["a", "b", "token"])).and_then(|a| why::cmd_contrast(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| run::cmd_info(&a)),

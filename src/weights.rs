@@ -54,6 +54,7 @@ impl Storage {
 }
 
 /// `x · w + b`: `w` is [in, out] when f32, [out, in] when blocks ([`Matrix`]).
+#[derive(Clone)]
 pub struct Linear {
     pub w: Matrix,
     pub b: Option<Array1<f32>>,
@@ -92,11 +93,13 @@ impl Linear {
 }
 
 /// A norm's gain, and its bias for LayerNorm (RMSNorm has none).
+#[derive(Clone)]
 pub struct NormWeights {
     pub g: Array1<f32>,
     pub b: Option<Array1<f32>>,
 }
 
+#[derive(Clone)]
 pub struct LayerWeights {
     /// The norm before attention (GPT-2 `ln_1`, Llama `input_layernorm`).
     pub ln_1: NormWeights,
@@ -124,6 +127,7 @@ pub struct LayerWeights {
     pub post_mlp_norm: Option<NormWeights>,
 }
 
+#[derive(Clone)]
 pub struct Weights {
     /// Token embedding table [vocab_size, d].
     pub wte: Matrix,
@@ -221,6 +225,25 @@ impl Weights {
             bytes += vectors(&l.ln_1) + vectors(&l.ln_2) + bias(&l.qkv) + bias(&l.o) + bias(&l.up) + l.gate.as_ref().map_or(0, bias) + bias(&l.down);
         }
         (text, bytes as u64)
+    }
+
+    /// The same weights with every matrix dequantized to f32, as the engine held them before
+    /// blocks stayed in memory: the baseline `llm-xray bench --f32` times against.
+    pub fn dequantized(&self) -> Weights {
+        let lin = |l: &Linear| Linear::f32(l.in_out().into_owned(), l.b.clone());
+        let table = |m: &Matrix| Matrix::F32(m.to_f32());
+        let mut w = self.clone();
+        for l in &mut w.layers {
+            l.qkv = lin(&l.qkv);
+            l.o = lin(&l.o);
+            l.up = lin(&l.up);
+            l.gate = l.gate.as_ref().map(lin);
+            l.down = lin(&l.down);
+        }
+        w.wte = table(&self.wte);
+        w.wpe = self.wpe.as_ref().map(table);
+        w.lm_head = self.lm_head.as_ref().map(table);
+        w
     }
 
     pub fn param_counts(&self, cfg: &Config) -> Vec<ParamCount> {

@@ -2,11 +2,15 @@
 
 use super::{engine, load_model, usage, Args, Failure};
 use llm_xray::Parts;
+use llm_xray::Model;
 use pollster::block_on;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
 /// one backend or, with `--backend all`, on the CPU and the GPU in the same run. Rows start
-/// with the backend name so scripts/bench.sh can pick them out. `--kernels` adds the GPU's
+/// with the backend name so scripts/bench.sh can pick them out. `--f32` also times each backend
+/// on the weights dequantized to f32 (rows `cpu-f32`, `gpu-f32`) and gives the ratios. `--kernels` adds the GPU's
 /// time per kernel (timestamp queries, where the adapter has them).
 pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
@@ -45,10 +49,27 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
         cfg.vocab_size,
         cfg.n_positions
     );
-    // (backend, tokens, trace ms, step ms)
-    let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
+    // (row label, backend, model): with `--f32`, each backend also runs the same weights
+    // dequantized to f32 on load, as the engine held them before blocks stayed in memory.
+    let mut runs: Vec<(String, &str, Arc<Model>)> = Vec::new();
+    let baseline = if args.flag("f32") {
+        let mut m = Model::load(&PathBuf::from(args.need("model")?))?;
+        m.weights = m.weights.dequantized();
+        Some(Arc::new(m))
+    } else {
+        None
+    };
     for &name in &names {
-        let mut e = match engine(name, model.clone()) {
+        runs.push((name.to_string(), name, model.clone()));
+        if let Some(b) = &baseline {
+            runs.push((format!("{name}-f32"), name, b.clone()));
+        }
+    }
+    // (row label, tokens, trace ms, step ms)
+    let mut results: Vec<(String, usize, f64, f64)> = Vec::new();
+    for (label, name, m) in &runs {
+        let (label, name) = (label.as_str(), *name);
+        let mut e = match engine(name, m.clone()) {
             Ok(e) => e,
             Err(f) if names.len() > 1 => {
                 eprintln!("note: skipping the {name} backend: {}", f.msg);
@@ -56,7 +77,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
             }
             Err(f) => return Err(f),
         };
-        outln!("\n{name}: {}", e.describe());
+        outln!("\n{label}: {}, weights held as {}", e.describe(), if label.ends_with("-f32") { "f32 (dequantized on load)" } else { m.storage.held.as_str() });
         outln!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
         // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
         block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
@@ -70,8 +91,8 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
                 step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
             }
             let (full, step) = (median(full), median(step));
-            outln!("{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
-            results.push((name, t, full, step));
+            outln!("{label:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
+            results.push((label.to_string(), t, full, step));
         }
         if args.flag("kernels") && e.info().kind == "gpu" {
             let t = *lengths.last().expect("at least one length");
@@ -95,6 +116,18 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
         for &t in &lengths {
             if let (Some(g), Some(c)) = (get("gpu", t), get("cpu", t)) {
                 outln!("{t:>6} {:>12.2} {:>12.2}", g.0 / c.0, g.1 / c.1);
+            }
+        }
+    }
+    for &name in names.iter().filter(|_| baseline.is_some()) {
+        let f32_name = format!("{name}-f32");
+        if lengths.iter().any(|&t| get(name, t).is_some() && get(&f32_name, t).is_some()) {
+            outln!("\n{name}: time with the weights as held / time with them dequantized to f32 (below 1: held is faster)");
+            outln!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
+            for &t in &lengths {
+                if let (Some(q), Some(f)) = (get(name, t), get(&f32_name, t)) {
+                    outln!("{t:>6} {:>12.2} {:>12.2}", q.0 / f.0, q.1 / f.1);
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './serve.mjs';
-import { launch, openPage, waitReady, waitIdle, typePrompt } from '../tests/browser/harness.mjs';
+import { launch, openPage, waitReady, waitIdle, typePrompt, gotoStage } from '../tests/browser/harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = process.argv.includes('--rounds') ? Number(process.argv[process.argv.indexOf('--rounds') + 1]) : 5;
@@ -140,11 +140,15 @@ try {
     const text = prompt(nWords, r);
     await typePrompt(page, text, 180000);
     res.oursTokens.push(await page.locator('#chips .chip').count());
-    res.oursPrefill.push(await runMs());
+    // A prefill counts only when the run computed the whole prompt (no cached prefix).
+    const status = await page.textContent('#prompt-status');
+    if (/last run: \d+ tokens? in/.test(status)) res.oursPrefill.push(await runMs());
+    else console.log(`peer note: round ${r}: not a whole prefill, left out ("${status}")`);
+    await gotoStage(page, 'Next token');
     for (let s = 0; s < 3; s++) {
       const n = await page.locator('#chips .chip').count();
       await page.click('#generate');
-      await page.waitForFunction((n) => document.querySelectorAll('#chips .chip').length === n + 1 && document.getElementById('stage').getAttribute('aria-busy') === 'false', n, { timeout: 120000 });
+      await page.waitForFunction((n) => document.querySelectorAll('#chips .chip').length === n + 1 && !document.querySelector('#chips .chip.later') && document.getElementById('stage').getAttribute('aria-busy') === 'false', n, { timeout: 120000 });
       res.oursDecode.push(await runMs());
     }
     const t = await theirs.page.evaluate(([text, n]) => window.complete(text, n), [text, DECODE]);

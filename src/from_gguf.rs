@@ -37,7 +37,7 @@ pub fn footprint(prefix: &[u8], file_len: u64) -> Result<Footprint> {
             None => by_type.push((t.ty, bytes)),
         }
     }
-    by_type.sort_by(|a, b| b.1.cmp(&a.1));
+    by_type.sort_by_key(|b| std::cmp::Reverse(b.1));
     let held = match by_type.first() {
         Some((ty, _)) if ty.block_size() > 1 => format!("{ty} blocks"),
         Some(_) => "16-bit".to_string(),
@@ -228,7 +228,7 @@ impl TensorSource for File<'_, '_> {
             return Ok(Matrix::F32(Array2::from_shape_vec((rows, cols), v).expect("length checked against shape")));
         }
         let range = self.g.raw_range(t)?;
-        Matrix::blocks(name, t.ty, rows, cols, Bytes::new(self.bytes.clone(), range), |m| err(m))
+        Matrix::blocks(name, t.ty, rows, cols, Bytes::new(self.bytes.clone(), range), err)
     }
 }
 

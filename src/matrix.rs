@@ -146,7 +146,7 @@ impl Blocks {
     }
 }
 
-/// A matrix of learned parameters. In a [`crate::weights::Linear`], F32 is [in, out] (so
+/// A matrix of learned parameters. In a `Linear` (weights.rs), F32 is [in, out] (so
 /// that x · W needs no transpose) and Blocks is [out, in]; an embedding table is
 /// [rows, width] either way.
 #[derive(Clone)]

@@ -112,7 +112,7 @@ pub const SUPPORTED: [GgmlType; 13] = {
 };
 
 /// The types the engine holds in memory as stored, dequantizing them inside the matmuls
-/// ([`crate::matrix::Blocks`]). Of the others it accepts, F32 is held as f32, and Q2_K and
+/// (`Blocks` (matrix.rs)). Of the others it accepts, F32 is held as f32, and Q2_K and
 /// Q3_K (rare, and not worth kernels of their own) are dequantized to f32 on load.
 pub const BLOCKS: [GgmlType; 10] = {
     use GgmlType::*;
@@ -229,7 +229,7 @@ fn decode(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
 /// time. Inlined into its callers, so that it is compiled for their SIMD.
 ///
 /// # Panics
-/// For a type not in [`BLOCKS`] (a caller's bug: [`crate::matrix::Blocks`] holds no other).
+/// For a type not in [`BLOCKS`] (a caller's bug: `Blocks` (matrix.rs) holds no other).
 #[inline(always)]
 pub fn decode_blocks(ty: GgmlType, raw: &[u8], out: &mut [f32]) {
     debug_assert_eq!(raw.len() / ty.type_size() * ty.block_size(), out.len(), "{ty}: blocks and values differ");

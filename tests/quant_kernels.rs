@@ -118,3 +118,17 @@ fn real_tensors_of_every_type_in_the_cached_models_match_the_reference() {
     }
     eprintln!("real tensors checked: {seen:?}");
 }
+
+#[test]
+fn the_size_check_counts_weights_as_held_not_as_f32() {
+    // The page refuses a model before its download from this figure: for a quantized file
+    // it is about the file's size (the blocks stay in it), far below the f32 size.
+    for path in cached_ggufs() {
+        let bytes = std::fs::read(&path).unwrap();
+        let f = llm_xray::model::Footprint::from_gguf_header(&bytes, bytes.len() as u64, "model.gguf").unwrap();
+        let file = bytes.len() as u64;
+        assert!(f.held_bytes >= file && f.held_bytes < file + file / 10, "{}: held {} bytes for a file of {file}", path.display(), f.held_bytes);
+        assert!(f.held_bytes * 3 < f.f32_bytes, "{}: held {} bytes, f32 {}", path.display(), f.held_bytes, f.f32_bytes);
+        assert!(f.held.ends_with(" blocks"), "{}: {}", path.display(), f.held);
+    }
+}

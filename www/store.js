@@ -150,7 +150,7 @@ export const state = {
   bytesMoved: 0,
 };
 
-/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress'} StoreEvent */
+/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress' | 'memory'} StoreEvent */
 
 /** @type {Map<StoreEvent, ((arg?: any) => void)[]>} */
 const listeners = new Map();

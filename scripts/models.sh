@@ -103,7 +103,7 @@ install() {
 }
 
 install "$(smollm2)" www/models/smollm2-135m-instruct
-echo "SmolLM2-135M-Instruct: www/models/smollm2-135m-instruct/model.gguf ($(du -h www/models/smollm2-135m-instruct/model.gguf | cut -f1), 4-bit Q4_1; the page dequantizes it to f32, about 640 MB in the tab with its activations)"
+echo "SmolLM2-135M-Instruct: www/models/smollm2-135m-instruct/model.gguf ($(du -h www/models/smollm2-135m-instruct/model.gguf | cut -f1), 4-bit Q4_1; held in its blocks, dequantized inside the matmuls)"
 echo "$GEMMA_NOTICE"
 install "$(gemma3)" www/models/gemma-3-270m
-echo "Gemma 3 270M: www/models/gemma-3-270m/model.gguf ($(du -h www/models/gemma-3-270m/model.gguf | cut -f1), Q4_K_M; dequantized to f32 it takes about 1.1 GB)"
+echo "Gemma 3 270M: www/models/gemma-3-270m/model.gguf ($(du -h www/models/gemma-3-270m/model.gguf | cut -f1), Q4_K_M; held in its blocks, dequantized inside the matmuls)"

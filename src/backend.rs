@@ -236,8 +236,14 @@ impl Engine {
     /// Runs `ids` after the context. A GPU that fails (lost device, failed pipeline) hands
     /// over to the CPU, which replays the context and runs the call, so no run is lost.
     pub async fn run(&mut self, ids: &[u32], parts: Parts) -> Result<Trace> {
-        let Some(g) = &mut self.gpu else { return self.cpu.run(ids, parts) };
-        let err = match g.run(ids, parts).await {
+        self.run_positions(ids, parts, &Positions::All).await
+    }
+
+    /// As [`Engine::run`], keeping the per-position parts of `positions` only (each backend
+    /// then unembeds those rows alone).
+    pub async fn run_positions(&mut self, ids: &[u32], parts: Parts, positions: &Positions) -> Result<Trace> {
+        let Some(g) = &mut self.gpu else { return self.cpu.run_positions(ids, parts, positions) };
+        let err = match g.run_positions(ids, parts, positions).await {
             Err(Error::Backend(m)) => m,
             other => return other,
         };
@@ -260,7 +266,7 @@ impl Engine {
         if !context.is_empty() {
             self.cpu.run(&context, Parts::none())?;
         }
-        let mut tr = self.cpu.run(ids, parts)?;
+        let mut tr = self.cpu.run_positions(ids, parts, positions)?;
         tr.elapsed_ms = now_ms() - started;
         Ok(tr)
     }
@@ -274,12 +280,7 @@ impl Engine {
     /// A fresh run of a whole prompt keeping the per-position parts of `positions` only.
     pub async fn trace_positions(&mut self, ids: &[u32], parts: Parts, positions: &Positions) -> Result<Trace> {
         self.reset();
-        if self.gpu.is_none() {
-            return self.cpu.run_positions(ids, parts, positions);
-        }
-        let mut tr = self.run(ids, parts).await?;
-        tr.keep_positions(positions);
-        Ok(tr)
+        self.run_positions(ids, parts, positions).await
     }
 }
 

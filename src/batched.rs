@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::instruments::embedding_stream;
 use crate::model::Model;
 use crate::trace::{Part, PartSource};
-use crate::weights::Linear;
+use crate::weights::{Linear, Matrix};
 use ndarray::{s, Array2};
 use serde::Serialize;
 
@@ -76,8 +76,12 @@ pub fn batched_query(model: &Model, tr: &(impl PartSource + ?Sized), layer: usiz
     let lw = &model.weights.layers[layer];
     let x = norm(&stream.slice(s![..t, ..]).to_owned(), &lw.ln_1, cfg.norm, cfg.layer_norm_epsilon);
     let hd = cfg.head_dim;
-    let cols = s![.., head * hd..(head + 1) * hd];
-    let proj = Linear { w: lw.qkv.w.slice(cols).to_owned(), b: lw.qkv.b.as_ref().map(|b| b.slice(s![head * hd..(head + 1) * hd]).to_owned()) };
+    // The head's columns of W_Q [in, out]; held in blocks, they are its rows of [out, in].
+    let w = match &lw.qkv.w {
+        Matrix::F32(w) => w.slice(s![.., head * hd..(head + 1) * hd]).to_owned(),
+        m => m.gather(head * hd..(head + 1) * hd).reversed_axes().as_standard_layout().into_owned(),
+    };
+    let proj = Linear::f32(w.clone(), lw.qkv.b.as_ref().map(|b| b.slice(s![head * hd..(head + 1) * hd]).to_owned()));
     // The first product is left out of the timing: it runs on cold caches.
     let q = linear(&x, &proj);
     let (mut repeats, started) = (0usize, now_ms());
@@ -94,7 +98,7 @@ pub fn batched_query(model: &Model, tr: &(impl PartSource + ?Sized), layer: usiz
         d: cfg.n_embd,
         head_dim: hd,
         x: flat(&x),
-        w: flat(&proj.w),
+        w: flat(&w),
         bias: proj.b.map(|b| b.to_vec()),
         q: flat(&q),
         multiply_adds: t * cfg.n_embd * hd,

@@ -331,10 +331,17 @@ impl Config {
 pub struct Footprint {
     pub model_type: Family,
     pub parameters: u64,
-    /// The learned parameters as f32, as both backends hold them.
+    /// The learned parameters as f32.
     pub f32_bytes: u64,
-    /// The largest weight matrix other than the (split) embedding tables, in bytes: one GPU
-    /// binding must hold it.
+    /// How the weights will be held, for people: "Q4_0 blocks", "16-bit", "f32".
+    pub held: String,
+    /// Bytes the learned parameters will take in memory, held as `held` says (weights in
+    /// blocks are read in place from the file's bytes, which then stay in memory).
+    pub held_bytes: u64,
+    /// The most memory loading takes at once: the file's bytes and what is made from them.
+    pub load_bytes: u64,
+    /// The largest weight matrix other than the (split) embedding tables, as f32 bytes: one
+    /// GPU binding must hold it.
     pub largest_matrix_bytes: u64,
 }
 
@@ -343,6 +350,14 @@ impl Footprint {
         let p = c.parameter_estimate().min(u64::MAX as u128 / 4) as u64;
         let (d, f) = (c.n_embd as u64, c.n_inner as u64);
         let largest = 4 * [d * c.qkv_width() as u64, d * f, c.q_width() as u64 * d].into_iter().max().unwrap_or(0);
-        Footprint { model_type: c.model_type, parameters: p, f32_bytes: 4 * p, largest_matrix_bytes: largest }
+        Footprint {
+            model_type: c.model_type,
+            parameters: p,
+            f32_bytes: 4 * p,
+            held: "f32".into(),
+            held_bytes: 4 * p,
+            load_bytes: 4 * p,
+            largest_matrix_bytes: largest,
+        }
     }
 }

@@ -1,36 +1,86 @@
 //! A GGUF file (llama.cpp's format) mapped onto the engine's one description of a model:
 //! hyperparameters and tensor names from the architecture's module (`arch/`), learned
-//! parameters dequantized to f32, the tokenizer from `tokenizer.ggml.*`.
+//! parameters held in the file's own bytes where their type is one the kernels read
+//! ([`crate::matrix`]) and dequantized to f32 otherwise, the tokenizer from
+//! `tokenizer.ggml.*`.
 
 use crate::arch::{self, at, TensorSource};
 use crate::config::{Config, Footprint};
 use crate::error::{Error, Result};
 use crate::gguf::{gguf_error as err, Gguf};
 use crate::tokenizer::{gguf_pre_patterns, Prefix, SpmSpec, Tokenizer, TokenizerSpec};
-use crate::weights::{check_finite, Progress, Storage, Weights};
+use crate::weights::{check_finite, Bytes, Matrix, Progress, Storage, Weights};
+use ndarray::Array2;
+use std::sync::Arc;
 
 /// The model's size from a GGUF file's first bytes: its hyperparameters must be ones this
-/// engine runs, and its tensors' element counts give the f32 size.
+/// engine runs, its tensors of types it reads; their types and element counts give what
+/// the weights will take. The file's bytes stay in memory (the tensors held in blocks are
+/// read from them in place); the others are converted to f32 beside them.
 pub fn footprint(prefix: &[u8], file_len: u64) -> Result<Footprint> {
     let g = Gguf::parse_header(prefix, file_len)?;
+    check_types(&g)?;
     let cfg = arch::config_from_gguf(&g)?;
     let names = arch::tensor_names(cfg.model_type);
     let tables: Vec<String> =
         [Some(names.token_embedding), Some(names.unembedding), names.position_embedding].into_iter().flatten().map(|n| format!("{}.weight", n.gguf)).collect();
     let parameters: u64 = g.tensors().iter().map(|t| t.n_elements()).sum();
     let largest = g.tensors().iter().filter(|t| !tables.contains(&t.name)).map(|t| t.n_elements()).max().unwrap_or(0);
-    Ok(Footprint { model_type: cfg.model_type, parameters, f32_bytes: 4 * parameters, largest_matrix_bytes: 4 * largest })
+    // Matrices of other types, norms and biases, as f32 (a q, k and v of mixed kinds are
+    // all converted: counted as f32 whatever they are).
+    let converted: u64 = g.tensors().iter().filter(|t| !t.ty.held_as_blocks() || t.dims.len() < 2).map(|t| 4 * t.n_elements()).sum();
+    let mut by_type: Vec<(crate::quant::GgmlType, u64)> = Vec::new();
+    for t in g.tensors().iter().filter(|t| t.ty.held_as_blocks() && t.dims.len() == 2) {
+        let bytes = t.ty.bytes_for(t.n_elements()).unwrap_or(0);
+        match by_type.iter_mut().find(|(ty, _)| *ty == t.ty) {
+            Some(e) => e.1 += bytes,
+            None => by_type.push((t.ty, bytes)),
+        }
+    }
+    by_type.sort_by_key(|b| std::cmp::Reverse(b.1));
+    let held = match by_type.first() {
+        Some((ty, _)) if ty.block_size() > 1 => format!("{ty} blocks"),
+        Some(_) => "16-bit".to_string(),
+        None => "f32".to_string(),
+    };
+    let held_bytes = file_len + converted;
+    Ok(Footprint {
+        model_type: cfg.model_type,
+        parameters,
+        f32_bytes: 4 * parameters,
+        held,
+        held_bytes,
+        load_bytes: held_bytes,
+        largest_matrix_bytes: 4 * largest,
+    })
 }
 
-/// Everything a model is, from one GGUF file's bytes.
-pub fn load(bytes: &[u8], progress: Progress) -> Result<(Config, Weights, Tokenizer, Storage)> {
-    let g = Gguf::parse(bytes)?;
+/// Everything a model is, from one GGUF file's bytes, which its weights go on reading.
+pub fn load(bytes: Arc<Vec<u8>>, progress: Progress) -> Result<(Config, Weights, Tokenizer, Storage)> {
+    let g = Gguf::parse(&bytes)?;
+    check_types(&g)?;
     let config = arch::config_from_gguf(&g)?;
     let tokenizer = tokenizer(&g, config.bos_token_id)?;
     tokenizer.check_fits(&config, |m| err(format!("the tokenizer {m}")))?;
     let storage = Storage::new("gguf", g.tensors().iter().map(|t| t.ty.name().to_string()));
-    let weights = arch::load_weights(&config, &File { g: &g }, arch::Format::Gguf, progress)?;
+    let weights = arch::load_weights(&config, &File { g: &g, bytes: &bytes }, arch::Format::Gguf, progress)?;
+    let storage = storage.holding(&weights);
     Ok((config, weights, tokenizer, storage))
+}
+
+/// Refuses, before anything is allocated for the weights, a file holding a tensor of a
+/// type this engine cannot read, naming the first such tensor.
+fn check_types(g: &Gguf) -> Result<()> {
+    match g.tensors().iter().find(|t| !t.ty.can_dequantize()) {
+        Some(t) => Err(err(format!(
+            "tensor \"{}\" has ggml type {} ({}), which this engine does not read; it reads {}",
+            t.name,
+            t.ty.id(),
+            t.ty.name(),
+            crate::quant::supported_list()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The tokenizer of `tokenizer.ggml.*`; `bos` is the file's BOS token, which the config
@@ -145,9 +195,10 @@ fn tokenizer(g: &Gguf, bos: Option<u32>) -> Result<Tokenizer> {
     })
 }
 
-/// The file's tensors by their GGUF names.
+/// The file's tensors by their GGUF names, and the bytes they were parsed from.
 struct File<'g, 'a> {
     g: &'g Gguf<'a>,
+    bytes: &'g Arc<Vec<u8>>,
 }
 
 impl TensorSource for File<'_, '_> {
@@ -165,12 +216,29 @@ impl TensorSource for File<'_, '_> {
 
     /// The tensor's values in PyTorch order, row-major over `shape`.
     fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let v = self.g.dequantize(self.find(name, shape)?)?;
+        check_finite(name, &v, err)?;
+        Ok(v)
+    }
+
+    fn matrix(&self, name: &str, [rows, cols]: [usize; 2]) -> Result<Matrix> {
+        let t = self.find(name, &[rows, cols])?;
+        if !t.ty.held_as_blocks() {
+            let v = self.read(name, &[rows, cols])?;
+            return Ok(Matrix::F32(Array2::from_shape_vec((rows, cols), v).expect("length checked against shape")));
+        }
+        let range = self.g.raw_range(t)?;
+        Matrix::blocks(name, t.ty, rows, cols, Bytes::new(self.bytes.clone(), range), err)
+    }
+}
+
+impl File<'_, '_> {
+    /// Tensor `name`, checked to have `shape`.
+    fn find(&self, name: &str, shape: &[usize]) -> Result<&crate::gguf::TensorInfo> {
         let t = self.g.tensor(name).ok_or_else(|| self.missing(name, shape))?;
         if t.shape() != shape {
             return Err(err(format!("tensor \"{name}\" has shape {:?}; expected {shape:?} from the file's hyperparameters", t.shape())));
         }
-        let v = self.g.dequantize(t)?;
-        check_finite(name, &v, err)?;
-        Ok(v)
+        Ok(t)
     }
 }

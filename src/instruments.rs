@@ -161,9 +161,11 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
     for (l, lw) in w.layers.iter().enumerate() {
         let z = tr.part(Some(l), Part::HeadOutputs).ok_or_else(|| missing("head_outputs"))?;
         let z = &z.row(position);
+        // W_O as f32 [q_width, d], dequantized for this layer only when held in blocks.
+        let w_o = lw.o.in_out();
         let mut attn: Vec<Piece> = Vec::with_capacity(cfg.n_head + 1);
         for h in 0..cfg.n_head {
-            let wo = lw.o.w.slice(ndarray::s![h * hd..(h + 1) * hd, ..]);
+            let wo = w_o.slice(ndarray::s![h * hd..(h + 1) * hd, ..]);
             let c = ndarray::ArrayView1::from(&z[h * hd..(h + 1) * hd]).dot(&wo).to_vec();
             attn.push((format!("layer {} head {}", l + 1, h + 1), Some(l + 1), Some(h + 1), c));
         }
@@ -188,7 +190,7 @@ pub fn attribute(model: &Model, tr: &(impl PartSource + ?Sized), position: usize
         parts.push((format!("layer {} MLP", l + 1), Some(l + 1), None, m));
     }
     let x: Vec<f32> = (0..d).map(|j| parts.iter().map(|p| p.3[j]).sum()).collect();
-    let u = w.unembedding().row(token as usize);
+    let u = &w.unembedding().row(token as usize);
     let g = &w.ln_f.g;
     // With the scale frozen, the norm is linear in x; LayerNorm also centres each component.
     let (scale, centre) = match cfg.norm {
@@ -239,7 +241,8 @@ pub fn cosine(model: &Model, a: u32, b: u32) -> Result<f32> {
     check_token(model, a)?;
     check_token(model, b)?;
     let (x, y) = (model.weights.wte.row(a as usize), model.weights.wte.row(b as usize));
-    Ok(x.dot(&y) / (x.dot(&x).sqrt() * y.dot(&y).sqrt()).max(f32::MIN_POSITIVE))
+    let dot = |a: &[f32], b: &[f32]| ndarray::ArrayView1::from(a).dot(&ndarray::ArrayView1::from(b));
+    Ok(dot(&x, &y) / (dot(&x, &x).sqrt() * dot(&y, &y).sqrt()).max(f32::MIN_POSITIVE))
 }
 
 /// Cosine similarities [n][n] between the token-embedding rows of `ids`.
@@ -252,15 +255,16 @@ pub fn cosines(model: &Model, ids: &[u32]) -> Result<Vec<Vec<f32>>> {
 pub fn neighbours(model: &Model, id: u32, k: usize) -> Result<Vec<Neighbour>> {
     check_token(model, id)?;
     let wte = &model.weights.wte;
+    let dot = |a: &[f32], b: &[f32]| ndarray::ArrayView1::from(a).dot(&ndarray::ArrayView1::from(b));
     let x = wte.row(id as usize);
-    let xn = x.dot(&x).sqrt().max(f32::MIN_POSITIVE);
-    let mut scored: Vec<(u32, f32)> = wte
-        .rows()
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| *i as u32 != id && model.tokenizer.token_bytes(*i as u32).is_some())
-        .map(|(i, r)| (i as u32, r.dot(&x) / (r.dot(&r).sqrt() * xn).max(f32::MIN_POSITIVE)))
-        .collect();
+    let xn = dot(&x, &x).sqrt().max(f32::MIN_POSITIVE);
+    // Row by row into one buffer: a table held in blocks is dequantized a row at a time.
+    let mut r = vec![0.0; wte.cols()];
+    let mut scored: Vec<(u32, f32)> = Vec::with_capacity(wte.rows());
+    for i in (0..wte.rows()).filter(|&i| i as u32 != id && model.tokenizer.token_bytes(i as u32).is_some()) {
+        wte.row_into(i, &mut r);
+        scored.push((i as u32, dot(&r, &x) / (dot(&r, &r).sqrt() * xn).max(f32::MIN_POSITIVE)));
+    }
     let k = k.min(scored.len());
     if k == 0 {
         return Ok(Vec::new());

@@ -27,6 +27,7 @@ pub mod gpu;
 pub mod heads;
 mod hf;
 pub mod instruments;
+pub mod matrix;
 pub mod model;
 pub mod quant;
 pub mod sampling;

@@ -22,7 +22,7 @@ USAGE:
   llm-xray contrast  --model M --a TEXT --b TEXT --token WORD [--json]
   llm-xray info      --model M
   llm-xray compare   A.json B.json [--tolerance 1e-4]
-  llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels]
+  llm-xray bench     --model M [--backend cpu|gpu|auto|all] [--tokens 16,64,128] [--repeat N] [--kernels] [--f32]
   llm-xray bench     --train [--model DIR | --init layers=L,heads=H,width=W,context=C]
                      [--batches FILE.json | --batch B --seq T] [--steps N]
   llm-xray train     (--model DIR | --init layers=L,heads=H,width=W,context=C [--seed S])
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         "bench" if rest.iter().any(|a| a == "--train") => {
             Args::parse(rest, &["train"], &opts(&["init", "batches", "batch", "seq", "steps", "seed"])).and_then(|a| bench_train::cmd_bench_train(&a))
         }
-        "bench" => Args::parse(rest, &["kernels"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
+        "bench" => Args::parse(rest, &["kernels", "f32"], &opts(&["tokens", "repeat"])).and_then(|a| bench::cmd_bench(&a)),
         "heads" => Args::parse(rest, &["json"], &opts(&["text"])).and_then(|a| why::cmd_heads(&a)),
         "contrast" => Args::parse(rest, &["json"], &opts(&["a", "b", "token"])).and_then(|a| why::cmd_contrast(&a)),
         "info" => Args::parse(rest, &[], &opts(&[])).and_then(|a| run::cmd_info(&a)),

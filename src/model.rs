@@ -10,6 +10,7 @@ use crate::trace::TokenInfo;
 use crate::weights::Weights;
 pub use crate::weights::{Progress, Storage};
 use serde::Serialize;
+use std::sync::Arc;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -17,9 +18,27 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// What a model will take once loaded, known before its weights are read.
 impl Footprint {
-    /// From `config.json`'s bytes.
+    /// From `config.json`'s bytes, taking the weights to be f32.
     pub fn from_config_json(bytes: &[u8]) -> Result<Footprint> {
         Ok(Footprint::of_config(&arch::config_from_hf(bytes)?))
+    }
+
+    /// From `config.json`'s bytes and the size of `model.safetensors`, which says whether
+    /// the weights are f32 (about 4 bytes a parameter) or 16-bit. f32 weights are converted
+    /// into arrays of their own while the file is held; 16-bit ones are read in place from
+    /// the file (GPT-2's, stored transposed, are copied once, transposed).
+    pub fn from_config_json_sized(bytes: &[u8], weights_len: u64) -> Result<Footprint> {
+        let cfg = arch::config_from_hf(bytes)?;
+        let mut f = Footprint::of_config(&cfg);
+        if weights_len < 3 * f.parameters {
+            let conv1d = arch::tensor_names(cfg.model_type).hf_conv1d;
+            f.held = "16-bit".into();
+            f.held_bytes = if conv1d { 2 * weights_len } else { weights_len };
+            f.load_bytes = f.held_bytes;
+        } else {
+            f.load_bytes = weights_len + f.held_bytes;
+        }
+        Ok(f)
     }
 
     /// From the first bytes of a GGUF file of `file_len` bytes (its metadata and tensor infos).
@@ -70,12 +89,18 @@ impl Model {
         Self::from_bytes_with(config, weights, tokenizer, &mut |_, _| {})
     }
 
-    /// As `from_bytes`, reporting progress as each layer's weights are converted.
+    /// As `from_bytes`, reporting progress as each layer's weights are read.
     pub fn from_bytes_with(config: &[u8], weights: &[u8], tokenizer: &[u8], progress: Progress) -> Result<Model> {
+        Self::from_owned_with(config, weights.to_vec(), tokenizer, progress)
+    }
+
+    /// As `from_bytes_with`, keeping `weights` (16-bit matrices are read from it in place,
+    /// rather than from a copy).
+    pub fn from_owned_with(config: &[u8], weights: Vec<u8>, tokenizer: &[u8], progress: Progress) -> Result<Model> {
         let config = arch::config_from_hf(config)?;
         let tokenizer = Tokenizer::from_json(tokenizer)?;
         tokenizer.check_fits(&config, Error::Tokenizer)?;
-        let (weights, storage) = crate::hf::load_weights(weights, &config, progress)?;
+        let (weights, storage) = crate::hf::load_weights(Arc::new(weights), &config, progress)?;
         Ok(Model { config, weights, tokenizer, storage })
     }
 
@@ -84,9 +109,15 @@ impl Model {
         Self::from_gguf_with(bytes, file, &mut |_, _| {})
     }
 
-    /// As `from_gguf`, reporting progress as each layer is dequantized.
+    /// As `from_gguf`, reporting progress as each layer is read.
     pub fn from_gguf_with(bytes: &[u8], file: &str, progress: Progress) -> Result<Model> {
-        let (config, weights, tokenizer, storage) = crate::from_gguf::load(bytes, progress).map_err(|e| name_gguf(e, file))?;
+        Self::from_gguf_owned(bytes.to_vec(), file, progress)
+    }
+
+    /// As `from_gguf_with`, keeping the file's bytes: the weights held in blocks are read
+    /// from them in place, so the model takes about the file's size.
+    pub fn from_gguf_owned(bytes: Vec<u8>, file: &str, progress: Progress) -> Result<Model> {
+        let (config, weights, tokenizer, storage) = crate::from_gguf::load(Arc::new(bytes), progress).map_err(|e| name_gguf(e, file))?;
         Ok(Model { config, weights, tokenizer, storage })
     }
 
@@ -104,11 +135,11 @@ impl Model {
             })
         };
         if path.is_file() {
-            return Model::from_gguf(&read(path, "")?, &path.display().to_string());
+            return Model::from_gguf_owned(read(path, "")?, &path.display().to_string(), &mut |_, _| {});
         }
         let folder = format!("a model is a folder holding {CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}, or a .gguf file");
         let file = |name: &str| read(&path.join(name), &folder);
-        Model::from_bytes(&file(CONFIG_FILE)?, &file(WEIGHTS_FILE)?, &file(TOKENIZER_FILE)?)
+        Model::from_owned_with(&file(CONFIG_FILE)?, file(WEIGHTS_FILE)?, &file(TOKENIZER_FILE)?, &mut |_, _| {})
     }
 
     /// Tokenizes a prompt (with the tokenizer's beginning-of-sequence token, if it adds

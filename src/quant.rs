@@ -111,6 +111,14 @@ pub const SUPPORTED: [GgmlType; 13] = {
     [F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K]
 };
 
+/// The types the engine holds in memory as stored, dequantizing them inside the matmuls
+/// (`Blocks` (matrix.rs)). Of the others it accepts, F32 is held as f32, and Q2_K and
+/// Q3_K (rare, and not worth kernels of their own) are dequantized to f32 on load.
+pub const BLOCKS: [GgmlType; 10] = {
+    use GgmlType::*;
+    [F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K]
+};
+
 impl GgmlType {
     /// The GGUF type id.
     pub fn id(self) -> u32 {
@@ -120,6 +128,11 @@ impl GgmlType {
     /// Whether [`dequantize`] accepts this type.
     pub fn can_dequantize(self) -> bool {
         SUPPORTED.contains(&self)
+    }
+
+    /// Whether the engine holds tensors of this type in their blocks ([`BLOCKS`]).
+    pub fn held_as_blocks(self) -> bool {
+        BLOCKS.contains(&self)
     }
 
     /// Bytes that `n` values take, or `None` when `n` is not a whole number of blocks or
@@ -160,6 +173,25 @@ pub fn supported_list() -> String {
     SUPPORTED.map(GgmlType::name).join(", ")
 }
 
+/// "F16, BF16, …": the types held in blocks, for error messages.
+pub fn blocks_list() -> String {
+    BLOCKS.map(GgmlType::name).join(", ")
+}
+
+/// Byte offsets of the f16 fields of one block that scale all its values (d, and dmin or
+/// m where the type has them); for F16 and BF16, the value itself. A block whose scale
+/// fields are finite has only finite values.
+pub fn scale_offsets(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::F16 | GgmlType::BF16 | GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q2_K => &[80, 82],
+        GgmlType::Q3_K => &[108],
+        GgmlType::Q6_K => &[208],
+        _ => &[],
+    }
+}
+
 /// Dequantizes `n` values of type `ty` stored in `raw`.
 pub fn dequantize(ty: GgmlType, raw: &[u8], n: usize) -> Result<Vec<f32>> {
     // Checked before allocating, so a wrong `n` cannot ask for memory `raw` does not back.
@@ -184,6 +216,24 @@ fn decode(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
                 *y = f32::from_le_bytes(*b);
             }
         }
+        GgmlType::Q2_K => q2_k(raw.as_chunks().0, out.as_chunks_mut().0),
+        GgmlType::Q3_K => q3_k(raw.as_chunks().0, out.as_chunks_mut().0),
+        ty if ty.held_as_blocks() => decode_blocks(ty, raw, out),
+        _ => return Err(unsupported(ty)),
+    }
+    Ok(())
+}
+
+/// Dequantizes whole blocks of a type held in blocks ([`BLOCKS`]) into `out`, which holds
+/// exactly their values; the matmul kernels call it on a row, or a stretch of one, at a
+/// time. Inlined into its callers, so that it is compiled for their SIMD.
+///
+/// # Panics
+/// For a type not in [`BLOCKS`] (a caller's bug: `Blocks` (matrix.rs) holds no other).
+#[inline(always)]
+pub fn decode_blocks(ty: GgmlType, raw: &[u8], out: &mut [f32]) {
+    debug_assert_eq!(raw.len() / ty.type_size() * ty.block_size(), out.len(), "{ty}: blocks and values differ");
+    match ty {
         GgmlType::F16 => {
             // Through an aligned buffer, so that `half` can convert many values per
             // instruction (F16C on x86) where converting one by one cannot.
@@ -206,14 +256,11 @@ fn decode(ty: GgmlType, raw: &[u8], out: &mut [f32]) -> Result<()> {
         GgmlType::Q4_1 => q4_1(raw.as_chunks().0, out.as_chunks_mut().0),
         GgmlType::Q5_0 => q5_0(raw.as_chunks().0, out.as_chunks_mut().0),
         GgmlType::Q5_1 => q5_1(raw.as_chunks().0, out.as_chunks_mut().0),
-        GgmlType::Q2_K => q2_k(raw.as_chunks().0, out.as_chunks_mut().0),
-        GgmlType::Q3_K => q3_k(raw.as_chunks().0, out.as_chunks_mut().0),
         GgmlType::Q4_K => q4_k(raw.as_chunks().0, out.as_chunks_mut().0),
         GgmlType::Q5_K => q5_k(raw.as_chunks().0, out.as_chunks_mut().0),
         GgmlType::Q6_K => q6_k(raw.as_chunks().0, out.as_chunks_mut().0),
-        _ => return Err(unsupported(ty)),
+        _ => panic!("ggml type {ty} is not held in blocks"),
     }
-    Ok(())
 }
 
 fn unsupported(ty: GgmlType) -> Error {
@@ -239,14 +286,28 @@ fn check(ty: GgmlType, raw: &[u8], n: usize) -> Result<()> {
     Ok(())
 }
 
+#[inline(always)]
 fn f16_at(b: &[u8], i: usize) -> f32 {
-    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[i], b[i + 1]]))
+}
+
+/// The f16 with bits `h` as f32, exactly, for every finite f16, in plain integer and float
+/// operations that inline anywhere (`half`'s scalar conversion checks the CPU for F16C on
+/// each call). The exponent is re-biased from 15 to 127; subnormals (exponent 0) are their
+/// mantissa times 2⁻²⁴. ±∞ and NaN, which the loaders refuse, come out as large finite
+/// values.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    let (e, m) = (u32::from(h >> 10) & 0x1F, u32::from(h) & 0x3FF);
+    let mag = if e == 0 { m as f32 * (1.0 / 16_777_216.0) } else { f32::from_bits(((e + 112) << 23) | (m << 13)) };
+    f32::from_bits(mag.to_bits() | (u32::from(h & 0x8000) << 16))
 }
 
 // Each kernel takes whole blocks and their outputs; the constant offsets into fixed-size
 // arrays let the compiler drop bounds checks and vectorize the inner loops.
 
 /// Q8_0: d (f16), 32 × i8. y = q·d.
+#[inline(always)]
 fn q8_0(blocks: &[[u8; 34]], out: &mut [[f32; 32]]) {
     for (b, y) in blocks.iter().zip(out) {
         let d = f16_at(b, 0);
@@ -258,6 +319,7 @@ fn q8_0(blocks: &[[u8; 34]], out: &mut [[f32; 32]]) {
 
 /// Q4_0: d (f16), 16 bytes of 4-bit q (low nibbles are values 0..16, high 16..32).
 /// y = (q − 8)·d.
+#[inline(always)]
 fn q4_0(blocks: &[[u8; 18]], out: &mut [[f32; 32]]) {
     for (b, y) in blocks.iter().zip(out) {
         let d = f16_at(b, 0);
@@ -270,6 +332,7 @@ fn q4_0(blocks: &[[u8; 18]], out: &mut [[f32; 32]]) {
 }
 
 /// Q4_1: d, m (f16), 16 bytes of 4-bit q. y = q·d + m.
+#[inline(always)]
 fn q4_1(blocks: &[[u8; 20]], out: &mut [[f32; 32]]) {
     for (b, y) in blocks.iter().zip(out) {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
@@ -282,6 +345,7 @@ fn q4_1(blocks: &[[u8; 20]], out: &mut [[f32; 32]]) {
 }
 
 /// The fifth bits of a Q5 block's 32 values: bit j of `qh` belongs to value j.
+#[inline(always)]
 fn q5_high(qh: u32, j: usize) -> (u8, u8) {
     let lo = ((qh >> j) << 4) & 0x10;
     let hi = (qh >> (j + 12)) & 0x10;
@@ -289,6 +353,7 @@ fn q5_high(qh: u32, j: usize) -> (u8, u8) {
 }
 
 /// Q5_0: d (f16), qh (u32 of fifth bits), 16 bytes of low nibbles. y = (q − 16)·d.
+#[inline(always)]
 fn q5_0(blocks: &[[u8; 22]], out: &mut [[f32; 32]]) {
     for (b, y) in blocks.iter().zip(out) {
         let d = f16_at(b, 0);
@@ -303,6 +368,7 @@ fn q5_0(blocks: &[[u8; 22]], out: &mut [[f32; 32]]) {
 }
 
 /// Q5_1: d, m (f16), qh (u32), 16 bytes of low nibbles. y = q·d + m.
+#[inline(always)]
 fn q5_1(blocks: &[[u8; 24]], out: &mut [[f32; 32]]) {
     for (b, y) in blocks.iter().zip(out) {
         let (d, m) = (f16_at(b, 0), f16_at(b, 2));
@@ -370,6 +436,7 @@ fn q3_k(blocks: &[[u8; 110]], out: &mut [[f32; QK_K]]) {
 /// The 6-bit (scale, min) pair `j` (0..8) of a Q4_K/Q5_K block's 12 packed scale bytes:
 /// pairs 0..4 sit in the low 6 bits of bytes 0..8; pairs 4..8 take their low 4 bits from
 /// the nibbles of bytes 8..12 and their high 2 bits from the spare top bits of bytes 0..8.
+#[inline(always)]
 fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
@@ -379,6 +446,7 @@ fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
 }
 
 /// Q4_K/Q5_K: the scale and offset of sub-block `j`: (d·scale, dmin·min).
+#[inline(always)]
 fn chunk_scale(d: f32, dmin: f32, s: &[u8], j: usize) -> (f32, f32) {
     let (sc, m) = scale_min_k4(s, j);
     (d * f32::from(sc), dmin * f32::from(m))
@@ -386,6 +454,7 @@ fn chunk_scale(d: f32, dmin: f32, s: &[u8], j: usize) -> (f32, f32) {
 
 /// Q4_K: d, dmin (f16), scales[12] (8 × 6-bit scale and min), qs[128] (4-bit q; each
 /// 64-value chunk is 32 bytes, low nibbles first). y = (d·scale)·q − dmin·min.
+#[inline(always)]
 fn q4_k(blocks: &[[u8; 144]], out: &mut [[f32; QK_K]]) {
     for (b, y) in blocks.iter().zip(out) {
         let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
@@ -403,6 +472,7 @@ fn q4_k(blocks: &[[u8; 144]], out: &mut [[f32; QK_K]]) {
 
 /// Q5_K: as Q4_K, plus qh[32] before qs: bit 2·chunk of qh[l] is the fifth bit of value
 /// l of the chunk's first 32, bit 2·chunk+1 that of its second 32.
+#[inline(always)]
 fn q5_k(blocks: &[[u8; 176]], out: &mut [[f32; QK_K]]) {
     for (b, y) in blocks.iter().zip(out) {
         let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
@@ -425,6 +495,7 @@ fn q5_k(blocks: &[[u8; 176]], out: &mut [[f32; QK_K]]) {
 /// d (f16). Per 128-value half: ql bytes l and l+32 hold values l, l+32 (low nibbles) and
 /// l+64, l+96 (high nibbles); qh byte l holds the high bits of all four.
 /// y = (d·scale)·(q − 32).
+#[inline(always)]
 fn q6_k(blocks: &[[u8; 210]], out: &mut [[f32; QK_K]]) {
     for (b, y) in blocks.iter().zip(out) {
         let d = f16_at(b, 208);
@@ -462,6 +533,13 @@ mod tests {
         assert_eq!(GgmlType::Q4_K.bytes_for(512), Some(288));
         assert_eq!(GgmlType::Q4_K.bytes_for(100), None);
         assert_eq!(GgmlType::Q8_0.bytes_for(u64::MAX / 32 * 32), None);
+    }
+
+    #[test]
+    fn f16_conversion_is_exact() {
+        for h in (0..=u16::MAX).filter(|h| h & 0x7C00 != 0x7C00) {
+            assert_eq!(f16_to_f32(h).to_bits(), f16::from_bits(h).to_f32().to_bits(), "f16 bits {h:#06x}");
+        }
     }
 
     #[test]

@@ -250,11 +250,12 @@ fn worker_has_webgpu() -> bool {
     Reflect::get(&js_sys::global(), &"navigator".into()).is_ok_and(|n| n.is_object() && Reflect::has(&n, &"gpu".into()).unwrap_or(false))
 }
 
-/// What a model will take once loaded, from its `config.json` (before the weights are
-/// downloaded): `{model_type, parameters, f32_bytes, largest_matrix_bytes}`.
+/// What a model will take once loaded, from its `config.json` and the size of its
+/// `model.safetensors` (before the weights are downloaded): `{model_type, parameters,
+/// f32_bytes, held, held_bytes, load_bytes, largest_matrix_bytes}`.
 #[wasm_bindgen(js_name = footprintOfConfig)]
-pub fn footprint_of_config(config: &[u8]) -> Result<JsValue, JsValue> {
-    to_js(&Footprint::from_config_json(config).map_err(err)?)
+pub fn footprint_of_config(config: &[u8], weights_len: f64) -> Result<JsValue, JsValue> {
+    to_js(&Footprint::from_config_json_sized(config, weights_len as u64).map_err(err)?)
 }
 
 /// The same from the first bytes of the GGUF file `name` of `file_len` bytes.
@@ -275,14 +276,16 @@ impl Xray {
     /// A Hugging Face folder's three files; `progress(layers done, layers)`.
     #[wasm_bindgen(js_name = fromFolder)]
     pub fn from_folder(config: FileBytes, weights: FileBytes, tokenizer: FileBytes, progress: Function) -> Result<Xray, JsValue> {
-        let model = Model::from_bytes_with(&config.data, &weights.data, &tokenizer.data, &mut reporter(&progress)).map_err(err)?;
+        // The weights file moves into the model: its 16-bit matrices are read in place.
+        let model = Model::from_owned_with(&config.data, weights.data, &tokenizer.data, &mut reporter(&progress)).map_err(err)?;
         Ok(Xray::of(Arc::new(model)))
     }
 
     /// One GGUF file; `name` names it in errors; `progress(layers done, layers)`.
     #[wasm_bindgen(js_name = fromGguf)]
     pub fn from_gguf(file: FileBytes, name: &str, progress: Function) -> Result<Xray, JsValue> {
-        let model = Model::from_gguf_with(&file.data, name, &mut reporter(&progress)).map_err(err)?;
+        // The file's bytes move into the model, which reads its blocks where they downloaded.
+        let model = Model::from_gguf_owned(file.data, name, &mut reporter(&progress)).map_err(err)?;
         Ok(Xray::of(Arc::new(model)))
     }
 

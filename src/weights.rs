@@ -1,28 +1,36 @@
 //! Learned parameters, in one layout for every architecture. The loaders (`hf.rs`,
 //! `from_gguf.rs`) fill it through each architecture's tensor names (`arch/`).
 //!
-//! Linear layers are stored as `[in, out]` (GPT-2's Conv1D layout), so `x · W + b` needs no
-//! transpose; nn.Linear weights (`[out, in]`, Llama) are transposed on load. The query, key
-//! and value projections are one fused `[d, q_width + 2·kv_width]` matrix for both families
-//! (GPT-2 stores it so; Llama's three are concatenated), so attention starts with one
-//! matmul. Every tensor is converted to f32 on load, since both backends compute in f32.
+//! Weight matrices are held as the file stores them where the engine has kernels that
+//! read that form ([`Matrix`]): ggml blocks (quantized, F16, BF16) stay in the file's bytes,
+//! [out, in]; f32 linear weights are held as `[in, out]` (GPT-2's Conv1D layout), so
+//! `x · W + b` needs no transpose, and nn.Linear's f32 `[out, in]` is transposed on load.
+//! The query, key and value projections are one fused projection for both families (GPT-2
+//! stores it so; Llama's three are stacked), so attention starts with one matmul. Norms and
+//! biases are f32. Activations and sums are f32 either way.
 
 use crate::config::{Config, Norm as NormKind};
 use crate::error::{Error, Result};
+pub use crate::matrix::{Blocks, Bytes, Matrix};
 use ndarray::{concatenate, s, Array1, Array2, Axis};
 use serde::Serialize;
 
 /// Reports loading progress: (layers done, layers in all).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// How the weights were stored in the file they came from.
+/// How the weights were stored in the file they came from, and how they are held in memory.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Storage {
     /// "safetensors" or "gguf".
     pub format: &'static str,
     /// Tensor types and how many tensors of each, most common first, e.g. [("Q4_1", 210),
-    /// ("F32", 61), ("Q8_0", 1)]. Every type is dequantized to f32 on load.
+    /// ("F32", 61), ("Q8_0", 1)].
     pub types: Vec<(String, usize)>,
+    /// How the weight matrices are held in memory, for people, e.g. "Q4_1 blocks (Q8_0
+    /// token embedding)" (see [`Weights::held`]).
+    pub held: String,
+    /// Bytes the learned parameters take in memory.
+    pub held_bytes: u64,
 }
 
 impl Storage {
@@ -35,22 +43,63 @@ impl Storage {
             }
         }
         types.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Storage { format, types }
+        Storage { format, types, held: String::new(), held_bytes: 0 }
+    }
+
+    /// With how `w` holds the weights.
+    pub fn holding(mut self, w: &Weights) -> Storage {
+        (self.held, self.held_bytes) = w.held(&self.types);
+        self
     }
 }
 
-/// `x · w + b` with `w` [in, out].
+/// `x · w + b`: `w` is [in, out] when f32, [out, in] when blocks ([`Matrix`]).
+#[derive(Clone)]
 pub struct Linear {
-    pub w: Array2<f32>,
+    pub w: Matrix,
     pub b: Option<Array1<f32>>,
 }
 
+impl Linear {
+    /// An f32 layer from W [in, out].
+    pub fn f32(w: Array2<f32>, b: Option<Array1<f32>>) -> Linear {
+        Linear { w: Matrix::F32(w), b }
+    }
+
+    /// Inputs (`in`).
+    pub fn n_in(&self) -> usize {
+        match &self.w {
+            Matrix::F32(w) => w.nrows(),
+            m => m.cols(),
+        }
+    }
+
+    /// Outputs (`out`).
+    pub fn n_out(&self) -> usize {
+        match &self.w {
+            Matrix::F32(w) => w.ncols(),
+            m => m.rows(),
+        }
+    }
+
+    /// W as f32 [in, out]: the held array, or the blocks dequantized (and transposed), for
+    /// the instruments that read a few of its rows and for the reference op.
+    pub fn in_out(&self) -> std::borrow::Cow<'_, Array2<f32>> {
+        match &self.w {
+            Matrix::F32(w) => std::borrow::Cow::Borrowed(w),
+            m => std::borrow::Cow::Owned(transpose(m.to_f32())),
+        }
+    }
+}
+
 /// A norm's gain, and its bias for LayerNorm (RMSNorm has none).
+#[derive(Clone)]
 pub struct NormWeights {
     pub g: Array1<f32>,
     pub b: Option<Array1<f32>>,
 }
 
+#[derive(Clone)]
 pub struct LayerWeights {
     /// The norm before attention (GPT-2 `ln_1`, Llama `input_layernorm`).
     pub ln_1: NormWeights,
@@ -78,15 +127,16 @@ pub struct LayerWeights {
     pub post_mlp_norm: Option<NormWeights>,
 }
 
+#[derive(Clone)]
 pub struct Weights {
     /// Token embedding table [vocab_size, d].
-    pub wte: Array2<f32>,
+    pub wte: Matrix,
     /// Learned position table [n_positions, d]; None when position enters through RoPE.
-    pub wpe: Option<Array2<f32>>,
+    pub wpe: Option<Matrix>,
     pub layers: Vec<LayerWeights>,
     pub ln_f: NormWeights,
     /// Unembedding [vocab_size, d] when untied; None means logits use `wte`.
-    pub lm_head: Option<Array2<f32>>,
+    pub lm_head: Option<Matrix>,
 }
 
 /// Learned-parameter count of one component of the model, for model cards and the page.
@@ -107,8 +157,93 @@ pub fn check_finite(name: &str, values: &[f32], file: fn(String) -> Error) -> Re
 
 impl Weights {
     /// The matrix that turns the final residual into logits: [vocab_size, d].
-    pub fn unembedding(&self) -> &Array2<f32> {
+    pub fn unembedding(&self) -> &Matrix {
         self.lm_head.as_ref().unwrap_or(&self.wte)
+    }
+
+    /// Every linear layer's weight matrix, in order.
+    fn layer_matrices(&self) -> impl Iterator<Item = &Matrix> {
+        self.layers.iter().flat_map(|l| [Some(&l.qkv), Some(&l.o), Some(&l.up), l.gate.as_ref(), Some(&l.down)].into_iter().flatten().map(|x| &x.w))
+    }
+
+    /// How the weights are held, for people, and the bytes they take: the layers' types by
+    /// the bytes they take, then the tables held otherwise, e.g. "Q4_1 blocks (Q8_0 token
+    /// embedding)", "Q4_K, Q6_K blocks", "F16", "f32"; `file_types` (the file's tensor
+    /// types) adds which were dequantized to f32 on load.
+    pub fn held(&self, file_types: &[(String, usize)]) -> (String, u64) {
+        let name = |ty: &str| match ty {
+            "F32" => "f32".to_string(),
+            "F16" | "BF16" => ty.to_string(),
+            q => format!("{q} blocks"),
+        };
+        let describe = |m: &Matrix| -> Vec<&'static str> {
+            let mut t = m.types();
+            t.dedup();
+            t
+        };
+        let mut by_type: Vec<(&str, usize)> = Vec::new();
+        for m in self.layer_matrices() {
+            let types = m.types();
+            for (t, part) in types.iter().zip(match m {
+                Matrix::Blocks(p) => p.iter().map(|b| b.data().len()).collect::<Vec<_>>(),
+                Matrix::F32(a) => vec![4 * a.len()],
+            }) {
+                match by_type.iter_mut().find(|(x, _)| x == t) {
+                    Some(e) => e.1 += part,
+                    None => by_type.push((t, part)),
+                }
+            }
+        }
+        by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let main: Vec<&str> = by_type.iter().map(|x| x.0).collect();
+        let quantized: Vec<&str> = main.iter().copied().filter(|t| !matches!(*t, "F32" | "F16" | "BF16")).collect();
+        let mut text = if quantized.len() == main.len() && !main.is_empty() {
+            format!("{} blocks", main.join(", "))
+        } else {
+            main.iter().map(|t| name(t)).collect::<Vec<_>>().join(", ")
+        };
+        let tables = [("token embedding", Some(&self.wte)), ("position embedding", self.wpe.as_ref()), ("unembedding", self.lm_head.as_ref())];
+        let odd: Vec<String> = tables
+            .iter()
+            .filter_map(|(what, m)| m.map(|m| (what, describe(m))))
+            .filter(|(_, t)| t.iter().any(|t| !main.contains(t)))
+            .map(|(what, t)| format!("{} {what}", t.iter().map(|t| if t.starts_with('Q') { t.to_string() } else { name(t) }).collect::<Vec<_>>().join(", ")))
+            .collect();
+        if !odd.is_empty() {
+            text = format!("{text} ({})", odd.join(", "));
+        }
+        let widened: Vec<&str> = file_types.iter().map(|(t, _)| t.as_str()).filter(|t| matches!(*t, "Q2_K" | "Q3_K")).collect();
+        if !widened.is_empty() {
+            text = format!("{text}; {} dequantized to f32 on load", widened.join(", "));
+        }
+        let vectors = |n: &NormWeights| 4 * (n.g.len() + n.b.as_ref().map_or(0, |b| b.len()));
+        let bias = |l: &Linear| 4 * l.b.as_ref().map_or(0, |b| b.len());
+        let mut bytes: usize = self.layer_matrices().map(Matrix::bytes).sum();
+        bytes += tables.iter().filter_map(|(_, m)| m.map(Matrix::bytes)).sum::<usize>();
+        bytes += vectors(&self.ln_f);
+        for l in &self.layers {
+            bytes += vectors(&l.ln_1) + vectors(&l.ln_2) + bias(&l.qkv) + bias(&l.o) + bias(&l.up) + l.gate.as_ref().map_or(0, bias) + bias(&l.down);
+        }
+        (text, bytes as u64)
+    }
+
+    /// The same weights with every matrix dequantized to f32, as the engine held them before
+    /// blocks stayed in memory: the baseline `llm-xray bench --f32` times against.
+    pub fn dequantized(&self) -> Weights {
+        let lin = |l: &Linear| Linear::f32(l.in_out().into_owned(), l.b.clone());
+        let table = |m: &Matrix| Matrix::F32(m.to_f32());
+        let mut w = self.clone();
+        for l in &mut w.layers {
+            l.qkv = lin(&l.qkv);
+            l.o = lin(&l.o);
+            l.up = lin(&l.up);
+            l.gate = l.gate.as_ref().map(lin);
+            l.down = lin(&l.down);
+        }
+        w.wte = table(&self.wte);
+        w.wpe = self.wpe.as_ref().map(table);
+        w.lm_head = self.lm_head.as_ref().map(table);
+        w
     }
 
     pub fn param_counts(&self, cfg: &Config) -> Vec<ParamCount> {
@@ -145,22 +280,42 @@ pub fn transpose(w: Array2<f32>) -> Array2<f32> {
 }
 
 /// The q, k and v projections of a Llama-family model, each an nn.Linear weight [out, in]
-/// (as both file formats store them) with its bias if it has one, as one [in, q + 2·kv]
-/// projection.
-pub fn fuse_qkv(parts: [(Array2<f32>, Option<Array1<f32>>); 3]) -> Linear {
-    let d = parts[0].0.ncols();
-    let n = parts.iter().map(|(w, _)| w.nrows()).sum();
+/// (as both file formats store them) with its bias if it has one, as one projection: their
+/// blocks stacked when all three are held in blocks (nothing is copied), else one f32
+/// [in, q + 2·kv] matrix.
+pub fn fuse_qkv(parts: [(Matrix, Option<Array1<f32>>); 3]) -> Linear {
+    let b = match [&parts[0].1, &parts[1].1, &parts[2].1] {
+        [Some(a), Some(b), Some(c)] => Some(concatenate(Axis(0), &[a.view(), b.view(), c.view()]).expect("1-D")),
+        _ => None,
+    };
+    if parts.iter().all(|(w, _)| matches!(w, Matrix::Blocks(_))) {
+        let stacked = parts
+            .into_iter()
+            .flat_map(|(w, _)| match w {
+                Matrix::Blocks(p) => p,
+                Matrix::F32(_) => unreachable!("all three are blocks"),
+            })
+            .collect();
+        return Linear { w: Matrix::Blocks(stacked), b };
+    }
+    let ws = parts.map(|(w, _)| match w {
+        Matrix::F32(a) => a,
+        m => m.to_f32(),
+    });
+    Linear::f32(stack_transposed(ws), b)
+}
+
+/// Three f32 [out, in] matrices sharing `in`, as one [in, Σ out].
+fn stack_transposed(parts: [Array2<f32>; 3]) -> Array2<f32> {
+    let d = parts[0].ncols();
+    let n = parts.iter().map(|w| w.nrows()).sum();
     // Each part is transposed straight into its columns: one copy, into the row-major
     // layout every matmul here wants. The loaders checked that the parts share `d`.
     let mut w = Array2::zeros((d, n));
     let mut at = 0;
-    for (p, _) in &parts {
+    for p in &parts {
         w.slice_mut(s![.., at..at + p.nrows()]).assign(&p.t());
         at += p.nrows();
     }
-    let b = match parts.map(|(_, b)| b) {
-        [Some(a), Some(b), Some(c)] => Some(concatenate(Axis(0), &[a.view(), b.view(), c.view()]).expect("1-D")),
-        _ => None,
-    };
-    Linear { w, b }
+    w
 }

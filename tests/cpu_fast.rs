@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close_abs, assert_close_scaled};
 use llm_xray::config::{Activation, Norm};
 use llm_xray::cpu::{fast, ops};
-use llm_xray::weights::{Linear, NormWeights};
+use llm_xray::weights::{Linear, Matrix, NormWeights};
 use ndarray::{Array1, Array2};
 
 /// A small deterministic generator: values in [-scale, scale).
@@ -29,10 +29,10 @@ fn linear_and_unembed_match_the_reference() {
     // Few rows (the KV-step path), many rows (the blocked SGEMM), odd widths.
     for &(t, k, n) in &[(1, 33, 70), (3, 64, 17), (5, 130, 96), (17, 31, 257), (40, 96, 384)] {
         let x = mat(&mut r, t, k, 1.0);
-        let l = Linear { w: mat(&mut r, k, n, 0.5), b: Some(Array1::from_shape_fn(n, |_| r(0.5))) };
+        let l = Linear::f32(mat(&mut r, k, n, 0.5), Some(Array1::from_shape_fn(n, |_| r(0.5))));
         let what = format!("linear {t}×{k}×{n}");
         assert_close_scaled(fast::linear(&x, &l).as_slice().unwrap(), ops::linear(&x, &l).as_slice().unwrap(), 1e-5, &what);
-        let u = mat(&mut r, n, k, 0.5);
+        let u = Matrix::F32(mat(&mut r, n, k, 0.5));
         let what = format!("unembed {t}×{k}×{n}");
         assert_close_scaled(fast::unembed(x.view(), &u).as_slice().unwrap(), ops::unembed(x.view(), &u).as_slice().unwrap(), 1e-5, &what);
     }

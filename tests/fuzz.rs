@@ -3,8 +3,12 @@
 
 mod common;
 use common::*;
+use llm_xray::cpu::{fast, ops};
+use llm_xray::matrix::{Blocks, Bytes, Matrix};
+use llm_xray::quant::BLOCKS;
 use llm_xray::sampling::Rng;
 use llm_xray::tokenizer::Tokenizer;
+use llm_xray::weights::Linear;
 use llm_xray::Model;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -110,4 +114,53 @@ fn gguf_model_loader_survives_mutated_files() {
         assert!(result.is_ok(), "panic on a mutated GGUF file");
     });
     assert!(n > 20, "only {n} cases ran");
+}
+
+#[test]
+fn block_readers_survive_random_blocks_and_sizes() {
+    // Random types, shapes and byte counts (often not what the type needs), random bytes
+    // (scales of every bit pattern: ±∞, NaN, subnormals): the reader refuses or accepts
+    // without panicking; accepted blocks with finite scales give finite products in both the
+    // fast kernels and the reference, which agree.
+    let (mut accepted, mut multiplied) = (0, 0);
+    let n = run_for(Duration::from_secs(2), 4, |rng| {
+        let r = |rng: &mut Rng, n: u64| (rng.next_u64() % n) as usize;
+        let ty = BLOCKS[r(rng, BLOCKS.len() as u64)];
+        let bs = ty.block_size().max(if r(rng, 4) == 0 { 1 } else { 32 });
+        let (rows, cols) = (1 + r(rng, 6), bs * (1 + r(rng, 3)) + if r(rng, 5) == 0 { 1 } else { 0 });
+        let exact = (cols / ty.block_size()) * ty.type_size() * rows;
+        let len = if r(rng, 4) == 0 { exact.saturating_sub(1) + r(rng, 3) } else { exact };
+        let raw: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let Ok(b) = Blocks::new(ty, rows, cols, Bytes::owned(raw)) else { return (false, false) };
+            if b.check_finite().is_err() {
+                return (true, false);
+            }
+            let l = Linear { w: Matrix::Blocks(vec![b]), b: None };
+            // Random scales make terms far larger than their sum, so rounding is held to the
+            // sum of the terms' sizes, Σ|w·x|, not to the result; 16-bit values near f32's
+            // limit may overflow that sum, and then only the absence of a panic is asked.
+            let w = l.w.to_f32().mapv(|v| 0.5 * (v as f64).abs());
+            let terms = w.sum_axis(ndarray::Axis(1)).fold(1.0f64, |m, v| m.max(*v));
+            for t in [1, 6] {
+                let x = ndarray::Array2::from_elem((t, cols), 0.5f32);
+                let (got, want) = (fast::linear(&x, &l), ops::linear(&x, &l));
+                if terms > 1e37 {
+                    continue;
+                }
+                assert!(got.iter().chain(want.iter()).all(|v| v.is_finite()), "{ty}: a non-finite product from finite scales");
+                let d = max_diff(got.as_slice().unwrap(), want.as_slice().unwrap(), "fast vs reference") as f64;
+                assert!(d <= 1e-5 * terms, "{ty} [{rows}, {cols}]: max |diff| {d:e} exceeds 1e-5 × Σ|w·x| {terms}");
+            }
+            (true, true)
+        }));
+        match result {
+            Ok((a, m)) => {
+                accepted += a as usize;
+                multiplied += m as usize;
+            }
+            Err(_) => panic!("a block reader panicked on {ty} [{rows}, {cols}] of {len} bytes"),
+        }
+    });
+    assert!(n > 100 && accepted > 10 && multiplied > 10, "{n} cases, {accepted} accepted, {multiplied} multiplied");
 }

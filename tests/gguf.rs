@@ -392,6 +392,18 @@ fn refuses_bad_tensor_infos() {
 }
 
 #[test]
+fn refuses_tensors_whose_data_overlaps() {
+    // Two Q8_0 rows of 32 values take 34 bytes each; the second starts 32 bytes in, inside
+    // the first: one of them is not the size its type says (written as Q4_0's 18, say).
+    let mut b = Builder::default().tensor_raw("a", &[32], 8, 0).tensor_raw("b", &[32], 8, 32);
+    b.data = vec![0; 96];
+    assert_err(&b.build(), &["tensor \"a\" (Q8_0, dims [32]) takes bytes 0..34", "tensor \"b\" (Q8_0) starts at byte 32", "not the size its type"]);
+    let mut b = Builder::default().tensor_raw("a", &[32], 8, 0).tensor_raw("b", &[32], 8, 64);
+    b.data = vec![0; 128];
+    Gguf::parse(&b.build()).unwrap();
+}
+
+#[test]
 fn refuses_bad_counts_and_lengths() {
     let mut huge_counts = Builder::default().kv_u32("a", 1).build();
     huge_counts[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
@@ -524,6 +536,22 @@ fn token_types_must_match_the_tokens() {
     // of the block: its norm).
     let e = model_err(&llama_metadata(&[1, 3]));
     assert!(e.starts_with("bad.gguf: tensor \"blk.0.attn_norm.weight\" is missing"), "{e}");
+}
+
+#[test]
+fn a_type_the_engine_does_not_read_is_named_before_anything_is_loaded() {
+    // An IQ2_XXS and a TQ1_0 tensor among metadata that would fail later (no tensors the
+    // model needs): the type is what the error names.
+    for (ty, name) in [(16u32, "IQ2_XXS"), (34, "TQ1_0")] {
+        let mut b = llama_metadata(&[1, 1]).tensor_raw("blk.0.ffn_up.weight", &[256], ty, 0);
+        b.data = vec![0; 256];
+        let e = model_err(&b);
+        assert!(e.starts_with(&format!("bad.gguf: tensor \"blk.0.ffn_up.weight\" has ggml type {ty} ({name}), which this engine does not read")), "{e}");
+        // The page's size check, from the header alone, says the same.
+        let bytes = b.build();
+        let e = llm_xray::model::Footprint::from_gguf_header(&bytes, bytes.len() as u64, "bad.gguf").unwrap_err().to_string();
+        assert!(e.contains(&format!("({name}), which this engine does not read")), "{e}");
+    }
 }
 
 #[test]

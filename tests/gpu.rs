@@ -24,7 +24,7 @@ use llm_xray::cpu::ops as cpu;
 use llm_xray::cpu::ops::Scheme;
 use llm_xray::gpu::{check::Ops, GpuBackend, GpuOptions};
 use llm_xray::trace::{Layout, PARTS};
-use llm_xray::weights::Linear;
+use llm_xray::weights::{Linear, Matrix};
 use llm_xray::{Ablation, Choice, CpuBackend, Engine, Model, Part, Parts, Sampling, Trace};
 use ndarray::{Array1, Array2, ArrayView2};
 use pollster::block_on;
@@ -169,9 +169,9 @@ fn kernel_matmul_linear_and_unembedding() {
         let bias = with_bias.then_some(&b[..]);
         let got = block_on(o.matmul(&a, m, k, &w, n, bias, trans)).unwrap();
         let want = if trans {
-            cpu::unembed(arr(&a, m).view(), &arr(&w, n))
+            cpu::unembed(arr(&a, m).view(), &Matrix::F32(arr(&w, n)))
         } else {
-            cpu::linear(&arr(&a, m), &Linear { w: arr(&w, k), b: bias.map(|b| Array1::from(b.to_vec())) })
+            cpu::linear(&arr(&a, m), &Linear::f32(arr(&w, k), bias.map(|b| Array1::from(b.to_vec()))))
         };
         assert_close_scaled(&got, want.as_slice().unwrap(), 2e-5, &format!("matmul m={m} k={k} n={n} transposed={trans}"));
     }
@@ -238,7 +238,7 @@ fn kernel_embedding_gather_across_chunks() {
     let (v, d) = (1001, 37);
     let table = r.vec(v * d, -1.0, 1.0);
     let ids = [0u32, 1000, 99, 100, 101, 500, 0, 999];
-    let want = cpu::embedding(&arr(&table, v), ids.iter().map(|&i| i as usize));
+    let want = cpu::embedding(&Matrix::F32(arr(&table, v)), ids.iter().map(|&i| i as usize));
     for chunk in [1001, 100, 7, 1] {
         let got = block_on(o.embed(&ids, &table, d, chunk)).unwrap();
         assert_close_abs(&got, want.as_slice().unwrap(), 0.0, &format!("embedding gather, chunks of {chunk} rows"));

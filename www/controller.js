@@ -115,6 +115,9 @@ export const actions = {
           // Progress only changes its line: a redraw would take the reader's place in the view.
           state.census = { done: m.done, total: m.total };
           emit('census');
+        } else if (m.type === 'memory') {
+          state.memory = m.bytes;
+          emit('memory');
         }
       },
       onCrash: (msg) =>

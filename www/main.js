@@ -10,7 +10,7 @@ import { PALETTE_NAMES, paletteLabel } from './colors.js';
 import { downloadBlob } from './export.js';
 import { renderChips, highlightChips } from './views/chips.js';
 import { renderPipeline } from './views/pipeline.js';
-import { renderModelPanel, bytesMovedText } from './views/model.js';
+import { renderModelPanel, bytesMovedText, memoryText } from './views/model.js';
 import { renderCompare } from './views/compare.js';
 import { renderTour, openTour, wireTourKeys } from './views/tour.js';
 
@@ -129,6 +129,10 @@ on('data', () => {
   renderTour($('tour'));
 });
 on('progress', renderLoading);
+on('memory', () => {
+  const memory = $('wasm-memory');
+  if (memory) memory.textContent = memoryText();
+});
 on('status', () => {
   const status = $('prompt-status');
   status.textContent = state.status.text;

@@ -121,8 +121,10 @@
  * @property {string} label
  * @property {number} score
  *
- * What a model will take once loaded (src/model.rs Footprint).
- * @typedef {{model_type: string, parameters: number, f32_bytes: number, largest_matrix_bytes: number}} Footprint
+ * What a model will take once loaded (src/model.rs Footprint): `held` says how its weights
+ * are held ("Q4_0 blocks", "16-bit", "f32"), `held_bytes` what they take, `load_bytes` the
+ * most loading takes at once (the file included).
+ * @typedef {{model_type: string, parameters: number, f32_bytes: number, held: string, held_bytes: number, load_bytes: number, largest_matrix_bytes: number}} Footprint
  */
 
 /**
@@ -301,7 +303,9 @@
  * @typedef {{type: 'progress', phase: 'download' | 'convert', file: string, loaded: number, total: number}} ProgressEvent
  * The census's progress; `heads` (counted from 1, labelled) after its last run, `error` if it failed.
  * @typedef {{type: 'census', done?: number, total?: number, heads?: HeadEntry[] | null, error?: string}} CensusEvent
- * @typedef {ProgressEvent | CensusEvent | TrainEvent} EngineEvent
+ * The tab's WebAssembly memory in bytes, when a request has grown it (it never shrinks).
+ * @typedef {{type: 'memory', bytes: number}} MemoryEvent
+ * @typedef {ProgressEvent | CensusEvent | TrainEvent | MemoryEvent} EngineEvent
  */
 
 /**

@@ -72,7 +72,7 @@
  * @property {PageError | null} error
  * @property {string | null} notice a line for people (GPU fallback, ablation, …)
  * @property {ModelInfo | null} info
- * @property {number | null} memory wasm memory after loading, bytes
+ * @property {number | null} memory the tab's wasm memory (its high-water mark), bytes
  * @property {HeadEntry[] | null} heads head census, counted from 1
  * @property {{done: number, total: number} | null} census while the worker computes it
  * @property {BackendChoice} backendChoice
@@ -151,7 +151,7 @@ export const state = {
   bytesMoved: 0,
 };
 
-/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress' | 'train'} StoreEvent */
+/** @typedef {'render' | 'data' | 'hover' | 'status' | 'census' | 'progress' | 'train' | 'memory'} StoreEvent */
 
 /** @type {Map<StoreEvent, ((arg?: any) => void)[]>} */
 const listeners = new Map();

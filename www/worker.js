@@ -31,6 +31,8 @@ let queue = Promise.resolve();
 const CACHE = 'llm-xray-models';
 // A tab's WebAssembly memory (wasm32) holds at most 4 GiB.
 const WASM_LIMIT = 4 * 2 ** 30;
+/** The WebAssembly memory last reported to the page (it only grows). */
+let reportedMemory = 0;
 // What the page keeps of a context's activations (src/session/mod.rs STORE_BUDGET) plus room.
 const ACTIVATIONS = 448e6;
 
@@ -56,17 +58,19 @@ const modelError = (message) => new Refusal('model', message);
 const gb = (n) => `${(n / 2 ** 30).toFixed(2)} GB`;
 
 /**
- * Refuses, before the weights download, a model whose weights cannot fit in the tab.
+ * Refuses, before the weights download, a model whose weights cannot fit in the tab: the
+ * weights as the engine will hold them (quantized blocks stay in the file's bytes), what
+ * loading takes beside them, and room for activations.
  * @param {string} what
  * @param {Footprint} footprint
- * @param {number} fileBytes
  */
-function checkFits(what, footprint, fileBytes) {
-  const need = footprint.f32_bytes + fileBytes + ACTIVATIONS;
+function checkFits(what, footprint) {
+  const need = footprint.load_bytes + ACTIVATIONS;
   if (need > WASM_LIMIT) {
+    const loading = footprint.load_bytes > footprint.held_bytes ? ` (${gb(footprint.load_bytes)} while it loads)` : '';
     throw modelError(
-      `${what} needs about ${gb(need)} in this tab: ${(footprint.parameters / 1e9).toFixed(2)}B learned parameters as f32 take ${gb(footprint.f32_bytes)}, ` +
-        `its ${gb(fileBytes)} file is held while it loads, and activations take up to ${gb(ACTIVATIONS)}; a tab's WebAssembly memory holds at most ${gb(WASM_LIMIT)}. Pick a smaller model.`,
+      `${what} needs about ${gb(need)} in this tab: its ${(footprint.parameters / 1e9).toFixed(2)}B learned parameters, held as ${footprint.held}, take ${gb(footprint.held_bytes)}${loading}, ` +
+        `and activations take up to ${gb(ACTIVATIONS)}; a tab's WebAssembly memory holds at most ${gb(WASM_LIMIT)}. Pick a smaller model.`,
     );
   }
 }
@@ -201,7 +205,7 @@ const convert = (file) => (/** @type {number} */ done, /** @type {number} */ tot
  */
 async function loadGgufUrl(url, name, cached) {
   const [size] = await Promise.all([remoteSize(url, name), wasmReady]);
-  checkFits(name, await ggufHead((n) => rangeOf(url, name, n), size, name), size);
+  checkFits(name, await ggufHead((n) => rangeOf(url, name, n), size, name));
   const bytes = await download(url, name, { cached, expected: size });
   return Xray.fromGguf(bytes, name, convert(name));
 }
@@ -227,11 +231,11 @@ async function loadFolder(url, what, cached) {
   /** @type {Footprint} */
   let footprint;
   try {
-    footprint = footprintOfConfig(configJson);
+    footprint = footprintOfConfig(configJson, size);
   } catch (e) {
     throw refusal(e);
   }
-  checkFits(what, footprint, size);
+  checkFits(what, footprint);
   const config = new FileBytes(configJson.length);
   config.push(configJson);
   const [tokenizer, weights] = await Promise.all([
@@ -267,7 +271,7 @@ async function loadFiles(files) {
   const fromFile = async (f) => intoWasm(new Response(f.stream()), f.name, f.size);
   const gguf = files.find((f) => /\.gguf$/i.test(f.name));
   if (gguf) {
-    checkFits(gguf.name, await ggufHead(async (n) => new Uint8Array(await gguf.slice(0, n).arrayBuffer()), gguf.size, gguf.name), gguf.size);
+    checkFits(gguf.name, await ggufHead(async (n) => new Uint8Array(await gguf.slice(0, n).arrayBuffer()), gguf.size, gguf.name));
     return Xray.fromGguf(await fromFile(gguf), gguf.name, convert(gguf.name));
   }
   const missing = ['config.json', 'model.safetensors', 'tokenizer.json'].filter((n) => !byName.has(n));
@@ -279,11 +283,11 @@ async function loadFiles(files) {
   /** @type {Footprint} */
   let footprint;
   try {
-    footprint = footprintOfConfig(new Uint8Array(await config.arrayBuffer()));
+    footprint = footprintOfConfig(new Uint8Array(await config.arrayBuffer()), weights.size);
   } catch (e) {
     throw refusal(e);
   }
-  checkFits('these files', footprint, weights.size);
+  checkFits('these files', footprint);
   return Xray.fromFolder(await fromFile(config), await fromFile(weights), await fromFile(byName.get('tokenizer.json')), convert('model.safetensors'));
 }
 
@@ -519,6 +523,16 @@ function transferables(result) {
     .map((v) => /** @type {ArrayBuffer} */ (/** @type {ArrayBufferView} */ (v).buffer));
 }
 
+/** Tells the page when the WebAssembly memory has grown: before the answer, so that the
+ * Model panel shows the high-water mark of what the request just did. */
+function reportMemory() {
+  const bytes = wasm ? wasm.memory.buffer.byteLength : 0;
+  if (bytes > reportedMemory) {
+    reportedMemory = bytes;
+    post({ type: 'memory', bytes });
+  }
+}
+
 self.onmessage = (/** @type {MessageEvent<RequestMessage>} */ e) => {
   const { id, ctx, request } = e.data;
   queue = queue.then(async () => {
@@ -529,9 +543,11 @@ self.onmessage = (/** @type {MessageEvent<RequestMessage>} */ e) => {
       if (REQUESTS[request.type] === 'engine') {
         engine = need(ctx);
         const result = await engine.request(request);
+        reportMemory();
         post({ id, ok: true, run: engine.run, result }, transferables(result));
       } else {
         const result = await /** @type {any} */ (request.type in trainHandlers ? trainHandlers : handlers)[request.type](request);
+        reportMemory();
         post({ id, ok: true, run: null, result });
       }
     } catch (err) {

@@ -17,7 +17,7 @@ pub mod llama;
 use crate::config::{Config, Family};
 use crate::error::{Error, Result};
 use crate::gguf::{gguf_error, Gguf};
-use crate::weights::{fuse_qkv, transpose, LayerWeights, Linear, NormWeights, Progress, Weights};
+use crate::weights::{fuse_qkv, transpose, Blocks, Bytes, LayerWeights, Linear, Matrix, NormWeights, Progress, Weights};
 use ndarray::{Array1, Array2};
 use serde_json::Value;
 
@@ -266,6 +266,9 @@ pub trait TensorSource {
     fn name(&self, names: &Names, i: Option<usize>) -> String;
     /// The values of tensor `name`, row-major over `shape`.
     fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+    /// Matrix `name` of `shape` [rows, cols] as the engine holds it: its blocks read in
+    /// place when its type is held in blocks ([`crate::quant::BLOCKS`]), else f32.
+    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Matrix>;
     fn has(&self, name: &str) -> bool;
     /// The error for a tensor this format's file should have but lacks.
     fn missing(&self, name: &str, shape: &[usize]) -> Error;
@@ -302,9 +305,7 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
         let g = vec(&format!("{}.weight", src.name(nm, i)), len)?;
         Ok(if plus_one { g + 1.0 } else { g })
     };
-    let mat = |n: &str, rows: usize, cols: usize| -> Result<Array2<f32>> {
-        Ok(Array2::from_shape_vec((rows, cols), src.read(n, &[rows, cols])?).expect("length checked against shape"))
-    };
+    let mat = |n: &str, rows: usize, cols: usize| -> Result<Matrix> { src.matrix(n, [rows, cols]) };
     let bias = |n: &str, len: usize, has: bool| -> Result<Option<Array1<f32>>> {
         if has {
             Ok(Some(vec(&format!("{n}.bias"), len)?))
@@ -313,17 +314,28 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
         }
     };
     // A linear layer as nn.Linear stores it, [out, in], with its bias.
-    let rows = |nm: &Names, i: usize, out: usize, inp: usize, has_bias: bool, unpermute: Option<usize>| -> Result<(Array2<f32>, Option<Array1<f32>>)> {
+    let rows = |nm: &Names, i: usize, out: usize, inp: usize, has_bias: bool, unpermute: Option<usize>| -> Result<(Matrix, Option<Array1<f32>>)> {
         let n = src.name(nm, Some(i));
-        let mut w = if conv1d { transpose(mat(&format!("{n}.weight"), inp, out)?) } else { mat(&format!("{n}.weight"), out, inp)? };
+        let mut w = if conv1d { transposed(mat(&format!("{n}.weight"), inp, out)?) } else { mat(&format!("{n}.weight"), out, inp)? };
         if let Some(heads) = unpermute {
-            w = unpermute_rows(&w, heads);
+            w = match w {
+                Matrix::F32(a) => Matrix::F32(unpermute_rows(&a, heads)),
+                Matrix::Blocks(mut parts) => {
+                    parts.iter_mut().for_each(|p| p.permuted = Some(p.rows / heads));
+                    Matrix::Blocks(parts)
+                }
+            };
         }
         Ok((w, bias(&n, out, has_bias)?))
     };
     let linear = |nm: &Names, i: usize, out: usize, inp: usize, has_bias: bool| -> Result<Linear> {
         let n = src.name(nm, Some(i));
-        let w = if conv1d { mat(&format!("{n}.weight"), inp, out)? } else { transpose(mat(&format!("{n}.weight"), out, inp)?) };
+        let w = match (conv1d, mat(&format!("{n}.weight"), if conv1d { inp } else { out }, if conv1d { out } else { inp })?) {
+            (true, Matrix::F32(a)) => Matrix::F32(a),
+            (true, blocks) => transposed(blocks),
+            (false, Matrix::F32(a)) => Matrix::F32(transpose(a)),
+            (false, blocks) => blocks,
+        };
         Ok(Linear { w, b: bias(&n, out, has_bias)? })
     };
     let norm = |nm: &Names, i: Option<usize>| -> Result<NormWeights> { Ok(NormWeights { g: gain(nm, i, d)?, b: bias(&src.name(nm, i), d, layer_norm)? }) };
@@ -374,16 +386,32 @@ pub fn load_weights(cfg: &Config, src: &dyn TensorSource, format: Format, progre
     Ok(Weights { wte: mat(&wte, v, d)?, wpe, layers, ln_f: norm(&names.ln_f, None)?, lm_head })
 }
 
-/// Undoes llama.cpp's `permute`: within each head, row 2i + j of the file is row
-/// j·hd/2 + i of the model (j ∈ {0, 1}).
+/// Undoes llama.cpp's `permute` of f32 rows (blocks undo it as they are read:
+/// [`crate::matrix::unpermute`]).
 fn unpermute_rows(w: &Array2<f32>, heads: usize) -> Array2<f32> {
     let hd = w.nrows() / heads;
-    let half = hd / 2;
-    let order: Vec<usize> = (0..w.nrows())
-        .map(|r| {
-            let (h, k) = (r / hd, r % hd);
-            h * hd + 2 * (k % half) + k / half
-        })
-        .collect();
+    let order: Vec<usize> = (0..w.nrows()).map(|r| crate::matrix::unpermute(r, hd)).collect();
     w.select(ndarray::Axis(0), &order)
+}
+
+/// A matrix stored [in, out] (GPT-2's Conv1D) as [out, in]: 16-bit values transposed into
+/// bytes of their own, f32 transposed.
+fn transposed(m: Matrix) -> Matrix {
+    match m {
+        Matrix::F32(a) => Matrix::F32(transpose(a)),
+        Matrix::Blocks(parts) if parts.len() == 1 && parts[0].ty.block_size() == 1 && parts[0].ty.type_size() == 2 => {
+            let p = &parts[0];
+            let (rows, cols, data) = (p.rows, p.cols, p.data());
+            let mut out = vec![0u8; data.len()];
+            for r in 0..rows {
+                for c in 0..cols {
+                    out[2 * (c * rows + r)..][..2].copy_from_slice(&data[2 * (r * cols + c)..][..2]);
+                }
+            }
+            let t = Blocks::new(p.ty, cols, rows, Bytes::owned(out)).expect("a transpose keeps the size");
+            Matrix::Blocks(vec![t])
+        }
+        // Quantized blocks run along a row and cannot be transposed; no file stores them so.
+        other => Matrix::F32(transpose(other.to_f32())),
+    }
 }

@@ -1,12 +1,16 @@
 //! `bench`: timings of full traces and KV-cache steps, on one backend or both.
 
 use super::{engine, load_model, usage, Args, Failure};
+use llm_xray::Model;
 use llm_xray::Parts;
 use pollster::block_on;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Times full traces (every part recorded) and one-token KV-cache steps at each length, on
 /// one backend or, with `--backend all`, on the CPU and the GPU in the same run. Rows start
-/// with the backend name so scripts/bench.sh can pick them out. `--kernels` adds the GPU's
+/// with the backend name so scripts/bench.sh can pick them out. `--f32` also times each backend
+/// on the weights dequantized to f32 (rows `cpu-f32`, `gpu-f32`) and gives the ratios. `--kernels` adds the GPU's
 /// time per kernel (timestamp queries, where the adapter has them).
 pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
     let model = load_model(args)?;
@@ -45,10 +49,27 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
         cfg.vocab_size,
         cfg.n_positions
     );
-    // (backend, tokens, trace ms, step ms)
-    let mut results: Vec<(&str, usize, f64, f64)> = Vec::new();
-    for &name in &names {
-        let mut e = match engine(name, model.clone()) {
+    let baseline = if args.flag("f32") {
+        let mut m = Model::load(&PathBuf::from(args.need("model")?))?;
+        m.weights = m.weights.dequantized();
+        Some(Arc::new(m))
+    } else {
+        None
+    };
+    // (row label, tokens, trace ms, step ms)
+    let mut results: Vec<(String, usize, f64, f64)> = Vec::new();
+    if let Some(b) = &baseline {
+        for &name in &names {
+            match interleaved(name, [model.clone(), b.clone()], &lengths, repeat, &ids_of) {
+                Ok(r) => results.extend(r),
+                Err(f) if names.len() > 1 => eprintln!("note: skipping the {name} backend: {}", f.msg),
+                Err(f) => return Err(f),
+            }
+        }
+    }
+    for &name in names.iter().filter(|_| baseline.is_none()) {
+        let (label, m) = (name, &model);
+        let mut e = match engine(name, m.clone()) {
             Ok(e) => e,
             Err(f) if names.len() > 1 => {
                 eprintln!("note: skipping the {name} backend: {}", f.msg);
@@ -56,7 +77,7 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
             }
             Err(f) => return Err(f),
         };
-        outln!("\n{name}: {}", e.describe());
+        outln!("\n{label}: {}, weights held as {}", e.describe(), m.storage.held);
         outln!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
         // One untimed run: shader compilation and first-touch allocation are not per-trace costs.
         block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
@@ -70,8 +91,8 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
                 step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
             }
             let (full, step) = (median(full), median(step));
-            outln!("{name:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
-            results.push((name, t, full, step));
+            outln!("{label:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
+            results.push((label.to_string(), t, full, step));
         }
         if args.flag("kernels") && e.info().kind == "gpu" {
             let t = *lengths.last().expect("at least one length");
@@ -98,7 +119,69 @@ pub fn cmd_bench(args: &Args) -> Result<(), Failure> {
             }
         }
     }
+    for &name in names.iter().filter(|_| baseline.is_some()) {
+        let f32_name = format!("{name}-f32");
+        if lengths.iter().any(|&t| get(name, t).is_some() && get(&f32_name, t).is_some()) {
+            outln!("\n{name}: time with the weights as held / time with them dequantized to f32 (below 1: held is faster)");
+            outln!("{:>6} {:>12} {:>12}", "tokens", "trace", "step");
+            for &t in &lengths {
+                if let (Some(q), Some(f)) = (get(name, t), get(&f32_name, t)) {
+                    outln!("{t:>6} {:>12.2} {:>12.2}", q.0 / f.0, q.1 / f.1);
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// Times `models` (the weights as held, then dequantized to f32) on backend `name`, their
+/// runs taken in turns so that a machine busy with other work slows both alike; rows
+/// labelled `name` and `name-f32`.
+fn interleaved(
+    name: &str,
+    models: [Arc<Model>; 2],
+    lengths: &[usize],
+    repeat: usize,
+    ids_of: &dyn Fn(usize) -> Vec<u32>,
+) -> Result<Vec<(String, usize, f64, f64)>, Failure> {
+    let labels = [name.to_string(), format!("{name}-f32")];
+    let mut engines = Vec::new();
+    for m in &models {
+        let mut e = engine(name, m.clone())?;
+        block_on(e.trace(&ids_of(lengths[0]), Parts::all()))?;
+        engines.push(e);
+    }
+    let cfg = &models[0].config;
+    outln!(
+        "\n{name}: {}; weights held as {} (row {}) and as f32 dequantized on load (row {}), taken in turns",
+        engines[0].describe(),
+        models[0].storage.held,
+        labels[0],
+        labels[1]
+    );
+    outln!("{:<7} {:>6} {:>12} {:>10} {:>12} {:>10}", "backend", "tokens", "trace ms", "GFLOP/s", "step ms", "GFLOP/s");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut out = Vec::new();
+    for &t in lengths {
+        let ids = ids_of(t);
+        let mut times = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+        for _ in 0..repeat.max(1) {
+            for (e, (full, step)) in engines.iter_mut().zip(times.iter_mut()) {
+                full.push(block_on(e.trace(&ids, Parts::all()))?.elapsed_ms);
+                block_on(e.trace(&ids[..t - 1], Parts::none()))?;
+                step.push(block_on(e.run(&ids[t - 1..], Parts::all()))?.elapsed_ms);
+            }
+        }
+        for (label, (full, step)) in labels.iter().zip(times) {
+            let (full, step) = (median(full), median(step));
+            outln!("{label:<7} {t:>6} {full:>12.2} {:>10.2} {step:>12.3} {:>10.2}", flops(cfg, t, 0) / full / 1e6, flops(cfg, 1, t - 1) / step / 1e6);
+            out.push((label.clone(), t, full, step));
+        }
+    }
+    Ok(out)
 }
 
 /// Multiply-adds ×2 of the matmuls in a run of `t` new tokens after `past` cached ones.

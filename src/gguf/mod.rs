@@ -18,8 +18,9 @@
 //! types; strings that are not UTF-8; bools other than 0 and 1; arrays nested deeper than
 //! [`MAX_NESTING`]; duplicate metadata keys and tensor names; tensors of more than four
 //! dimensions, whose element count overflows, whose rows are not whole blocks of their
-//! type, whose ggml type is unknown, or whose bytes lie outside the data section; and an
-//! alignment that is not a power of two.
+//! type, whose ggml type is unknown, whose bytes lie outside the data section, or whose
+//! bytes overlap another tensor's (so that their size, by type and dims, is not what the
+//! file holds); and an alignment that is not a power of two.
 
 use crate::error::{Error, Result};
 use crate::quant;
@@ -237,8 +238,22 @@ impl<'a> Gguf<'a> {
             }
         };
         let data_len = if whole { data.len() as u64 } else { file_len.saturating_sub(data_offset) };
+        let mut spans = Vec::with_capacity(tensors.len());
         for t in &tensors {
-            t.byte_range(usize::try_from(data_len).unwrap_or(usize::MAX)).map_err(Error::Gguf)?;
+            spans.push((t.byte_range(usize::try_from(data_len).unwrap_or(usize::MAX)).map_err(Error::Gguf)?, t));
+        }
+        // Each tensor's size comes from its type and dims; data that runs into the next
+        // tensor's means that one of them is not what its type says (a block size that does
+        // not match its type, dims too large).
+        spans.retain(|(r, _)| !r.is_empty());
+        spans.sort_by_key(|(r, _)| r.start);
+        if let Some(w) = spans.windows(2).find(|w| w[0].0.end > w[1].0.start) {
+            let ((a, ta), (b, tb)) = (&w[0], &w[1]);
+            return Err(Error::Gguf(format!(
+                "GGUF: tensor {:?} ({}, dims {:?}) takes bytes {}..{} of the data section, but tensor {:?} ({}) starts at byte {}: \
+                 their data overlaps, so one of them is not the size its type and dims imply",
+                ta.name, ta.ty, ta.dims, a.start, a.end, tb.name, tb.ty, b.start
+            )));
         }
 
         Ok(Gguf { version, metadata, keys, tensors, names, alignment, data_offset: bytes.len() - data.len(), data })
@@ -315,6 +330,11 @@ impl<'a> Gguf<'a> {
     pub fn raw(&self, t: &TensorInfo) -> Result<&'a [u8]> {
         // Checked again: `t` need not come from this file.
         t.byte_range(self.data.len()).map(|r| &self.data[r]).map_err(Error::Gguf)
+    }
+
+    /// Where the tensor's bytes are in the bytes the file was parsed from.
+    pub fn raw_range(&self, t: &TensorInfo) -> Result<std::ops::Range<usize>> {
+        t.byte_range(self.data.len()).map(|r| self.data_offset + r.start..self.data_offset + r.end).map_err(Error::Gguf)
     }
 
     /// The tensor's values as f32, in row-major order of its PyTorch shape

@@ -5,14 +5,15 @@
 //! tests or with the `test-support` feature, which `cargo test` turns on.
 
 use super::context::Context;
-use super::device_weights::Table;
-use super::ops::linear::{self, GpuLinear};
+use super::device_weights::{upload_linear, Table};
+use super::ops::linear::{self, GpuLinear, GpuWeight};
 use super::ops::{activation, add, attention, head_mask, kv_append, matmul, norm, rope, scale, softmax, split_qkv, u, ALL};
 use super::recorder::{Pipelines, Recorder};
 use crate::config::{Activation, Norm};
 use crate::cpu;
 use crate::cpu::ops::Scheme;
 use crate::error::Result;
+use crate::weights::{Linear, Matrix};
 
 pub struct Ops {
     ctx: Context,
@@ -89,14 +90,36 @@ impl Ops {
     #[allow(clippy::too_many_arguments)] // the shapes spelled out read better in tests
     pub async fn matmul(&self, a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, transposed: bool) -> Result<Vec<f32>> {
         let (ab, c) = (self.up(a)?, self.out(m * n)?);
-        let l = GpuLinear { w: self.up(w)?, b: bias.map(|b| self.up(b)).transpose()?, k, n };
+        let wb = self.up(w)?;
         let mut r = self.recorder();
         if transposed {
-            matmul::run(&mut r, matmul::Params { m: u(m), n: u(n), k: u(k), ldc: u(n), c_off: 0, a_off: 0, trans_b: 1 }, &ab, &l.w, &c);
+            matmul::run(&mut r, matmul::Params { m: u(m), n: u(n), k: u(k), ldc: u(n), c_off: 0, a_off: 0, trans_b: 1 }, &ab, &wb, &c);
         } else {
+            let l = GpuLinear { w: GpuWeight::F32(wb), b: bias.map(|b| self.up(b)).transpose()?, k, n };
             linear::run(&mut r, &ab, m, &l, &c);
         }
         Ok(self.run(r, &[(&c, m * n)]).await?.remove(0))
+    }
+
+    /// a [m, k] · W + b for a layer as the backend uploads it (weights held in blocks run
+    /// the qmatmul kernels, one per stacked part).
+    pub async fn linear(&self, a: &[f32], m: usize, l: &Linear) -> Result<Vec<f32>> {
+        let (ab, c) = (self.up(a)?, self.out(m * l.n_out())?);
+        let gl = upload_linear(&self.ctx, "test layer", l)?;
+        let mut r = self.recorder();
+        linear::run(&mut r, &ab, m, &gl, &c);
+        Ok(self.run(r, &[(&c, m * l.n_out())]).await?.remove(0))
+    }
+
+    /// Logits x [m, d] · Uᵀ for a table U [V, d] uploaded as the backend does, in chunks of
+    /// `chunk_rows` rows.
+    pub async fn unembed(&self, x: &[f32], m: usize, table: &Matrix, chunk_rows: usize) -> Result<Vec<f32>> {
+        let (v, d) = (table.rows(), table.cols());
+        let (xb, c) = (self.up(x)?, self.out(m * v)?);
+        let t = Table::upload(&self.ctx, "test table", table, (chunk_rows * table.bytes() / v.max(1)) as u64)?;
+        let mut r = self.recorder();
+        t.times_rows(&mut r, &xb, m, 0, d, v, &c);
+        Ok(self.run(r, &[(&c, m * v)]).await?.remove(0))
     }
 
     /// act(x), or act(x) · up when `up` is given (the gated MLP).
@@ -133,10 +156,16 @@ impl Ops {
     /// Rows `ids` of `table` [_, d], through the backend's own embedding table uploaded in
     /// chunks of `chunk_rows` rows (as for an embedding larger than one binding).
     pub async fn embed(&self, ids: &[u32], table: &[f32], d: usize, chunk_rows: usize) -> Result<Vec<f32>> {
-        let t = ids.len();
+        let m = Matrix::F32(ndarray::Array2::from_shape_vec((table.len() / d, d), table.to_vec()).expect("rows of d values"));
+        self.embed_matrix(ids, &m, chunk_rows).await
+    }
+
+    /// As [`Ops::embed`] for a table as the engine holds it (f32 or blocks).
+    pub async fn embed_matrix(&self, ids: &[u32], table: &Matrix, chunk_rows: usize) -> Result<Vec<f32>> {
+        let (t, d) = (ids.len(), table.cols());
         let idb = self.ctx.scratch_u32("test ids", ids)?;
         let y = self.out(t * d)?;
-        let table = Table::upload(&self.ctx, "test table", table, d, (chunk_rows * d * 4) as u64)?;
+        let table = Table::upload(&self.ctx, "test table", table, (chunk_rows * table.bytes() / table.rows().max(1)) as u64)?;
         let mut r = self.recorder();
         table.gather(&mut r, &idb, t, d, None, &y);
         Ok(self.run(r, &[(&y, t * d)]).await?.remove(0))

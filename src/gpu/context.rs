@@ -218,6 +218,27 @@ impl Context {
         Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(what), contents: bytemuck::cast_slice(data), usage: Self::STORAGE }))
     }
 
+    /// Raw bytes (weights held in ggml blocks, read by the kernels as u32 words), padded
+    /// with zeros to a whole number of words.
+    pub fn upload_bytes(&self, what: &str, data: &[u8]) -> Result<wgpu::Buffer> {
+        let padded = data.len().div_ceil(4).max(1) * 4;
+        self.check_size(what, padded as u64)?;
+        let buf =
+            self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(what), size: padded as u64, usage: Self::STORAGE, mapped_at_creation: false });
+        // Written from where the bytes are (in the browser, straight out of wasm memory,
+        // without a copy there): the whole words, then the last one padded.
+        let whole = data.len() / 4 * 4;
+        if whole > 0 {
+            self.queue.write_buffer(&buf, 0, &data[..whole]);
+        }
+        if whole < data.len() {
+            let mut last = [0u8; 4];
+            last[..data.len() - whole].copy_from_slice(&data[whole..]);
+            self.queue.write_buffer(&buf, whole as u64, &last);
+        }
+        Ok(buf)
+    }
+
     /// Writes u32 values into the pooled buffer for `role` (e.g. this run's token ids).
     pub fn scratch_u32(&self, role: &'static str, data: &[u32]) -> Result<wgpu::Buffer> {
         let b = self.scratch(role, data.len())?;

@@ -4,42 +4,83 @@
 //! their own).
 
 use super::context::Context;
-use super::ops::linear::GpuLinear;
-use super::ops::{embed, u};
+use super::ops::linear::{GpuBlocks, GpuLinear, GpuWeight};
+use super::ops::{embed, matmul, qembed, qmatmul, u};
 use super::recorder::Recorder;
 use crate::config::Config;
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::weights::{Linear, NormWeights};
+use crate::weights::{Linear, Matrix, NormWeights};
 
-/// A tensor [rows, cols] uploaded as row chunks, each within one storage binding:
-/// (first row, rows, buffer).
+/// One chunk of a table's rows: rows row0..row0 + rows in `buf` (`words` u32 words).
+pub(crate) struct Chunk {
+    pub row0: usize,
+    pub rows: usize,
+    pub buf: wgpu::Buffer,
+    pub words: usize,
+}
+
+/// A table [rows, cols] (an embedding, the unembedding) uploaded as row chunks, each
+/// within one storage binding, as f32 or in its ggml blocks.
 pub(crate) struct Table {
-    pub chunks: Vec<(usize, usize, wgpu::Buffer)>,
+    pub chunks: Vec<Chunk>,
+    /// Blocks: (ggml type id, bytes per row); None: f32.
+    pub blocks: Option<(u32, usize)>,
 }
 
 impl Table {
-    pub fn upload(ctx: &Context, name: &str, data: &[f32], cols: usize, max_bytes: u64) -> Result<Table> {
-        let rows = data.len() / cols;
-        let per = ((max_bytes / (cols as u64 * 4)) as usize).max(1);
+    pub fn upload(ctx: &Context, name: &str, m: &Matrix, max_bytes: u64) -> Result<Table> {
+        let (rows, cols) = (m.rows(), m.cols());
+        let (bytes, row_bytes, blocks) = match m {
+            Matrix::F32(a) => (bytemuck::cast_slice(a.as_slice().expect("weights are contiguous")), 4 * cols, None),
+            Matrix::Blocks(parts) => {
+                // Tables are single tensors; only fused projections stack parts.
+                let [p] = &parts[..] else { unreachable!("a table of {} stacked parts", parts.len()) };
+                (p.data(), p.row_bytes(), Some((p.ty.id(), p.row_bytes())))
+            }
+        };
+        let per = ((max_bytes / row_bytes.max(1) as u64) as usize).max(1);
         let mut chunks = Vec::new();
         let mut r0 = 0;
         while r0 < rows {
             let n = per.min(rows - r0);
-            chunks.push((r0, n, ctx.upload(&format!("{name} rows {r0}..{}", r0 + n), &data[r0 * cols..(r0 + n) * cols])?));
+            let data = &bytes[r0 * row_bytes..(r0 + n) * row_bytes];
+            let buf = ctx.upload_bytes(&format!("{name} rows {r0}..{}", r0 + n), data)?;
+            chunks.push(Chunk { row0: r0, rows: n, buf, words: data.len().div_ceil(4) });
             r0 += n;
         }
-        Ok(Table { chunks })
+        Ok(Table { chunks, blocks })
     }
 
     /// Rows picked by token id (`pos_start` None) or by position pos_start.. into out
     /// [t, d]: one dispatch per chunk, each writing the rows that fall in its chunk.
     pub fn gather(&self, r: &mut Recorder, ids: &wgpu::Buffer, t: usize, d: usize, pos_start: Option<usize>, out: &wgpu::Buffer) {
-        for (row0, n, chunk) in &self.chunks {
-            let p =
-                embed::Params { rows: u(t), d: u(d), row0: u(*row0), nrows: u(*n), pos_start: u(pos_start.unwrap_or(0)), use_ids: pos_start.is_none() as u32 };
-            embed::run(r, p, ids, chunk, out);
+        let (pos, use_ids) = (u(pos_start.unwrap_or(0)), pos_start.is_none() as u32);
+        for c in &self.chunks {
+            match self.blocks {
+                None => embed::run(r, embed::Params { rows: u(t), d: u(d), row0: u(c.row0), nrows: u(c.rows), pos_start: pos, use_ids }, ids, &c.buf, out),
+                Some((ty, row_bytes)) => {
+                    let p = qembed::Params { rows: u(t), d: u(d), row0: u(c.row0), nrows: u(c.rows), pos_start: pos, use_ids, ty, row_bytes: u(row_bytes) };
+                    qembed::run(r, p, ids, &c.buf, c.words, out)
+                }
+            }
+        }
+    }
+
+    /// x [rows, d] from row `a_row` times the table's rows, into out [rows, ldc] (each
+    /// chunk of rows writes its own columns): logits from the unembedding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn times_rows(&self, r: &mut Recorder, x: &wgpu::Buffer, rows: usize, a_row: usize, d: usize, ldc: usize, out: &wgpu::Buffer) {
+        for c in &self.chunks {
+            let (m, n, k, ldc, c_off, a_off) = (u(rows), u(c.rows), u(d), u(ldc), u(c.row0), u(a_row * d));
+            match self.blocks {
+                None => matmul::run(r, matmul::Params { m, n, k, ldc, c_off, a_off, trans_b: 1 }, x, &c.buf, out),
+                Some((ty, row_bytes)) => {
+                    let p = qmatmul::Params { m, n, k, ldc, c_off, a_off, ty, row_bytes: u(row_bytes), perm_hd: 0 };
+                    qmatmul::run(r, p, x, &c.buf, c.words, out)
+                }
+            }
         }
     }
 }
@@ -101,27 +142,48 @@ pub(crate) fn wanted_binding(c: &Config) -> u64 {
     4 * [v * d, p * d, d * c.qkv_width() as u64, d * f, h * p * p, p * v, p * f].into_iter().max().unwrap_or(0)
 }
 
+/// A linear layer's weights and bias on the device: f32 as they are, blocks as u32 words.
+pub(crate) fn upload_linear(ctx: &Context, name: &str, l: &Linear) -> Result<GpuLinear> {
+    let b = l.b.as_ref().map(|b| ctx.upload(&format!("{name}.bias"), b.as_slice().expect("weights are contiguous"))).transpose()?;
+    let w = match &l.w {
+        Matrix::F32(w) => GpuWeight::F32(ctx.upload(&format!("{name}.weight"), w.as_slice().expect("weights are contiguous"))?),
+        Matrix::Blocks(parts) => GpuWeight::Blocks(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Ok(GpuBlocks {
+                        buf: ctx.upload_bytes(&format!("{name}.weight part {i} ({})", p.ty), p.data())?,
+                        words: p.data().len().div_ceil(4),
+                        ty: p.ty.id(),
+                        rows: p.rows,
+                        row_bytes: p.row_bytes(),
+                        perm_hd: p.permuted.map_or(0, u),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        ),
+    };
+    Ok(GpuLinear { w, b, k: l.n_in(), n: l.n_out() })
+}
+
 impl DeviceWeights {
     /// Uploads every weight, allocates the KV cache; running out of device memory is an
     /// error naming the adapter.
     pub async fn upload(ctx: &Context, model: &Model, table_bytes: u64) -> Result<DeviceWeights> {
         let (cfg, w) = (&model.config, &model.weights);
-        let d = cfg.n_embd;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> &[f32] {
             a.as_slice().expect("weights are contiguous")
         }
-        let linear = |name: String, l: &Linear| -> Result<GpuLinear> {
-            let b = l.b.as_ref().map(|b| ctx.upload(&format!("{name}.bias"), flat(b))).transpose()?;
-            Ok(GpuLinear { w: ctx.upload(&format!("{name}.weight"), flat(&l.w))?, b, k: l.w.nrows(), n: l.w.ncols() })
-        };
+        let linear = |name: String, l: &Linear| upload_linear(ctx, &name, l);
         let norm = |name: String, n: &NormWeights| -> Result<GpuNorm> {
             let b = n.b.as_ref().map(|b| ctx.upload(&format!("{name}.bias"), flat(b))).transpose()?;
             Ok(GpuNorm { g: ctx.upload(&format!("{name}.weight"), flat(&n.g))?, b })
         };
-        let wte = Table::upload(ctx, "token embedding", flat(&w.wte), d, table_bytes)?;
-        let wpe = w.wpe.as_ref().map(|p| Table::upload(ctx, "position embedding", flat(p), d, table_bytes)).transpose()?;
-        let lm_head = w.lm_head.as_ref().map(|h| Table::upload(ctx, "unembedding", flat(h), d, table_bytes)).transpose()?;
+        let wte = Table::upload(ctx, "token embedding", &w.wte, table_bytes)?;
+        let wpe = w.wpe.as_ref().map(|p| Table::upload(ctx, "position embedding", p, table_bytes)).transpose()?;
+        let lm_head = w.lm_head.as_ref().map(|h| Table::upload(ctx, "unembedding", h, table_bytes)).transpose()?;
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for (i, lw) in w.layers.iter().enumerate() {
             let n = |s: &str| format!("layer {i} {s}");

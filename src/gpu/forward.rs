@@ -5,7 +5,7 @@
 
 use super::context::Context;
 use super::device_weights::{DeviceWeights, GpuNorm};
-use super::ops::{activation, add, attention, head_mask, kv_append, linear, matmul, norm, rope, scale, softmax, split_qkv, u};
+use super::ops::{activation, add, attention, embed, head_mask, kv_append, linear, norm, rope, scale, softmax, split_qkv, u};
 use super::recorder::{Recorder, Slot};
 use crate::config::Config;
 use crate::error::Result;
@@ -45,16 +45,9 @@ impl Pass<'_> {
 
         let saved = s.saved;
         let mut groups: Vec<&[Slot]> = saved.iter().map(|(_, _, slots)| &slots[..]).collect();
-        groups.extend(next.as_ref().map(std::slice::from_ref));
+        groups.push(std::slice::from_ref(&next));
         let (mut data, times) = s.r.finish(&groups).await?;
-        let next_logits = match next {
-            Some(_) => data.pop().expect("the next-token logits were read back"),
-            None => {
-                let v = self.cfg.vocab_size;
-                let logits = saved.iter().position(|(_, p, _)| *p == Part::Logits).map(|i| &data[i]).expect("the logits were read back");
-                logits[logits.len() - v..].to_vec()
-            }
-        };
+        let next_logits = data.pop().expect("the next-token logits were read back");
         let parts = saved.into_iter().zip(data).map(|((layer, part, _), values)| (layer, part, values)).collect();
         Ok(Output { parts, next_logits, times })
     }
@@ -186,36 +179,52 @@ impl Pass<'_> {
     }
 
     /// Final norm and logits = ln_f · Uᵀ, one dispatch per vocabulary chunk of U, in row
-    /// blocks small enough that [rows, V] fits one binding. Without a request for logits or
-    /// probabilities only the last row (what generation needs) is computed. Returns where
-    /// the next-token logits are read back, or None when they are the recorded logits'
-    /// last row.
-    fn unembed(&self, s: &mut State, x: &wgpu::Buffer) -> Result<Option<Slot>> {
+    /// blocks small enough that [rows, V] fits one binding, for the rows whose logits or
+    /// probabilities are kept ([`trace::Recorder::rows`]) and the last row, whose logits
+    /// generation needs (the only row without a request for either): with a large
+    /// vocabulary the unembedding is the largest matmul of a run. Kept rows that are not
+    /// consecutive are gathered first. Returns where the next-token logits are read back.
+    fn unembed(&self, s: &mut State, x: &wgpu::Buffer) -> Result<Slot> {
         let (cfg, w, t, b) = (self.cfg, self.w, self.t, s.b);
         let (d, v) = (cfg.n_embd, cfg.vocab_size);
         self.norm(s, x, &w.ln_f, &b.h);
         self.save(s, None, Part::LnF, &b.h);
         let u_table = w.lm_head.as_ref().unwrap_or(&w.wte);
         let (want_logits, want_probs) = (self.rec.wants(Part::Logits), self.rec.wants(Part::Probs));
-        let (first, rows) = if want_logits || want_probs { (0, t) } else { (t - 1, 1) };
-        let block = ((w.table_bytes / (v as u64 * 4)) as usize).clamp(1, rows);
+        let kept = if want_logits || want_probs { self.rec.rows() } else { Vec::new() };
+        let mut rows = kept.clone();
+        if rows.last() != Some(&(t - 1)) {
+            rows.push(t - 1);
+        }
+        let (src, first) = if rows.iter().enumerate().all(|(i, &r)| r == rows[0] + i) {
+            (b.h.clone(), rows[0])
+        } else {
+            let ids: Vec<u32> = rows.iter().map(|&r| u(r)).collect();
+            let ids = self.ctx.scratch_u32("kept rows", &ids)?;
+            let out = self.ctx.scratch("kept rows of the final norm [rows, d]", rows.len() * d)?;
+            embed::run(&mut s.r, embed::Params { rows: u(rows.len()), d: u(d), row0: 0, nrows: u(t), pos_start: 0, use_ids: 1 }, &ids, &b.h, &out);
+            (out, 0)
+        };
+        let n = rows.len();
+        let block = ((w.table_bytes / (v as u64 * 4)) as usize).clamp(1, n);
         let logits = self.ctx.scratch("logits [rows, V]", block * v)?;
         let probs = if want_probs { Some(self.ctx.scratch("probabilities [rows, V]", block * v)?) } else { None };
         let (mut logit_blocks, mut prob_blocks, mut next) = (Vec::new(), Vec::new(), None);
-        for b0 in (0..rows).step_by(block) {
-            let br = block.min(rows - b0);
-            for (row0, n, chunk) in &u_table.chunks {
-                let p = matmul::Params { m: u(br), n: u(*n), k: u(d), ldc: u(v), c_off: u(*row0), a_off: u((first + b0) * d), trans_b: 1 };
-                matmul::run(&mut s.r, p, &b.h, chunk, &logits);
+        for b0 in (0..n).step_by(block) {
+            let br = block.min(n - b0);
+            u_table.times_rows(&mut s.r, &src, br, first + b0, d, v, &logits);
+            // The rows of this block that are kept (the last row may be there only for
+            // generation).
+            let keep = kept.len().saturating_sub(b0).min(br);
+            if want_logits && keep > 0 {
+                logit_blocks.push(s.r.save(&logits, 0, keep * v));
             }
-            if want_logits {
-                logit_blocks.push(s.r.save(&logits, 0, br * v));
-            } else if b0 + br == rows {
+            if b0 + br == n {
                 next = Some(s.r.save(&logits, (br - 1) * v, v));
             }
-            if let Some(p) = &probs {
-                softmax::run(&mut s.r, softmax::Params { rows: u(br), n: u(v), causal: 0, start: 0, t: u(br), window: 0 }, &logits, p);
-                prob_blocks.push(s.r.save(p, 0, br * v));
+            if let (Some(p), true) = (&probs, keep > 0) {
+                softmax::run(&mut s.r, softmax::Params { rows: u(keep), n: u(v), causal: 0, start: 0, t: u(keep), window: 0 }, &logits, p);
+                prob_blocks.push(s.r.save(p, 0, keep * v));
             }
         }
         if want_logits {
@@ -224,7 +233,7 @@ impl Pass<'_> {
         if want_probs {
             s.saved.push((None, Part::Probs, prob_blocks));
         }
-        Ok(next)
+        Ok(next.expect("the last block holds the last row"))
     }
 }
 

@@ -25,7 +25,7 @@ use crate::ablation::Ablation;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::trace::{self, Dims, Parts, Trace};
+use crate::trace::{self, Dims, Part, Parts, Positions, Trace};
 use context::Context;
 use device_weights::{wanted_binding, DeviceWeights};
 use recorder::{Pipelines, Recorder};
@@ -141,9 +141,19 @@ impl GpuBackend {
         Ok(self.run_timed(ids, parts, false).await?.0)
     }
 
+    /// As [`GpuBackend::run`], keeping the per-position parts of `positions` only; the
+    /// unembedding runs on those rows alone (and the last, for the next-token logits).
+    pub async fn run_positions(&mut self, ids: &[u32], parts: Parts, positions: &Positions) -> Result<Trace> {
+        Ok(self.run_kept(ids, parts, positions, false).await?.0)
+    }
+
     /// A run with each kernel timed by timestamp queries (where the adapter has them):
     /// (kernel name, milliseconds) per dispatch, for `bench --kernels`.
     pub async fn run_timed(&mut self, ids: &[u32], parts: Parts, profile: bool) -> Result<(Trace, Vec<(&'static str, f64)>)> {
+        self.run_kept(ids, parts, &Positions::All, profile).await
+    }
+
+    async fn run_kept(&mut self, ids: &[u32], parts: Parts, positions: &Positions, profile: bool) -> Result<(Trace, Vec<(&'static str, f64)>)> {
         let started = now_ms();
         self.ctx.check()?;
         if let Some(e) = &self.ablation_error {
@@ -153,7 +163,7 @@ impl GpuBackend {
         let (m, start, t) = (&*model, self.ids.len(), ids.len());
         m.check_ids(ids, start)?;
         let cfg = &m.config;
-        let mut rec = trace::Recorder::new(cfg, parts, Dims::new(cfg, start, t));
+        let mut rec = trace::Recorder::new(cfg, parts, Dims::new(cfg, start, t)).keep(positions, start);
         let mut r = Recorder::new(&self.ctx, &self.pipelines);
         if profile {
             r = r.profiled();
@@ -161,7 +171,12 @@ impl GpuBackend {
         let pass = forward::Pass { ctx: &self.ctx, cfg, w: &self.weights, rec: &rec, start, t };
         let out = pass.run(ids, r).await?;
         for (layer, part, values) in out.parts {
-            rec.put(layer, part, move || values);
+            // The unembedding ran on the kept rows only.
+            if matches!(part, Part::Logits | Part::Probs) {
+                rec.put_kept(layer, part, move || values);
+            } else {
+                rec.put(layer, part, move || values);
+            }
         }
         let tokens = m.token_infos(ids, m.tokenizer.bytes_len(&self.ids));
         // Only a run that completed moves the context on.

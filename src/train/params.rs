@@ -6,6 +6,7 @@
 
 use crate::config::{Activation, Config, Family, Norm};
 use crate::error::{Error, Result};
+use crate::matrix::Matrix;
 use crate::sampling::Rng;
 use crate::weights::{LayerWeights, Linear, NormWeights, Weights};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
@@ -212,26 +213,26 @@ impl Layout {
             Ok(())
         };
         let wpe = w.wpe.as_ref().ok_or_else(|| Error::Weights("the model has no position embedding (wpe); a GPT-2 has one".into()))?;
-        put(self.wte, &contiguous(&w.wte), "token embedding")?;
-        put(self.wpe, &contiguous(wpe), "position embedding")?;
+        put(self.wte, &table(&w.wte), "token embedding")?;
+        put(self.wpe, &table(wpe), "position embedding")?;
         for (lw, s) in w.layers.iter().zip(&self.layers) {
             put(s.ln1_g, &vec1(&lw.ln_1.g), "ln_1 gain")?;
             put(s.ln1_b, &vec1(bias(&lw.ln_1.b)?), "ln_1 bias")?;
-            put(s.qkv_w, &contiguous(&lw.qkv.w), "q|k|v weight")?;
+            put(s.qkv_w, &contiguous(&lw.qkv.in_out()), "q|k|v weight")?;
             put(s.qkv_b, &vec1(bias(&lw.qkv.b)?), "q|k|v bias")?;
-            put(s.o_w, &contiguous(&lw.o.w), "attention output weight")?;
+            put(s.o_w, &contiguous(&lw.o.in_out()), "attention output weight")?;
             put(s.o_b, &vec1(bias(&lw.o.b)?), "attention output bias")?;
             put(s.ln2_g, &vec1(&lw.ln_2.g), "ln_2 gain")?;
             put(s.ln2_b, &vec1(bias(&lw.ln_2.b)?), "ln_2 bias")?;
-            put(s.fc_w, &contiguous(&lw.up.w), "MLP input weight")?;
+            put(s.fc_w, &contiguous(&lw.up.in_out()), "MLP input weight")?;
             put(s.fc_b, &vec1(bias(&lw.up.b)?), "MLP input bias")?;
-            put(s.proj_w, &contiguous(&lw.down.w), "MLP output weight")?;
+            put(s.proj_w, &contiguous(&lw.down.in_out()), "MLP output weight")?;
             put(s.proj_b, &vec1(bias(&lw.down.b)?), "MLP output bias")?;
         }
         put(self.lnf_g, &vec1(&w.ln_f.g), "ln_f gain")?;
         put(self.lnf_b, &vec1(bias(&w.ln_f.b)?), "ln_f bias")?;
         match (self.lm_head, &w.lm_head) {
-            (Some(slot), Some(u)) => put(slot, &contiguous(u), "unembedding")?,
+            (Some(slot), Some(u)) => put(slot, &table(u), "unembedding")?,
             (None, None) => {}
             _ => return Err(Error::Weights("the unembedding (lm_head) is tied in the config but not in the weights, or the other way round".into())),
         }
@@ -240,7 +241,7 @@ impl Layout {
 
     /// The engine's weights from a flat buffer of this layout.
     pub fn weights(&self, buf: &[f32]) -> Weights {
-        let m = |slot: usize| self.mat(buf, slot).to_owned();
+        let m = |slot: usize| Matrix::F32(self.mat(buf, slot).to_owned());
         let v = |slot: usize| Array1::from_vec(self.get(buf, slot).to_vec());
         let lin = |w: usize, b: usize| Linear { w: m(w), b: Some(v(b)) };
         let norm = |g: usize, b: usize| NormWeights { g: v(g), b: Some(v(b)) };
@@ -267,6 +268,15 @@ impl Layout {
             ln_f: norm(self.lnf_g, self.lnf_b),
             lm_head: self.lm_head.map(m),
         }
+    }
+}
+
+/// A table (embedding or unembedding, [rows, width] however it is held) as f32 values, row
+/// after row: a model resumed from a GGUF may hold it in ggml blocks.
+fn table(m: &Matrix) -> Vec<f32> {
+    match m {
+        Matrix::F32(a) => contiguous(a),
+        m => m.to_f32().into_raw_vec_and_offset().0,
     }
 }
 

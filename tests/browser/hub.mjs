@@ -7,7 +7,8 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** repos: {"owner/name": {file: path on disk | {size} (HEAD only: a file too big to serve)}}. */
+/** repos: {"owner/name": {file: path on disk | {size} (HEAD only: a file too big to serve)}};
+ * tests may add repositories to the returned `repos`. */
 export function startHub(repos) {
   const seen = [];
   const cors = {
@@ -44,7 +45,7 @@ export function startHub(repos) {
     res.writeHead(200, { ...cors, 'content-length': String(size), 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
     return req.method === 'HEAD' ? res.end() : fs.createReadStream(entry).pipe(res);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${server.address().port}`, seen })));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${server.address().port}`, seen, repos })));
 }
 
 /** The repos the tests use, from the fixtures. */

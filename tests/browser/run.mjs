@@ -14,6 +14,7 @@ import { tests as smollm2Tests } from './smollm2.mjs';
 import { tests as instrumentTests } from './instruments.mjs';
 import { tests as protocolTests } from './protocol.mjs';
 import { tests as staleTests } from './stale.mjs';
+import { tests as largeTests } from './large.mjs';
 import { tests as tourTests } from './tour.mjs';
 import { tests as gemmaTests } from './gemma.mjs';
 import { tests as trainTests } from './train.mjs';
@@ -46,7 +47,7 @@ const have = { smollm2: fs.existsSync(smollm2) };
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...gemmaTests, ...trainTests, ...smollm2Tests]) {
+for (const t of [...protocolTests, ...staleTests, ...pageTests, ...instrumentTests, ...tourTests, ...gemmaTests, ...trainTests, ...smollm2Tests, ...largeTests]) {
   if (only && !t.name.includes(only)) continue;
   // A test that needs something this checkout lacks says what, and is skipped.
   const lacking = t.skip && t.skip({ root });

@@ -60,3 +60,24 @@ pub fn t<'a>(x: Option<&'a Tensor>, what: &str) -> &'a Tensor {
 pub fn ids_of(v: &Value) -> Vec<u32> {
     v.as_array().expect("ids").iter().map(|x| x.as_u64().expect("id") as u32).collect()
 }
+
+/// `rows` rows of `cols` values of ggml type `ty` as random blocks (its bytes of its own):
+/// uniformly random bytes, which reach every bit pattern of the quantized values and packed
+/// scales, with the f16 scale fields (or, for F16 and BF16, every value) set to finite
+/// values of either sign at several magnitudes, as tests/fixtures/make_quant_fixtures.py
+/// makes them.
+pub fn random_blocks(ty: llm_xray::quant::GgmlType, rows: usize, cols: usize, seed: u64) -> llm_xray::matrix::Blocks {
+    use llm_xray::matrix::{Blocks, Bytes};
+    let mut rng = llm_xray::sampling::Rng::new(seed);
+    let (bs, ts) = (ty.block_size(), ty.type_size());
+    let mut raw: Vec<u8> = (0..rows * cols / bs * ts).map(|_| rng.next_u64() as u8).collect();
+    for block in raw.chunks_exact_mut(ts) {
+        for &o in llm_xray::quant::scale_offsets(ty) {
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            let v = (u * 2.0 - 1.0) * 10f64.powi(-((rng.next_u64() % 5) as i32));
+            let bits = if ty == llm_xray::quant::GgmlType::BF16 { ((v as f32).to_bits() >> 16) as u16 } else { half::f16::from_f64(v).to_bits() };
+            block[o..o + 2].copy_from_slice(&bits.to_le_bytes());
+        }
+    }
+    Blocks::new(ty, rows, cols, Bytes::owned(raw)).expect("sizes of the type")
+}

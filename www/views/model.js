@@ -13,7 +13,12 @@ function storageLine(storage) {
   const bits = { Q4_0: '4-bit', Q4_1: '4-bit', Q5_0: '5-bit', Q5_1: '5-bit', Q8_0: '8-bit', Q2_K: '2-bit', Q3_K: '3-bit', Q4_K: '4-bit', Q5_K: '5-bit', Q6_K: '6-bit', F16: '16-bit float', BF16: 'bfloat16', F32: '32-bit float' };
   const main = storage.types[0] ? storage.types[0][0] : '?';
   const list = storage.types.map(([t, n]) => `${t} ×${n}`).join(', ');
-  return `${bits[main] || main} ${main} (${list}) in ${storage.format}, dequantized to f32 here`;
+  return `${bits[main] || main} ${main} (${list}) in ${storage.format}; held in memory as ${storage.held}, ${mb(storage.held_bytes)}`;
+}
+
+/** The tab's WebAssembly memory: its high-water mark (it never shrinks), updated after every request. */
+export function memoryText() {
+  return mb(state.memory);
 }
 
 /**
@@ -138,7 +143,7 @@ function renderPanel(root) {
         el('dt', {}, 'Moved to the page'),
         el('dd', { id: 'bytes-moved' }, bytesMovedText()),
         state.memory ? el('dt', {}, 'Tab memory (wasm)') : null,
-        state.memory ? el('dd', { id: 'wasm-memory' }, mb(state.memory)) : null,
+        state.memory ? el('dd', { id: 'wasm-memory' }, memoryText()) : null,
       ),
     );
   }

@@ -6,9 +6,16 @@
 //! passes over the panel, holding its MR×NR results in SIMD registers for the whole block:
 //! each step loads one panel row (NR floats), broadcasts MR floats of A and does MR·NR
 //! multiply-adds. A is read in place (its MR rows are MR sequential streams).
+//!
+//! B may also be a weight matrix held in ggml blocks, [n, k] (its rows are B's columns):
+//! the packing step then dequantizes each KC-long stretch of NR rows (whole blocks: KC is a
+//! multiple of every block size) and transposes it into the panel, so every weight is
+//! dequantized once per block of k and multiplied, as f32, by every row of A.
 
+use super::dequant;
 #[cfg(target_arch = "x86_64")]
 use super::{simd_level, Simd};
+use crate::matrix::{Blocks, Matrix};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 /// Rows of B per panel: a panel (KC × NR floats, 32 KiB at NR = 32) and an A tile
@@ -16,9 +23,10 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 const KC: usize = 256;
 
 /// The operands of C = A·B (+ bias on each row) as raw parts: element (i, j) of A is at
-/// a + i·lda + j, of B at b + i·rsb + j·csb, of C at c + i·ldc + j.
+/// a + i·lda + j, of B at b + i·rsb + j·csb (or B(i, j) is column i of row j of `blocks`),
+/// of C at c + i·ldc + j.
 #[derive(Clone, Copy)]
-struct Gemm {
+struct Gemm<'a> {
     m: usize,
     k: usize,
     n: usize,
@@ -34,6 +42,8 @@ struct Gemm {
     /// Add A·B to C's values instead of writing over them (a gradient that sums several
     /// contributions).
     acc: bool,
+    /// B's columns as rows of blocks (then `b` is unused).
+    blocks: Option<&'a [Blocks]>,
 }
 
 /// A · B (+ bias on each row), A [m, k], B [k, n] (any strides: W as stored, Uᵀ or Kᵀ as
@@ -97,8 +107,43 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
     let a = if in_place { ndarray::CowArray::from(a) } else { a.as_standard_layout() };
     let stride = |v: isize| usize::try_from(v).expect("matmul strides are not negative");
     let (lda, rsb, csb) = (if m > 1 { stride(a.strides()[0]) } else { k }, stride(b.strides()[0]), stride(b.strides()[1]));
-    let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr), acc };
+    let g = Gemm { m, k, n, a: a.as_ptr(), lda, b: b.as_ptr(), rsb, csb, c, ldc, bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr), acc, blocks: None };
     gemm(&g)
+}
+
+/// A · Wᵀ (+ bias on each row) for A [m, k] and W [n, k] held in blocks (a linear layer's
+/// [out, in], an unembedding [V, d]), into a new array.
+pub(crate) fn matmul_blocks(a: ArrayView2<f32>, w: &[Blocks], bias: Option<&[f32]>) -> Array2<f32> {
+    let ((m, k), n) = (a.dim(), w.iter().map(|p| p.rows).sum::<usize>());
+    assert!(w.iter().all(|p| p.cols == k), "matmul inner dimensions");
+    assert!(bias.is_none_or(|b| b.len() == n), "bias length");
+    let a = a.as_standard_layout();
+    let mut c = Array2::zeros((m, n));
+    if m == 0 || n == 0 || k == 0 {
+        if let Some(b) = bias {
+            c.rows_mut().into_iter().for_each(|mut r| r.assign(&ndarray::ArrayView1::from(b)));
+        }
+        return c;
+    }
+    let g = Gemm {
+        m,
+        k,
+        n,
+        a: a.as_ptr(),
+        lda: k,
+        b: std::ptr::null(),
+        rsb: 0,
+        csb: 0,
+        c: c.as_mut_ptr(),
+        ldc: n,
+        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        acc: false,
+        blocks: Some(w),
+    };
+    // SAFETY: A is m × k contiguous, C m × n contiguous, the bias n values, and every part
+    // of W was checked to be k wide (its blocks whole, by `Blocks::new`).
+    unsafe { gemm(&g) };
+    c
 }
 
 /// The blocked loop for one tile shape: MR rows by NR columns of C in registers, B packed
@@ -108,7 +153,10 @@ unsafe fn gemm_into(a: ArrayView2<f32>, b: ArrayView2<f32>, bias: Option<&[f32]>
 /// # Safety
 /// `g` must describe valid arrays.
 #[inline(always)]
-unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const AVX2: bool>(g: &Gemm) {
+unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const AVX2: bool, const BLOCKS: bool>(g: &Gemm) {
+    // B in blocks is a compiled path of its own (BLOCKS): sharing one body with the f32
+    // path made the compiler keep the tile's sums in memory in both.
+    let blocks = if BLOCKS { g.blocks } else { None };
     // Many rows: B is packed a block of KC rows × NC columns at a time. With AVX-512, NC is
     // four strips: each row of the block is read as one run of 512 bytes (strip by strip,
     // the 128-byte rows of a strip lie a whole row of B apart, and for widths like 768 or
@@ -122,8 +170,14 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
     // a transposed B (Uᵀ) is packed strip by strip with k unblocked, prefetching the next
     // strip (NR rows of U, contiguous).
     let few = g.m <= FEW_ROWS;
-    let in_place = few && g.csb == 1;
+    let in_place = few && g.csb == 1 && !BLOCKS;
     let (kc_max, nc_max) = match (few, g.csb == 1) {
+        // Blocks are dequantized strip by strip: for few rows, whole rows of W at a time
+        // (each read as one sequential stretch of memory, which the hardware prefetches;
+        // blocked by k, the strips' short stretches lie a row apart and arrive late), else
+        // KC at a time (the panel then serves many tiles from L1).
+        _ if BLOCKS && few => (g.k, NR),
+        _ if BLOCKS => (KC.min(g.k), NR),
         // (A B small enough to stay in the caches is better read without blocking k.)
         (true, true) if g.k * g.n <= CACHED => (g.k, NR),
         (true, true) => (KC_FEW.min(g.k), NR),
@@ -133,6 +187,8 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
         (false, false) => (KC.min(g.k), NR),
     };
     let mut panels = vec![0.0f32; kc_max * nc_max];
+    // Where blocks are dequantized, NR rows of kc values, before the transpose into a panel.
+    let mut rows = vec![0.0f32; if BLOCKS { kc_max * NR } else { 0 }];
     for pc in (0..g.k).step_by(kc_max) {
         let kc = kc_max.min(g.k - pc);
         // The first block stores into C, later ones add to it; the last one adds the bias.
@@ -140,8 +196,10 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
         for jc in (0..g.n).step_by(nc_max) {
             let nc = nc_max.min(g.n - jc);
             let in_place = in_place && nc == NR;
-            if !in_place {
-                pack_panels::<NR, AVX2>(&mut panels, kc, nc, g.b.add(pc * g.rsb + jc * g.csb), g.rsb, g.csb);
+            match blocks {
+                Some(parts) => pack_blocks::<NR, AVX2>(&mut panels, &mut rows, parts, pc, kc, jc, nc),
+                None if !in_place => pack_panels::<NR, AVX2>(&mut panels, kc, nc, g.b.add(pc * g.rsb + jc * g.csb), g.rsb, g.csb),
+                None => {}
             }
             for (strip, j0) in (jc..jc + nc).step_by(NR).enumerate() {
                 let nr = NR.min(g.n - j0);
@@ -149,6 +207,7 @@ unsafe fn gemm_blocked<const MR: usize, const NR: usize, const NC: usize, const 
                 let bias = if last && !g.bias.is_null() { g.bias.add(j0) } else { std::ptr::null() };
                 let prefetch = match (few, in_place) {
                     (false, _) => Prefetch::NONE,
+                    _ if BLOCKS => Prefetch::NONE,
                     // This strip's share of the next block of rows.
                     (true, true) if !last && kc == KC_FEW => Prefetch { at: g.b.add((pc + kc) * g.rsb + j0 * kc), stride: NR, ..Prefetch::NONE },
                     // The next strip of U.
@@ -194,6 +253,22 @@ const CACHED: usize = 1 << 18;
 /// Rows of B per block when B is read in place: the next block (KC_FEW·n floats, 768 KiB
 /// for GPT-2-small's MLP) is prefetched into L2 while this one is used.
 const KC_FEW: usize = 64;
+
+/// Dequantizes columns jc..jc + nc of B (rows of the blocks `parts`) over k = pc..pc + kc
+/// into `rows` (row by row, kc values each) and transposes them into panels of NR columns,
+/// as `pack_panels` lays them out.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_blocks<const NR: usize, const AVX2: bool>(panels: &mut [f32], rows: &mut [f32], parts: &[Blocks], pc: usize, kc: usize, jc: usize, nc: usize) {
+    for (s, j0) in (0..nc).step_by(NR).enumerate() {
+        let nr = NR.min(nc - j0);
+        for (j, out) in rows.chunks_exact_mut(kc).take(nr).enumerate() {
+            let (p, r) = Matrix::locate(parts, jc + j0 + j);
+            dequant::decode::<AVX2>(p.ty, p.row_cols(r, pc..pc + kc), out);
+        }
+        pack_panel::<NR, AVX2>(&mut panels[s * kc * NR..(s + 1) * kc * NR], kc, nr, rows.as_ptr(), 1, kc);
+    }
+}
 
 /// Copies B's kc × nc block at `b` into panels of NR columns, one after another: panel s
 /// holds columns s·NR.. with its row p at s·kc·NR + p·NR, zero beyond column nc.
@@ -407,6 +482,9 @@ fn prefetch(p: *const f32) {
 /// # Safety
 /// `g` must describe valid arrays.
 unsafe fn gemm(g: &Gemm) {
+    if g.blocks.is_some() {
+        return gemm_blocks(g);
+    }
     #[cfg(target_arch = "x86_64")]
     match simd_level() {
         // 16 of the 32 zmm registers hold an 8×32 tile.
@@ -421,20 +499,51 @@ unsafe fn gemm(g: &Gemm) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn gemm_avx512(g: &Gemm) {
-    gemm_blocked::<8, 32, 128, true>(g)
+    gemm_blocked::<8, 32, 128, true, false>(g)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gemm_avx2(g: &Gemm) {
-    gemm_blocked::<6, 16, 16, true>(g)
+    gemm_blocked::<6, 16, 16, true, false>(g)
 }
 
 /// 4×8: 8 of the 16 xmm registers (SSE2; wasm32 simd128). No fused multiply-add: SSE2 and
 /// wasm's simd128 have none, and `mul_add` would call libm.
 #[inline(never)]
 unsafe fn gemm_base(g: &Gemm) {
-    gemm_blocked::<4, 8, 8, false>(g)
+    gemm_blocked::<4, 8, 8, false, false>(g)
+}
+
+/// [`gemm`] for B in blocks: the same tiles, with the dequantizing packing.
+///
+/// # Safety
+/// `g` must describe valid arrays.
+unsafe fn gemm_blocks(g: &Gemm) {
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        Simd::Avx512 => return gemm_blocks_avx512(g),
+        Simd::Avx2 => return gemm_blocks_avx2(g),
+        Simd::Base => {}
+    }
+    gemm_blocks_base(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn gemm_blocks_avx512(g: &Gemm) {
+    gemm_blocked::<8, 32, 128, true, true>(g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gemm_blocks_avx2(g: &Gemm) {
+    gemm_blocked::<6, 16, 16, true, true>(g)
+}
+
+#[inline(never)]
+unsafe fn gemm_blocks_base(g: &Gemm) {
+    gemm_blocked::<4, 8, 8, false, true>(g)
 }
 
 #[cfg(test)]
@@ -490,6 +599,7 @@ mod tests {
                         ldc,
                         bias: bias.as_ptr(),
                         acc: false,
+                        blocks: None,
                     };
                     if k == 0 {
                         // gemm_into's own case: the blocked loop needs k ≥ 1.

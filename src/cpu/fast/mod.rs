@@ -31,24 +31,32 @@
 //! Results differ from a plain triple loop only by float rounding: sums in another order,
 //! fused multiply-adds where the CPU has them, `exp` within 1 ulp.
 
+mod dequant;
 mod gemm;
 
 use super::ops::{seen_keys, AttentionOut, Scheme};
 use crate::config::{Activation, Norm};
-use crate::weights::{Linear, NormWeights};
-use gemm::{matmul, matmul_into};
+use crate::weights::{Linear, Matrix, NormWeights};
+use gemm::{matmul, matmul_blocks, matmul_into};
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2};
 
 // ---------------------------------------------------------------------------------------
 // The ops, fast. Each has the signature of its reference in `ops.rs`.
 
-/// x · W + b, with x [T, in] and W [in, out].
+/// x · W + b, with x [T, in] and W [in, out] (f32) or [out, in] (blocks, dequantized as
+/// they are read).
 pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
     let bias = l.b.as_ref().map(|b| b.as_slice().expect("weights are contiguous"));
-    if x.nrows() > SMALL_T {
-        return matmul(x.view(), l.w.view(), bias);
-    }
-    let mut out = rows_times(x.view(), &l.w);
+    let mut out = match &l.w {
+        Matrix::F32(w) if x.nrows() > SMALL_T => return matmul(x.view(), w.view(), bias),
+        Matrix::F32(w) => rows_times(x.view(), w),
+        Matrix::Blocks(parts) if x.nrows() > SMALL_T => return matmul_blocks(x.view(), parts, bias),
+        Matrix::Blocks(parts) => {
+            let mut out = Array2::zeros((x.nrows(), l.n_out()));
+            blocks::rows_dot(x.view(), parts, &mut out);
+            out
+        }
+    };
     if let Some(b) = &l.b {
         out += b;
     }
@@ -189,11 +197,22 @@ pub fn attention_with(
 }
 
 /// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
-pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
-    if x.nrows() > SMALL_T {
-        return matmul(x, u.t(), None);
+pub fn unembed(x: ArrayView2<f32>, u: &Matrix) -> Array2<f32> {
+    match u {
+        Matrix::F32(u) if x.nrows() > SMALL_T => matmul(x, u.t(), None),
+        Matrix::F32(u) => unembed_rows(x, u),
+        Matrix::Blocks(parts) if x.nrows() > SMALL_T => matmul_blocks(x, parts, None),
+        Matrix::Blocks(parts) => {
+            let mut out = Array2::zeros((x.nrows(), u.rows()));
+            blocks::rows_dot(x, parts, &mut out);
+            out
+        }
     }
-    unembed_rows(x, u)
+}
+
+/// Rows `rows` of an embedding table, dequantized where it is held in blocks.
+pub fn embedding(table: &Matrix, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    table.gather(rows)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -232,6 +251,7 @@ macro_rules! multiversion {
     };
 }
 
+mod blocks;
 // The training pass's kernels (declared after `multiversion!`, which they use).
 pub mod backward;
 
@@ -521,8 +541,8 @@ mod tests {
             let x = Array2::from_shape_fn((m, k), |_| rnd());
             let w = Array2::from_shape_fn((k, n), |_| rnd());
             let b = Array1::from_shape_fn(n, |_| rnd());
-            let got = linear(&x, &Linear { w: w.clone(), b: Some(b.clone()) });
-            let u = w.t().as_standard_layout().into_owned(); // [n, k]
+            let got = linear(&x, &Linear::f32(w.clone(), Some(b.clone())));
+            let u = Matrix::F32(w.t().as_standard_layout().into_owned()); // [n, k]
             let logits = unembed(x.view(), &u);
             for i in 0..m {
                 for j in 0..n {

@@ -1,20 +1,21 @@
 //! Embedding lookups, the unembedding, and the per-head layout of the trace.
 
 use super::matmul;
+use crate::weights::Matrix;
 use ndarray::{Array2, ArrayView2};
 
-/// Rows `rows` of an embedding table.
-pub fn embedding(table: &Array2<f32>, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
-    let mut out = Array2::zeros((rows.len(), table.ncols()));
-    for (mut o, r) in out.rows_mut().into_iter().zip(rows) {
-        o.assign(&table.row(r));
-    }
-    out
+/// Rows `rows` of an embedding table (dequantized, when held in blocks).
+pub fn embedding(table: &Matrix, rows: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    table.gather(rows)
 }
 
-/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d].
-pub fn unembed(x: ArrayView2<f32>, u: &Array2<f32>) -> Array2<f32> {
-    matmul(x, u.t())
+/// Logits x · Uᵀ for x [T, d] and the unembedding U [V, d] (dequantized, when held in
+/// blocks).
+pub fn unembed(x: ArrayView2<f32>, u: &Matrix) -> Array2<f32> {
+    match u {
+        Matrix::F32(u) => matmul(x, u.t()),
+        blocks => matmul(x, blocks.to_f32().t()),
+    }
 }
 
 /// [T, n·hd] → [n, T, hd]: the layout of per-head tensors in the trace.

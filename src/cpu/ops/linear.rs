@@ -1,11 +1,15 @@
 //! Linear layers and matrix products.
 
-use crate::weights::Linear;
+use crate::weights::{Linear, Matrix};
 use ndarray::{Array2, ArrayView2};
 
-/// x · W + b, with x [T, in] and W [in, out].
+/// x · W + b, with x [T, in] and W [in, out] (f32), or W [out, in] held in blocks: each
+/// block dequantized (ggml's reference dequantization), then the same plain product in f32.
 pub fn linear(x: &Array2<f32>, l: &Linear) -> Array2<f32> {
-    let mut y = matmul(x.view(), l.w.view());
+    let mut y = match &l.w {
+        Matrix::F32(w) => matmul(x.view(), w.view()),
+        blocks => matmul(x.view(), blocks.to_f32().t()),
+    };
     if let Some(b) = &l.b {
         for mut row in y.rows_mut() {
             row += b;
@@ -32,5 +36,5 @@ pub struct LinearGrads {
 }
 
 pub fn linear_backward(x: &Array2<f32>, l: &Linear, dy: &Array2<f32>) -> LinearGrads {
-    LinearGrads { dx: matmul(dy.view(), l.w.t()), dw: matmul(x.t(), dy.view()), db: l.b.as_ref().map(|_| dy.sum_axis(ndarray::Axis(0))) }
+    LinearGrads { dx: matmul(dy.view(), l.in_out().t()), dw: matmul(x.t(), dy.view()), db: l.b.as_ref().map(|_| dy.sum_axis(ndarray::Axis(0))) }
 }

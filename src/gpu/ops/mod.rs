@@ -48,6 +48,8 @@ registry! {
     norm: [LAYER_NORM, RMS_NORM],
     activation: [ACTIVATION, GATED],
     matmul: [MATMUL, MATMUL_ROWS],
+    qmatmul: [QMATMUL, QMATMUL_ROWS],
+    qembed: [QEMBED],
     split_qkv: [SPLIT_QKV],
     rope: [ROPE],
     kv_append: [KV_APPEND],

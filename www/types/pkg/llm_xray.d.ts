@@ -8,8 +8,9 @@ import type { Request, Footprint, ModelInfo, HeadEntry, TrainSettings, TrainPlan
 /** Loads and instantiates the wasm module (beside the generated JS). */
 export default function init(module?: unknown): Promise<{ memory: WebAssembly.Memory }>;
 
-/** What a model will take once loaded, from its config.json. Throws {kind, message}. */
-export function footprintOfConfig(config: Uint8Array): Footprint;
+/** What a model will take once loaded, from its config.json and the size of its
+ * model.safetensors (16-bit weights stay 16-bit in it). Throws {kind, message}. */
+export function footprintOfConfig(config: Uint8Array, weightsLen: number): Footprint;
 /** The same from the first bytes of a GGUF file of `fileLen` bytes. Throws {kind, message}. */
 export function footprintOfGguf(prefix: Uint8Array, fileLen: number, name: string): Footprint;
 

@@ -85,6 +85,11 @@ fn gemma3_equals_transformers() {
     assert_eq!(defaulted, ["rope_local_base_freq", "query_pre_attn_scalar", "sliding_window_pattern"]);
     // A base model: no chat template and no chat markers the page could wrap a turn in.
     assert_eq!(llm_xray::chat::chat_format(&model.tokenizer), None, "gemma-3-270m gets no chat switch");
+    // The page keeps a context past the 512-token window, so its local layers' maps can
+    // become a band, within the sliding-window models' store budget.
+    let (budget, page_tokens) = (llm_xray::session::store_budget(&model), llm_xray::session::max_tokens(&model, llm_xray::session::store_budget(&model)));
+    eprintln!("the page keeps up to {page_tokens} tokens of Gemma 3 ({:.0} MB of activations)", llm_xray::session::store_bytes(&model, page_tokens) / 1e6);
+    assert!(page_tokens > 512 && budget <= llm_xray::session::WINDOW_BUDGET_MAX, "the page keeps {page_tokens} tokens of Gemma 3 in {budget} bytes");
     let reference = read_json("gemma3/reference.json");
     let fixed = ids_of(&reference["fixed_ids"]);
     for s in reference["tokenize"].as_array().unwrap() {

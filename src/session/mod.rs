@@ -125,10 +125,14 @@ impl Thumb {
     }
 }
 
-/// The largest context the page keeps: the model's own context, or fewer tokens where the
-/// recorded activations would pass `budget` bytes (they grow with every token, and the
-/// attention maps with its square).
-pub fn max_tokens(model: &Model, budget: f64) -> usize {
+/// Bytes the page's store takes for a context of `t` tokens: every kept part grows with each
+/// token, and the attention maps with its square.
+pub fn store_bytes(model: &Model, t: usize) -> f64 {
+    let (a, b) = store_coefficients(model);
+    a * (t * t) as f64 + b * t as f64
+}
+
+fn store_coefficients(model: &Model) -> (f64, f64) {
     let c = &model.config;
     let per_token: usize = session_parts(model)
         .iter()
@@ -142,11 +146,40 @@ pub fn max_tokens(model: &Model, budget: f64) -> usize {
             }
         })
         .sum();
-    let (a, b) = (4.0 * (c.n_layer * c.n_head) as f64, 4.0 * per_token as f64);
+    (4.0 * (c.n_layer * c.n_head) as f64, 4.0 * per_token as f64)
+}
+
+/// The largest context the page keeps: the model's own context, or fewer tokens where the
+/// recorded activations would pass `budget` bytes.
+pub fn max_tokens(model: &Model, budget: f64) -> usize {
+    let (a, b) = store_coefficients(model);
     // a·T² + b·T ≤ budget
     let t = (-b + (b * b + 4.0 * a * budget).sqrt()) / (2.0 * a);
-    (t as usize).clamp(1, c.n_positions)
+    (t as usize).clamp(1, model.config.n_positions)
 }
+
+/// The store's budget for `model`: [`STORE_BUDGET`], or, for a model with sliding-window
+/// layers (Gemma 3), enough for its window and [`PAST_WINDOW`] tokens more, up to
+/// [`WINDOW_BUDGET_MAX`]: a prompt longer than the window is what shows a local layer
+/// stop looking back (its map becomes a band), and with the weights held in their blocks
+/// the tab has room for it.
+pub fn store_budget(model: &Model) -> f64 {
+    let c = &model.config;
+    let local = c.layer_types.iter().any(|t| *t != crate::config::LayerType::Global);
+    match c.sliding_window {
+        Some(w) if local && w < c.n_positions => {
+            let need = store_bytes(model, (w + PAST_WINDOW).min(c.n_positions));
+            STORE_BUDGET.max(need.min(WINDOW_BUDGET_MAX))
+        }
+        _ => STORE_BUDGET,
+    }
+}
+
+/// Tokens past a sliding window the page keeps room for.
+pub const PAST_WINDOW: usize = 64;
+
+/// The most a sliding-window model's store may take (bytes).
+pub const WINDOW_BUDGET_MAX: f64 = 1e9;
 
 /// The parts the page keeps for every token.
 pub fn session_parts(model: &Model) -> Parts {
@@ -195,7 +228,7 @@ impl Session {
             prompt_len: 0,
             store: Store::default(),
             keep: session_parts(&model),
-            max_tokens: max_tokens(&model, STORE_BUDGET),
+            max_tokens: max_tokens(&model, store_budget(&model)),
             ablated: Vec::new(),
             ablation_mode: AblationMode::Zero,
             baseline: None,
@@ -243,7 +276,7 @@ impl Session {
                 format!(
                     " (the model's context holds {}, but this page keeps every activation of every token, which would pass {} MB)",
                     self.model().config.n_positions,
-                    (STORE_BUDGET / 1e6) as u64
+                    (store_budget(self.model()) / 1e6) as u64
                 )
             } else {
                 " (n_positions)".to_string()

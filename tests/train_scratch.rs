@@ -38,6 +38,7 @@ fn trainer(seed: u64) -> Trainer {
         layout: Layout::Pairs,
         skip_fraction: 0.25,
         distinct: false,
+        skip_until: 0,
     };
     Trainer::new(hyper, Task::Induction(task), seed).unwrap()
 }
@@ -109,4 +110,33 @@ fn census_and_snapshots() {
     assert_eq!(&rows.data[d..], &tr.tensor("wte.weight").unwrap()[9 * d..10 * d]);
     assert!(tr.snapshot(&Snapshot::MlpIn { layer: 3 }).is_err(), "layer 3 does not exist");
     assert_eq!(tr.snapshot(&Snapshot::MlpOut { layer: 1 }).unwrap().rows, 4 * d);
+}
+
+#[test]
+fn periodic_sequences_repeat_one_distinct_segment_and_the_skip_rule_can_end() {
+    use llm_xray::sampling::Rng;
+    let alphabet: Vec<u32> = (1..=32).collect();
+    let task = Induction { alphabet, min_span: 3, max_span: 10, layout: Layout::Periodic, skip_fraction: 0.0, distinct: true, skip_until: 0 };
+    let mut rng = Rng::new(7);
+    let mut periods = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let s = task.sequence(&mut rng, 33);
+        // The period is the first repeat of the first token (its segment is distinct).
+        let n = s[1..].iter().position(|&x| x == s[0]).expect("the first token comes back") + 1;
+        assert!((3..=10).contains(&n), "period {n} outside 3..=10 in {s:?}");
+        let mut seen = s[..n].to_vec();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "the segment of {s:?} repeats a token");
+        assert!((n..33).all(|i| s[i] == s[i - n]), "{s:?} is not periodic with period {n}");
+        periods.insert(n);
+    }
+    assert!(periods.len() > 3, "the period should vary; saw {periods:?}");
+
+    // The skip rule (each token the successor of the one two before) applies before step 5
+    // only; after it every sequence is periodic.
+    let skip = Induction { skip_fraction: 1.0, skip_until: 5, ..task };
+    let succ = |s: &[u32]| (2..s.len()).all(|i| s[i] == s[i - 2] % 32 + 1);
+    assert!(succ(&skip.sequence_at(&mut rng, 33, 4)));
+    assert!(!succ(&skip.sequence_at(&mut rng, 33, 5)));
 }

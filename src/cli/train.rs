@@ -38,6 +38,7 @@ pub const OPTIONS: &[&str] = &[
     "layout",
     "skip-fraction",
     "distinct",
+    "skip-until",
     "lr",
     "warmup",
     "decay-steps",
@@ -205,10 +206,16 @@ fn data(args: &Args, tok: &Tokenizer, vocab: usize, seed: u64) -> Result<(Task, 
     match task {
         "induction" => {
             let (rh, ri) = recipe::induction(vocab, seed).map_err(|e| fail(e.message()))?;
-            let layout = match args.get("layout").unwrap_or(if ri.layout == Layout::Pairs { "pairs" } else { "single" }) {
+            let recipe_layout = match ri.layout {
+                Layout::Pairs => "pairs",
+                Layout::Single => "single",
+                Layout::Periodic => "periodic",
+            };
+            let layout = match args.get("layout").unwrap_or(recipe_layout) {
                 "pairs" => Layout::Pairs,
                 "single" => Layout::Single,
-                other => return Err(usage(format!("--layout \"{other}\" is not known; expected pairs or single"))),
+                "periodic" => Layout::Periodic,
+                other => return Err(usage(format!("--layout \"{other}\" is not known; expected pairs, single or periodic"))),
             };
             let alphabet = match args.get("alphabet") {
                 Some(_) => Induction::alphabet(vocab, args.num("alphabet", 0)?, seed)?,
@@ -221,6 +228,7 @@ fn data(args: &Args, tok: &Tokenizer, vocab: usize, seed: u64) -> Result<(Task, 
                 layout,
                 skip_fraction: args.num("skip-fraction", ri.skip_fraction)?,
                 distinct: args.num("distinct", ri.distinct as u8)? == 1,
+                skip_until: args.num("skip-until", ri.skip_until)?,
             };
             let (b, t) = (args.num("batch", rh.batch)?, args.num("seq", rh.seq)?);
             Ok((Task::Induction(ind), steps, b, t, Some(rh)))

@@ -274,6 +274,7 @@ impl Trainer {
                     layout: task::Layout::Single,
                     skip_fraction: 0.0,
                     distinct: false,
+                    skip_until: 0,
                 },
             };
             let probe = Probe::new(&spec, PROBE_SEQS, t, self.seed);

@@ -22,7 +22,14 @@ pub fn induction(vocab: usize, seed: u64) -> Result<(Hyper, Induction)> {
         optimizer: AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.0, grad_clip: 1.0 },
         eval_every: 0,
     };
-    let task =
-        Induction { alphabet: Induction::alphabet(vocab, 256, seed)?, min_span: 2, max_span: 16, layout: Layout::Pairs, skip_fraction: 0.0, distinct: false };
+    let task = Induction {
+        alphabet: Induction::alphabet(vocab, 256, seed)?,
+        min_span: 2,
+        max_span: 16,
+        layout: Layout::Pairs,
+        skip_fraction: 0.0,
+        distinct: false,
+        skip_until: 0,
+    };
     Ok((hyper, task))
 }

@@ -40,6 +40,10 @@ pub enum Layout {
     /// Random tokens with one span of random length at a random offset, followed at once by
     /// its repeat (the probe's layout).
     Single,
+    /// One segment of random length repeated back to back to fill the sequence: after the
+    /// first period every token is predictable by induction, and the period varies, so
+    /// position alone cannot predict it.
+    Periodic,
 }
 
 /// Sequences of random tokens of a small alphabet with repeated spans of random length at
@@ -67,6 +71,10 @@ pub struct Induction {
     /// has exactly one earlier occurrence, and copying what followed it is always right.
     #[serde(default)]
     pub distinct: bool,
+    /// When non-zero, the skip rule is used only before this training step (from 0): a
+    /// curriculum that builds the previous-token head first, then leaves the repeats alone.
+    #[serde(default)]
+    pub skip_until: usize,
 }
 
 impl Induction {
@@ -105,7 +113,14 @@ impl Induction {
 
     /// One sequence of `len` ids.
     pub fn sequence(&self, rng: &mut Rng, len: usize) -> Vec<u32> {
-        if self.skip_fraction > 0.0 && rng.next_f64() < self.skip_fraction {
+        self.sequence_at(rng, len, 0)
+    }
+
+    /// One sequence of `len` ids for training step `step` (from 0), which decides whether
+    /// the skip rule still applies (`skip_until`).
+    pub fn sequence_at(&self, rng: &mut Rng, len: usize, step: usize) -> Vec<u32> {
+        let skipping = self.skip_until == 0 || step < self.skip_until;
+        if skipping && self.skip_fraction > 0.0 && rng.next_f64() < self.skip_fraction {
             let a = self.alphabet.len();
             let mut idx: Vec<usize> = (0..2).map(|_| (rng.next_u64() % a as u64) as usize).collect();
             while idx.len() < len {
@@ -127,6 +142,15 @@ impl Induction {
                 s
             }
             Layout::Single => self.single(rng, len).0,
+            Layout::Periodic => {
+                let mut draws = self.draws();
+                let n = self.span_len(rng, len / 2);
+                let mut s: Vec<u32> = (0..n).map(|_| draws.next(rng)).collect();
+                while s.len() < len {
+                    s.push(s[s.len() - n]);
+                }
+                s
+            }
         }
     }
 
@@ -188,7 +212,7 @@ impl Task {
     pub fn batch(&self, rng: &mut Rng, step: usize, b: usize, t: usize) -> Option<Batch> {
         match self {
             Task::Batches(all) => all.get(step).cloned(),
-            Task::Induction(ind) => Some(Batch { seqs: b, len: t + 1, ids: (0..b).flat_map(|_| ind.sequence(rng, t + 1)).collect() }),
+            Task::Induction(ind) => Some(Batch { seqs: b, len: t + 1, ids: (0..b).flat_map(|_| ind.sequence_at(rng, t + 1, step)).collect() }),
             Task::Text { train, .. } => {
                 let ids = (0..b)
                     .flat_map(|_| {

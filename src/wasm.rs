@@ -37,18 +37,18 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+pub(crate) fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| fail("internal", format!("serializing a result: {e}")))
 }
 
-fn fail(kind: &str, message: impl Into<String>) -> JsValue {
+pub(crate) fn fail(kind: &str, message: impl Into<String>) -> JsValue {
     let o = Object::new();
     let _ = Reflect::set(&o, &"kind".into(), &kind.into());
     let _ = Reflect::set(&o, &"message".into(), &message.into().into());
     o.into()
 }
 
-fn err(e: Error) -> JsValue {
+pub(crate) fn err(e: Error) -> JsValue {
     let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "internal".into());
     fail(&kind, e.message())
 }

@@ -2,28 +2,12 @@
 //! worker advances a chunk of wall-clock time at a time, so that the page's Pause and Reset
 //! are answered between chunks. Errors are `{kind, message}` objects, as in `wasm.rs`.
 
-use crate::error::Error;
 use crate::session::train::{defaults, Plan, TrainRun, TrainSettings};
 use crate::tokenizer::Tokenizer;
+use crate::wasm::{err, fail, to_js};
 use js_sys::{Object, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-
-fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| fail("internal", format!("serializing a result: {e}")))
-}
-
-fn fail(kind: &str, message: impl Into<String>) -> JsValue {
-    let o = Object::new();
-    let _ = Reflect::set(&o, &"kind".into(), &kind.into());
-    let _ = Reflect::set(&o, &"message".into(), &message.into().into());
-    o.into()
-}
-
-fn err(e: Error) -> JsValue {
-    let kind = serde_json::to_value(e.kind()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| "input".into());
-    fail(&kind, e.message())
-}
 
 fn settings(v: JsValue) -> Result<TrainSettings, JsValue> {
     serde_wasm_bindgen::from_value(v).map_err(|e| fail("input", format!("training settings the engine does not understand: {e}")))

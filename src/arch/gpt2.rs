@@ -93,8 +93,9 @@ pub fn config_from_gguf(k: &GgufKeys, c: Common) -> Result<Config> {
     })
 }
 
-/// GPT-2's fixed choices; the counts a file gives are filled in by the caller.
-fn scheme(vocab_size: usize, n_embd: usize, n_head: usize, bos_token_id: Option<u32>, eos_token_ids: Vec<u32>) -> Config {
+/// GPT-2's fixed choices; the counts a file gives (or the trainer's shape) are filled in by
+/// the caller.
+pub fn scheme(vocab_size: usize, n_embd: usize, n_head: usize, bos_token_id: Option<u32>, eos_token_ids: Vec<u32>) -> Config {
     Config {
         model_type: Family::Gpt2,
         vocab_size,

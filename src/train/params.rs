@@ -4,7 +4,7 @@
 //! offset); the forward and backward passes read views of it. Converts to and from the
 //! engine's [`Weights`], and initialises a new model.
 
-use crate::config::{Activation, Config, Family, Norm};
+use crate::config::{Config, Family, Norm};
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 use crate::sampling::Rng;
@@ -32,34 +32,10 @@ impl ModelShape {
     /// The engine's description of this GPT-2 (tied embeddings, `gelu_new`, ε 1e-5).
     pub fn config(&self) -> Result<Config> {
         let c = Config {
-            model_type: Family::Gpt2,
-            vocab_size: self.vocab,
             n_positions: self.context,
-            n_embd: self.width,
             n_layer: self.layers,
-            n_head: self.heads,
-            n_kv_head: self.heads,
-            head_dim: self.width.checked_div(self.heads).unwrap_or(0),
             n_inner: if self.inner == 0 { 4 * self.width } else { self.inner },
-            norm: Norm::LayerNorm,
-            layer_norm_epsilon: 1e-5,
-            activation: Activation::GeluNew,
-            gated_mlp: false,
-            rope_theta: None,
-            qkv_bias: true,
-            o_bias: true,
-            mlp_bias: true,
-            tie_word_embeddings: true,
-            bos_token_id: Some(0),
-            eos_token_ids: vec![0],
-            embedding_scale: None,
-            query_pre_attn_scalar: None,
-            qk_norm: false,
-            post_norms: false,
-            sliding_window: None,
-            layer_types: Vec::new(),
-            rope_local_theta: None,
-            defaulted: Vec::new(),
+            ..crate::arch::gpt2::scheme(self.vocab, self.width, self.heads, Some(0), vec![0])
         };
         c.validate_named(|f| match f {
             "n_layer" => "layers".into(),

@@ -102,6 +102,19 @@ fn portable(ty: GgmlType, q: &[u8], d: f32, m: f32) -> [f32; QK] {
     })
 }
 
+/// A Q4_0, Q4_1 or Q8_0 block's quants, its f16 scale d and (Q4_1) its minimum m, as both
+/// SIMD kernels read them.
+#[inline(always)]
+#[cfg_attr(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))), allow(dead_code))]
+fn block_header(ty: GgmlType, b: &[u8]) -> (&[u8], f32, f32) {
+    let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
+    match ty {
+        GgmlType::Q4_1 => (&b[4..20], d, f16_to_f32(u16::from_le_bytes([b[2], b[3]]))),
+        GgmlType::Q4_0 => (&b[2..18], d, 0.0),
+        _ => (&b[2..34], d, 0.0),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use crate::quant::GgmlType;
@@ -146,15 +159,11 @@ mod x86 {
         ]
     }
 
-    /// The values and the f16 scales of the block at `b`, for `regs`.
+    /// The values of the block at `b`, for `regs`.
     #[inline(always)]
     unsafe fn block_regs(ty: GgmlType, b: &[u8]) -> [__m256; 4] {
-        let d = crate::quant::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-        match ty {
-            GgmlType::Q4_1 => regs(ty, &b[4..20], d, crate::quant::f16_to_f32(u16::from_le_bytes([b[2], b[3]]))),
-            GgmlType::Q4_0 => regs(ty, &b[2..18], d, 0.0),
-            _ => regs(ty, &b[2..34], d, 0.0),
-        }
+        let (q, d, m) = super::block_header(ty, b);
+        regs(ty, q, d, m)
     }
 
     #[inline(always)]
@@ -248,12 +257,8 @@ mod wasm {
     /// The values of the block at `b`, for `regs`.
     #[inline(always)]
     unsafe fn block_regs(ty: GgmlType, b: &[u8]) -> [v128; 8] {
-        let d = crate::quant::f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-        match ty {
-            GgmlType::Q4_1 => regs(ty, &b[4..20], d, crate::quant::f16_to_f32(u16::from_le_bytes([b[2], b[3]]))),
-            GgmlType::Q4_0 => regs(ty, &b[2..18], d, 0.0),
-            _ => regs(ty, &b[2..34], d, 0.0),
-        }
+        let (q, d, m) = super::block_header(ty, b);
+        regs(ty, q, d, m)
     }
 
     #[inline(always)]
